@@ -1,0 +1,54 @@
+package dispatcher
+
+import (
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/sirupsen/logrus"
+)
+
+// Topic names (overridable in Config).
+const (
+	TopicCaseEvents = "case-events"
+	TopicDLQ        = "case-events.dlq"
+	TopicInternal   = "case-events.internal"
+	TopicIntents    = "notifications"
+	TopicResults    = "notifications.results"
+)
+
+// newReader is a consumer-group reader tuned per docs/operations.md:
+// short MaxWait so Close is quick, fast rebalances, explicit commits.
+func newReader(brokers []string, group string, topics []string, log logrus.FieldLogger) *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           brokers,
+		GroupID:           group,
+		GroupTopics:       topics,
+		MinBytes:          1,
+		MaxBytes:          10 << 20,
+		MaxWait:           250 * time.Millisecond,
+		HeartbeatInterval: 500 * time.Millisecond,
+		SessionTimeout:    6 * time.Second,
+		RebalanceTimeout:  5 * time.Second,
+		StartOffset:       kafka.FirstOffset,
+		ReadBackoffMin:    50 * time.Millisecond,
+		ReadBackoffMax:    time.Second,
+		ErrorLogger:       kafka.LoggerFunc(log.WithField("component", "kafka-reader").Warnf),
+	})
+}
+
+// NewWriter is a synchronous, fully acknowledged writer keyed by case id.
+// CRC32Balancer matches librdkafka (kcat) so every producer of ours and
+// theirs puts a case on the same partition.
+func NewWriter(brokers []string, log logrus.FieldLogger) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:         kafka.TCP(brokers...),
+		Balancer:     &kafka.CRC32Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: time.Millisecond,
+		BatchBytes:   1_000_000,
+		BatchSize:    1000,
+		MaxAttempts:  3,
+		WriteTimeout: 10 * time.Second,
+		ErrorLogger:  kafka.LoggerFunc(log.WithField("component", "kafka-writer").Warnf),
+	}
+}

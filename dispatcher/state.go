@@ -1,0 +1,154 @@
+package dispatcher
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/viogen-alerts/dispatcher/event"
+)
+
+//go:embed apply.lua
+var applySource string
+
+var applyScript = redis.NewScript(applySource)
+
+// Outcome is what applying one event did: its transition and the case as
+// it stood right after the event.
+type Outcome struct {
+	Transition event.Transition
+	Case       event.Case
+}
+
+// Store keeps per-case state in Redis.
+type Store struct {
+	rdb redis.UniversalClient
+	// DedupTTL is how long an event id is remembered for idempotency.
+	DedupTTL time.Duration
+}
+
+// NewStore returns a Store; dedupTTL <= 0 means 30 days.
+func NewStore(rdb redis.UniversalClient, dedupTTL time.Duration) *Store {
+	if dedupTTL <= 0 {
+		dedupTTL = 30 * 24 * time.Hour
+	}
+	return &Store{rdb: rdb, DedupTTL: dedupTTL}
+}
+
+// Apply applies events in order, one Lua call each, in a single pipelined
+// round trip. Pipelines keep command order, so events of one case apply in
+// the order given. Any error fails the whole batch; the batch is safe to
+// apply again because every event is idempotent on its id.
+func (s *Store) Apply(ctx context.Context, evs []event.Event) ([]Outcome, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	cmds, err := s.run(ctx, evs)
+	if err != nil && isNoScript(err) {
+		if lerr := applyScript.Load(ctx, s.rdb).Err(); lerr != nil {
+			return nil, fmt.Errorf("load apply script: %w", lerr)
+		}
+		cmds, err = s.run(ctx, evs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("apply %d events to redis: %w", len(evs), err)
+	}
+	out := make([]Outcome, len(evs))
+	for i, cmd := range cmds {
+		vals, err := cmd.StringSlice()
+		if err != nil {
+			return nil, fmt.Errorf("apply event %s: %w", evs[i].ID, err)
+		}
+		if out[i], err = parseOutcome(evs[i].CaseID, vals); err != nil {
+			return nil, fmt.Errorf("apply event %s: %w", evs[i].ID, err)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) run(ctx context.Context, evs []event.Event) ([]*redis.Cmd, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(evs))
+	ttl := strconv.FormatInt(s.DedupTTL.Milliseconds(), 10)
+	for i, ev := range evs {
+		cmds[i] = applyScript.EvalSha(ctx, pipe, []string{caseKey(ev.CaseID), seenKey(ev.CaseID, ev.ID)}, applyArgs(ev, ttl)...)
+	}
+	_, err := pipe.Exec(ctx)
+	return cmds, err
+}
+
+func applyArgs(ev event.Event, ttl string) []any {
+	var lvl event.Level
+	if ev.Risk != nil {
+		lvl = ev.Risk.Level
+	}
+	to, toUnit := ev.Jurisdiction, ev.ResponsibleUnit
+	if ev.Relocation != nil {
+		to, toUnit = ev.Relocation.To, ev.Relocation.ResponsibleUnit
+	}
+	internal := "0"
+	if ev.Type.IsInternal() {
+		internal = "1"
+	}
+	j := ev.Jurisdiction
+	return []any{ev.ID, string(ev.Type), ev.Version, ev.OccurredAt.UnixMilli(), int(lvl),
+		j.Municipality, j.Province, j.Region, ev.ResponsibleUnit, ttl,
+		to.Municipality, to.Province, to.Region, toUnit, internal}
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+// parseOutcome reads the array apply.lua returns.
+func parseOutcome(caseID string, v []string) (Outcome, error) {
+	if len(v) != 17 {
+		return Outcome{}, errors.New("apply script returned " + strconv.Itoa(len(v)) + " values, want 17")
+	}
+	n := func(i int) int64 { x, _ := strconv.ParseInt(v[i], 10, 64); return x }
+	from, to := event.Level(n(2)), event.Level(n(3))
+	tr := event.NewTransition(from, to)
+	tr.Duplicate, tr.Stale, tr.Moved = v[0] == "1", v[1] == "1", v[4] == "1"
+	if tr.Moved {
+		tr.PreviousJurisdiction = event.Jurisdiction{Municipality: v[5], Province: v[6], Region: v[7]}
+		tr.PreviousUnit = v[8]
+	}
+	c := event.Case{
+		ID: caseID, Level: to, ResponsibleUnit: v[12], Active: v[13] == "1", Version: n(14),
+		Jurisdiction: event.Jurisdiction{Municipality: v[9], Province: v[10], Region: v[11]},
+		LastEventAt:  msTime(n(15)), LastCheckinAt: msTime(n(16)),
+	}
+	return Outcome{Transition: tr, Case: c}, nil
+}
+
+func msTime(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// Case reads a case's current state; ok is false when it is unknown.
+func (s *Store) Case(ctx context.Context, caseID string) (c event.Case, ok bool, err error) {
+	m, err := s.rdb.HGetAll(ctx, caseKey(caseID)).Result()
+	if err != nil {
+		return c, false, fmt.Errorf("read case %s: %w", caseID, err)
+	}
+	if len(m) == 0 {
+		return c, false, nil
+	}
+	n := func(k string) int64 { x, _ := strconv.ParseInt(m[k], 10, 64); return x }
+	c = event.Case{
+		ID: caseID, Level: event.Level(n("level")), ResponsibleUnit: m["unit"],
+		Active: m["active"] == "1", Version: n("version"),
+		Jurisdiction: event.Jurisdiction{Municipality: m["muni"], Province: m["prov"], Region: m["region"]},
+		LastEventAt:  msTime(n("last_ms")), LastCheckinAt: msTime(n("checkin_ms")),
+	}
+	return c, true, nil
+}

@@ -1,0 +1,155 @@
+package dispatcher
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/viogen-alerts/dispatcher/event"
+	"github.com/viogen-alerts/dispatcher/internal/testenv"
+)
+
+var herencia = event.Jurisdiction{Municipality: "13047", Province: "13", Region: "CM"}
+var palma = event.Jurisdiction{Municipality: "07040", Province: "07", Region: "IB"}
+
+func ev(id string, typ event.Type, caseID string, version int64, lvl event.Level) event.Event {
+	e := event.Event{
+		ID: id, Type: typ, CaseID: caseID, Source: "viogen", Jurisdiction: herencia,
+		ResponsibleUnit: "gc-ciudad-real", Version: version,
+		OccurredAt: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC).Add(time.Duration(version) * time.Minute),
+	}
+	if lvl != event.LevelNone {
+		e.Risk = &event.Risk{Level: lvl}
+	}
+	return e
+}
+
+func newTestStore(t *testing.T) (*Store, *redis.Client) {
+	t.Helper()
+	rdb := testenv.StartRedis(t).Client(t)
+	return NewStore(rdb, time.Hour), rdb
+}
+
+func applyOne(t *testing.T, s *Store, e event.Event) Outcome {
+	t.Helper()
+	outs, err := s.Apply(context.Background(), []event.Event{e})
+	if err != nil {
+		t.Fatalf("apply %s: %v", e.ID, err)
+	}
+	return outs[0]
+}
+
+func TestStoreTransitions(t *testing.T) {
+	s, _ := newTestStore(t)
+	o := applyOne(t, s, ev("e1", event.CaseOpened, "C-1", 1, event.Medio))
+	if o.Transition.From != event.LevelNone || o.Transition.To != event.Medio || !o.Transition.Rising {
+		t.Fatalf("open: %+v", o.Transition)
+	}
+	o = applyOne(t, s, ev("e2", event.RiskAssessed, "C-1", 2, event.Extremo))
+	if o.Transition.From != event.Medio || o.Transition.To != event.Extremo || !o.Transition.Rising || o.Case.Level != event.Extremo {
+		t.Fatalf("rise: %+v", o)
+	}
+	o = applyOne(t, s, ev("e3", event.RiskAssessed, "C-1", 3, event.Alto))
+	if !o.Transition.Falling || o.Transition.Rising || o.Case.Level != event.Alto {
+		t.Fatalf("fall: %+v", o)
+	}
+	// An older assessment arriving late never downgrades or upgrades.
+	o = applyOne(t, s, ev("e0", event.RiskAssessed, "C-1", 1, event.Bajo))
+	if !o.Transition.Stale || o.Case.Level != event.Alto || o.Transition.From != event.Alto || o.Transition.To != event.Alto {
+		t.Fatalf("stale: %+v", o)
+	}
+	// A redelivered event gets its original outcome back, marked duplicate.
+	o = applyOne(t, s, ev("e2", event.RiskAssessed, "C-1", 2, event.Extremo))
+	if !o.Transition.Duplicate || o.Transition.From != event.Medio || o.Transition.To != event.Extremo {
+		t.Fatalf("dup: %+v", o)
+	}
+	c, ok, err := s.Case(context.Background(), "C-1")
+	if err != nil || !ok || c.Level != event.Alto || c.Version != 3 {
+		t.Fatalf("case: %+v %v %v", c, ok, err)
+	}
+}
+
+func TestStoreLateRiskAfterNewerCheckin(t *testing.T) {
+	s, _ := newTestStore(t)
+	applyOne(t, s, ev("e1", event.CaseOpened, "C-2", 1, event.Medio))
+	ci := ev("e5", event.CheckinRecorded, "C-2", 5, event.LevelNone)
+	ci.Checkin = &event.Checkin{Kind: event.CheckinPhone, Unit: "gc-ciudad-real"}
+	if o := applyOne(t, s, ci); o.Transition.Stale || o.Case.LastCheckinAt != ci.OccurredAt {
+		t.Fatalf("checkin: %+v", o)
+	}
+	// v3 assessment arrives after v5 check-in: nothing newer set the level,
+	// so the rise to extremo must take effect (and alert).
+	o := applyOne(t, s, ev("e3", event.RiskAssessed, "C-2", 3, event.Extremo))
+	if o.Transition.Stale || !o.Transition.Rising || o.Case.Level != event.Extremo || o.Case.Version != 5 {
+		t.Fatalf("late rise: %+v", o)
+	}
+}
+
+func TestStoreCloseAndReactivate(t *testing.T) {
+	s, _ := newTestStore(t)
+	applyOne(t, s, ev("e1", event.CaseOpened, "C-3", 1, event.Alto))
+	cl := ev("e3", event.CaseClosed, "C-3", 3, event.LevelNone)
+	if o := applyOne(t, s, cl); o.Case.Active {
+		t.Fatalf("closed case still active: %+v", o)
+	}
+	re := ev("e4", event.CaseReactivated, "C-3", 4, event.LevelNone)
+	if o := applyOne(t, s, re); !o.Case.Active || o.Case.Level != event.Alto {
+		t.Fatalf("reactivated: %+v", o)
+	}
+}
+
+func TestStoreMovedReportsPrevious(t *testing.T) {
+	s, _ := newTestStore(t)
+	op := ev("e1", event.CaseOpened, "C-4", 1, event.Alto)
+	op.Jurisdiction, op.ResponsibleUnit = palma, "pn-illes-balears"
+	applyOne(t, s, op)
+	rel := ev("e2", event.CaseRelocated, "C-4", 2, event.LevelNone)
+	rel.Jurisdiction, rel.ResponsibleUnit = palma, "pn-illes-balears"
+	rel.Relocation = &event.Relocation{To: herencia, ResponsibleUnit: "gc-ciudad-real"}
+	o := applyOne(t, s, rel)
+	tr := o.Transition
+	if !tr.Moved || tr.PreviousUnit != "pn-illes-balears" || tr.PreviousJurisdiction != palma ||
+		o.Case.Jurisdiction != herencia || o.Case.ResponsibleUnit != "gc-ciudad-real" {
+		t.Fatalf("moved: %+v", o)
+	}
+}
+
+func TestStoreInternalEventsChangeNothing(t *testing.T) {
+	s, _ := newTestStore(t)
+	applyOne(t, s, ev("e1", event.CaseOpened, "C-5", 1, event.Extremo))
+	miss := ev("t1", event.CheckinMissed, "C-5", 0, event.LevelNone)
+	miss.OccurredAt = miss.OccurredAt.Add(24 * time.Hour)
+	miss.Timer = &event.Timer{DueAt: miss.OccurredAt}
+	if o := applyOne(t, s, miss); o.Transition.Stale || o.Case.Level != event.Extremo || o.Case.Version != 1 {
+		t.Fatalf("internal: %+v", o)
+	}
+	// A later upstream event with an earlier time than the timer still applies.
+	if o := applyOne(t, s, ev("e2", event.RiskAssessed, "C-5", 2, event.Alto)); o.Transition.Stale || o.Case.Level != event.Alto {
+		t.Fatalf("after internal: %+v", o)
+	}
+}
+
+func TestStoreRecoversFromScriptFlush(t *testing.T) {
+	s, rdb := newTestStore(t)
+	applyOne(t, s, ev("e1", event.CaseOpened, "C-6", 1, event.Bajo))
+	if err := rdb.ScriptFlush(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if o := applyOne(t, s, ev("e2", event.RiskAssessed, "C-6", 2, event.Medio)); o.Case.Level != event.Medio {
+		t.Fatalf("after flush: %+v", o)
+	}
+}
+
+func TestStoreRedisDown(t *testing.T) {
+	r := testenv.StartRedis(t)
+	rdb := r.Client(t)
+	s := NewStore(rdb, time.Hour)
+	r.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := s.Apply(ctx, []event.Event{ev("e1", event.CaseOpened, "C-7", 1, event.Bajo)}); err == nil {
+		t.Fatal("want an error with redis down")
+	}
+}

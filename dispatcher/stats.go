@@ -1,0 +1,49 @@
+package dispatcher
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Stats are the dispatcher's Prometheus metrics. Labels never carry case,
+// contact or personal data: only types, outcomes, channels and rules.
+type Stats struct {
+	Events       *prometheus.CounterVec
+	DeadLetters  prometheus.Counter
+	Retries      prometheus.Counter
+	BatchSeconds prometheus.Histogram
+}
+
+// NewStats registers the metrics with reg (nil = a private registry).
+func NewStats(reg prometheus.Registerer) *Stats {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	s := &Stats{
+		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dispatcher_events_total", Help: "Case events applied, by type and outcome (applied, stale, duplicate).",
+		}, []string{"type", "outcome"}),
+		DeadLetters: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dispatcher_dead_letters_total", Help: "Malformed messages sent to the dead-letter topic.",
+		}),
+		Retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dispatcher_batch_retries_total", Help: "Batch attempts that failed transiently and were retried.",
+		}),
+		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "dispatcher_batch_seconds", Help: "Time to process and commit one batch.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+	}
+	reg.MustRegister(s.Events, s.DeadLetters, s.Retries, s.BatchSeconds)
+	return s
+}
+
+func (s *Stats) countEvent(it Item) {
+	outcome := "applied"
+	switch {
+	case it.Outcome.Transition.Duplicate:
+		outcome = "duplicate"
+	case it.Outcome.Transition.Stale:
+		outcome = "stale"
+	}
+	s.Events.WithLabelValues(string(it.Event.Type), outcome).Inc()
+}
