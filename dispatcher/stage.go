@@ -41,8 +41,15 @@ func itemFields(it Item) logrus.Fields {
 	tr := it.Outcome.Transition
 	return logrus.Fields{
 		"case_ref": it.Event.CaseID, "event_id": it.Event.ID, "type": string(it.Event.Type),
-		"from": tr.From.String(), "to": tr.To.String(), "rising": tr.Rising, "falling": tr.Falling,
+		"from": levelName(tr.From), "to": levelName(tr.To), "rising": tr.Rising, "falling": tr.Falling,
 		"stale": tr.Stale, "duplicate": tr.Duplicate, "moved": tr.Moved,
 		"unit": it.Outcome.Case.ResponsibleUnit, "municipality": it.Outcome.Case.Jurisdiction.Municipality,
 	}
+}
+
+func levelName(l event.Level) string {
+	if l == event.LevelNone {
+		return "none"
+	}
+	return l.String()
 }

@@ -20,6 +20,8 @@ import (
 // Redis is a redis-server process owned by one test.
 type Redis struct {
 	Addr string
+	path string
+	dir  string
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
 }
@@ -50,18 +52,32 @@ func startRedis(tb testing.TB, path string) (*Redis, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Redis{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), log: new(bytes.Buffer)}
-	r.cmd = exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--dir", tb.TempDir(), "--save", "", "--appendonly", "no")
+	r := &Redis{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), path: path, dir: tb.TempDir()}
+	return r, r.start()
+}
+
+func (r *Redis) start() error {
+	_, port, _ := net.SplitHostPort(r.Addr)
+	r.log = new(bytes.Buffer)
+	r.cmd = exec.Command(r.path, "--port", port, "--bind", "127.0.0.1",
+		"--dir", r.dir, "--save", "", "--appendonly", "no")
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	if err := r.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("exec redis-server: %w", err)
+		return fmt.Errorf("exec redis-server: %w", err)
 	}
 	if err := r.waitReady(5 * time.Second); err != nil {
 		r.Stop()
-		return nil, fmt.Errorf("%w; log: %s", err, r.log.String())
+		return fmt.Errorf("%w; log: %s", err, r.log.String())
 	}
-	return r, nil
+	return nil
+}
+
+// Restart starts a fresh, empty server on the same address after Stop.
+func (r *Redis) Restart(tb testing.TB) {
+	tb.Helper()
+	if err := r.start(); err != nil {
+		tb.Fatalf("restart redis-server: %v", err)
+	}
 }
 
 func (r *Redis) waitReady(limit time.Duration) error {

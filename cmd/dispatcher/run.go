@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/viogen-alerts/dispatcher/dispatcher"
+)
+
+func cmdRun(ctx context.Context, args []string, io stdio, getenv env) int {
+	fs := newFlagSet("run", "Usage: dispatcher run [flags]\n\nConsume case events from Kafka and dispatch alerts."+envHelp, io.err)
+	var s settings
+	s.register(fs, getenv, settings{httpAddr: ":8080", logFormat: "json"})
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	log, err := s.logger(io.err)
+	if err != nil {
+		fmt.Fprintln(io.err, "dispatcher run:", err)
+		return 2
+	}
+	if err := serve(ctx, s, log, nil); err != nil {
+		log.WithError(err).Error("dispatcher stopped")
+		return 1
+	}
+	return 0
+}
+
+// serve wires and runs one dispatcher until ctx ends or it fails. ready,
+// when set, is called with the service once it listens.
+func serve(ctx context.Context, s settings, log *logrus.Logger, ready func(*dispatcher.Service)) error {
+	rdb, err := s.redisClient()
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	opts := dispatcher.Options{
+		Ingest:   dispatcher.IngestConfig{Brokers: s.brokerList(), GroupID: s.group, Topic: s.topic},
+		Redis:    rdb,
+		DedupTTL: s.dedupTTL,
+		HTTPAddr: s.httpAddr,
+		Log:      log,
+	}
+	svc, err := dispatcher.NewService(opts)
+	if err != nil {
+		return err
+	}
+	log.WithFields(logrus.Fields{"brokers": s.brokerList(), "group": s.group, "topic": s.topic, "http": svc.HTTPAddr()}).Info("dispatcher started")
+	if ready != nil {
+		ready(svc)
+	}
+	return svc.Run(ctx)
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/sirupsen/logrus"
+
+	"github.com/viogen-alerts/dispatcher/dispatcher"
+)
+
+// settings are what run and dev share, from flags with environment defaults.
+type settings struct {
+	brokers     string
+	redisURL    string
+	config      string
+	httpAddr    string
+	group       string
+	topic       string
+	logLevel    string
+	logFormat   string
+	dedupTTL    time.Duration
+	templateDir string
+}
+
+const envHelp = `
+Environment (flags win):
+  KAFKA_BROKERS        comma-separated host:port list
+  REDIS_URL            redis://[user:pass@]host:port/db (rediss:// for TLS)
+  DISPATCHER_CONFIG    configuration file (YAML)
+  HTTP_ADDR            admin HTTP address (/healthz, /readyz, /metrics, ...)
+  LOG_LEVEL, LOG_FORMAT  debug|info|warn|error; json|text
+`
+
+func (s *settings) register(fs *flag.FlagSet, getenv env, defaults settings) {
+	str := func(p *string, name, envName, def, help string) {
+		if v := getenv(envName); v != "" {
+			def = v
+		}
+		fs.StringVar(p, name, def, help+" (env "+envName+")")
+	}
+	str(&s.brokers, "brokers", "KAFKA_BROKERS", defaults.brokers, "Kafka brokers, comma-separated")
+	str(&s.redisURL, "redis", "REDIS_URL", defaults.redisURL, "Redis URL")
+	str(&s.config, "config", "DISPATCHER_CONFIG", defaults.config, "configuration file")
+	str(&s.httpAddr, "http", "HTTP_ADDR", defaults.httpAddr, "admin HTTP address; empty = off")
+	str(&s.group, "group", "KAFKA_GROUP", "dispatcher", "consumer group of the decide stage")
+	str(&s.topic, "topic", "KAFKA_TOPIC", dispatcher.TopicCaseEvents, "topic of upstream case events")
+	str(&s.logLevel, "log-level", "LOG_LEVEL", "info", "log level")
+	str(&s.logFormat, "log-format", "LOG_FORMAT", defaults.logFormat, "log format: json or text")
+	str(&s.templateDir, "templates", "TEMPLATE_DIR", "", "directory of template overrides")
+	ttl := 30 * 24 * time.Hour
+	if v := getenv("DEDUP_TTL"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			ttl = d
+		}
+	}
+	fs.DurationVar(&s.dedupTTL, "dedup-ttl", ttl, "how long event ids are remembered for idempotency (env DEDUP_TTL)")
+}
+
+func (s *settings) logger(w io.Writer) (*logrus.Logger, error) {
+	l := logrus.New()
+	l.SetOutput(w)
+	lvl, err := logrus.ParseLevel(s.logLevel)
+	if err != nil {
+		return nil, fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	l.SetLevel(lvl)
+	switch s.logFormat {
+	case "json", "":
+		l.SetFormatter(&logrus.JSONFormatter{})
+	case "text":
+		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	default:
+		return nil, fmt.Errorf("LOG_FORMAT %q: want json or text", s.logFormat)
+	}
+	return l, nil
+}
+
+func (s *settings) brokerList() []string {
+	var out []string
+	for _, b := range strings.Split(s.brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func (s *settings) redisClient() (redis.UniversalClient, error) {
+	if s.redisURL == "" {
+		return nil, fmt.Errorf("REDIS_URL is not set")
+	}
+	opt, err := redis.ParseURL(s.redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	return redis.NewClient(opt), nil
+}
+
+func newFlagSet(name, synopsis string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "%s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args; done is true when the command should exit with code.
+func parseFlags(fs *flag.FlagSet, args []string) (code int, done bool) {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0, true
+		}
+		return 2, true
+	}
+	return 0, false
+}

@@ -1,0 +1,142 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/viogen-alerts/dispatcher/event"
+	"github.com/viogen-alerts/dispatcher/internal/testenv"
+)
+
+// With Redis down, a batch is retried with backoff: nothing is committed
+// and nothing is dead-lettered; once Redis is back everything applies.
+func TestIngestRedisDownIsRetriedNotLost(t *testing.T) {
+	_, brokers := testenv.StartKafka(t, 2, TopicCaseEvents, TopicInternal, TopicDLQ)
+	srv := testenv.StartRedis(t)
+	store := NewStore(srv.Client(t), time.Hour)
+	srv.Stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	w := NewWriter(brokers, quietLog())
+	defer w.Close()
+	var msgs []kafka.Message
+	for i := range 50 {
+		e := ev(fmt.Sprintf("f-%02d", i), event.CaseOpened, fmt.Sprintf("C-F%02d", i), 1, event.Alto)
+		b, _ := event.Encode(e)
+		msgs = append(msgs, kafka.Message{Topic: TopicCaseEvents, Key: []byte(e.CaseID), Value: b})
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+
+	rec := &recorder{applied: map[string]int{}}
+	cfg := IngestConfig{Brokers: brokers, GroupID: "fault", Backoff: Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond, For: time.Minute}}
+	in := NewIngest(cfg, store, rec, NewWriter(brokers, quietLog()), quietLog(), NewStats(nil))
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- in.Run(rctx) }()
+
+	waitFor(t, ctx, func() bool { return !in.Ready() })
+	time.Sleep(500 * time.Millisecond)
+	if n := committed(ctx, t, brokers, "fault"); n != 0 {
+		t.Fatalf("committed %d offsets while redis was down", n)
+	}
+	if n := rec.distinct(); n != 0 {
+		t.Fatalf("next stage saw %d events while redis was down", n)
+	}
+
+	srv.Restart(t)
+	waitFor(t, ctx, func() bool { return rec.distinct() == 50 })
+	waitFor(t, ctx, func() bool { return committed(ctx, t, brokers, "fault") == 50 })
+	if !in.Ready() {
+		t.Error("not ready after recovery")
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := topicSize(ctx, t, brokers, TopicDLQ); n != 0 {
+		t.Fatalf("%d messages dead-lettered for a transient failure", n)
+	}
+}
+
+// A batch that keeps failing past the budget stops the consumer with an
+// error and commits nothing.
+func TestIngestGivesUpWithoutCommitting(t *testing.T) {
+	_, brokers := testenv.StartKafka(t, 1, TopicCaseEvents, TopicInternal, TopicDLQ)
+	srv := testenv.StartRedis(t)
+	store := NewStore(srv.Client(t), time.Hour)
+	srv.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w := NewWriter(brokers, quietLog())
+	defer w.Close()
+	b, _ := event.Encode(ev("g-1", event.CaseOpened, "C-G1", 1, event.Alto))
+	if err := w.WriteMessages(ctx, kafka.Message{Topic: TopicCaseEvents, Key: []byte("C-G1"), Value: b}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := IngestConfig{Brokers: brokers, GroupID: "giveup", Backoff: Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond, For: 500 * time.Millisecond}}
+	in := NewIngest(cfg, store, &recorder{applied: map[string]int{}}, NewWriter(brokers, quietLog()), quietLog(), NewStats(nil))
+	if err := in.Run(ctx); err == nil {
+		t.Fatal("want an error after the retry budget")
+	}
+	if n := committed(ctx, t, brokers, "giveup"); n != 0 {
+		t.Fatalf("committed %d", n)
+	}
+}
+
+// committed sums the committed offsets of group over the case-events topic.
+func committed(ctx context.Context, t *testing.T, brokers []string, group string) int64 {
+	t.Helper()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	parts := partitions(ctx, t, brokers, TopicCaseEvents)
+	resp, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{TopicCaseEvents: parts}})
+	if err != nil {
+		t.Fatalf("offset fetch: %v", err)
+	}
+	var n int64
+	for _, p := range resp.Topics[TopicCaseEvents] {
+		if p.CommittedOffset > 0 {
+			n += p.CommittedOffset
+		}
+	}
+	return n
+}
+
+func partitions(ctx context.Context, t *testing.T, brokers []string, topic string) []int {
+	t.Helper()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil || len(md.Topics) != 1 {
+		t.Fatalf("metadata %s: %v", topic, err)
+	}
+	var ps []int
+	for _, p := range md.Topics[0].Partitions {
+		ps = append(ps, p.ID)
+	}
+	return ps
+}
+
+// topicSize is the number of messages in topic (sum of end offsets).
+func topicSize(ctx context.Context, t *testing.T, brokers []string, topic string) int64 {
+	t.Helper()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	req := map[string][]kafka.OffsetRequest{}
+	for _, p := range partitions(ctx, t, brokers, topic) {
+		req[topic] = append(req[topic], kafka.LastOffsetOf(p))
+	}
+	resp, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		t.Fatalf("list offsets: %v", err)
+	}
+	var n int64
+	for _, p := range resp.Topics[topic] {
+		n += p.LastOffset
+	}
+	return n
+}
