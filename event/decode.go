@@ -204,7 +204,8 @@ func jsonErr(err error) error {
 		if f == "" {
 			f = "$"
 		}
-		return fieldErr(f, "must be %s, got JSON %s", te.Type, te.Value)
+		got, _, _ := strings.Cut(te.Value, " ") // "number 1.5": keep the kind, not the value
+		return fieldErr(f, "must be %s, got a JSON %s", jsonKind(te.Type), got)
 	}
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, `json: unknown field "`); ok && name != `"` {
@@ -212,6 +213,29 @@ func jsonErr(err error) error {
 		return fieldErr(name, "unknown field (the contract is strict; see docs/events.md)")
 	}
 	return fieldErr("$", "invalid JSON: %s", strings.TrimPrefix(msg, "json: "))
+}
+
+// jsonKind names the JSON a Go type reads, for error reasons.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another JSON type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number in range (no fraction or exponent)"
+	case reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "another JSON type"
 }
 
 // wire mirrors the JSON with strings where we validate ourselves, so

@@ -224,11 +224,11 @@ func TestDecodeOptionalBodies(t *testing.T) {
 // errRow is one malformed message and the field its error must name.
 type errRow struct {
 	name     string
-	base     Type               // the example to edit
-	ops      []op               // edits to the example
+	base     Type                // the example to edit
+	ops      []op                // edits to the example
 	mangle   func([]byte) []byte // applied to the encoded message, if set
-	raw      string             // used as is, instead of base, when set
-	internal bool               // decode with DecodeInternal
+	raw      string              // used as is, instead of base, when set
+	internal bool                // decode with DecodeInternal
 	field    string
 }
 
