@@ -10,7 +10,10 @@
 -- time) of the event that last set them, and only a newer event changes
 -- them. So a late risk assessment still raises the level when nothing newer
 -- set it, and an old one never downgrades a newer level. An event that
--- could change nothing it carries is recorded as stale.
+-- carries state (a level, a relocation, opening or closing) and could not
+-- apply it because something newer had is recorded as stale. Events that
+-- report facts (alarms, breaches, check-ins, releases...) are never stale:
+-- a late bracelet alarm still happened and must still alert.
 --
 -- Returns {dup, stale, from, to, moved, prev muni, prev prov, prev region,
 --          prev unit, muni, prov, region, unit, active, version, last ms,
@@ -59,13 +62,13 @@ end
 
 local from = level
 local pmuni, pprov, pregion, punit = muni, prov, region, unit
-local moved, changed = false, false
+local moved, applied = false, false
 if not internal then
   local lvl = tonumber(ARGV[5])
   if lvl > 0 and (typ == 'risk.assessed' or typ == 'case.opened') and newer('lv') then
     level = lvl
     take('lv')
-    changed = true
+    applied = true
   end
   if newer('loc') then
     if typ == 'case.relocated' then
@@ -75,18 +78,19 @@ if not internal then
     end
     moved = exists and (muni ~= pmuni or unit ~= punit)
     take('loc')
-    changed = true
+    if typ == 'case.relocated' then applied = true end
   end
   if (typ == 'case.closed' or typ == 'case.opened' or typ == 'case.reactivated') and newer('act') then
     active = typ == 'case.closed' and '0' or '1'
     take('act')
-    changed = true
+    applied = true
   end
   if ev_v > version then version = ev_v end
   if ev_ms > last_ms then last_ms = ev_ms end
 end
-local stale = not internal and not changed
-if typ == 'checkin.recorded' then stale = false end
+local carries = typ == 'risk.assessed' or typ == 'case.opened' or typ == 'case.relocated'
+  or typ == 'case.closed' or typ == 'case.reactivated'
+local stale = not internal and carries and not applied
 
 if not internal then
   redis.call('HSET', KEYS[1], 'level', level, 'muni', muni, 'prov', prov, 'region', region,

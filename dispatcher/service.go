@@ -16,8 +16,11 @@ import (
 
 // Options wire one dispatcher process.
 type Options struct {
-	Ingest   IngestConfig
-	Redis    redis.UniversalClient
+	Ingest IngestConfig
+	Redis  redis.UniversalClient
+	// Writer produces to Kafka (dead letters, intents, results); nil = a
+	// new one. The service closes it.
+	Writer   *kafka.Writer
 	DedupTTL time.Duration
 	HTTPAddr string // admin HTTP; "" = none
 	Log      logrus.FieldLogger
@@ -54,7 +57,10 @@ func NewService(o Options) (*Service, error) {
 	}
 	s := &Service{opts: o, Stats: NewStats(o.Registry)}
 	s.Store = NewStore(o.Redis, o.DedupTTL)
-	s.Writer = NewWriter(o.Ingest.Brokers, o.Log)
+	s.Writer = o.Writer
+	if s.Writer == nil {
+		s.Writer = NewWriter(o.Ingest.Brokers, o.Log)
+	}
 	next := o.Decide
 	if next == nil {
 		next = LogStage{Log: o.Log}

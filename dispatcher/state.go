@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -49,13 +48,12 @@ func (s *Store) Apply(ctx context.Context, evs []event.Event) ([]Outcome, error)
 	if len(evs) == 0 {
 		return nil, nil
 	}
-	cmds, err := s.run(ctx, evs)
-	if err != nil && isNoScript(err) {
-		if lerr := applyScript.Load(ctx, s.rdb).Err(); lerr != nil {
-			return nil, fmt.Errorf("load apply script: %w", lerr)
-		}
-		cmds, err = s.run(ctx, evs)
+	ttl := strconv.FormatInt(s.DedupTTL.Milliseconds(), 10)
+	calls := make([]scriptCall, len(evs))
+	for i, ev := range evs {
+		calls[i] = scriptCall{keys: []string{caseKey(ev.CaseID), seenKey(ev.CaseID, ev.ID)}, args: applyArgs(ev, ttl)}
 	}
+	cmds, err := evalAll(ctx, s.rdb, applyScript, calls)
 	if err != nil {
 		return nil, fmt.Errorf("apply %d events to redis: %w", len(evs), err)
 	}
@@ -70,17 +68,6 @@ func (s *Store) Apply(ctx context.Context, evs []event.Event) ([]Outcome, error)
 		}
 	}
 	return out, nil
-}
-
-func (s *Store) run(ctx context.Context, evs []event.Event) ([]*redis.Cmd, error) {
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(evs))
-	ttl := strconv.FormatInt(s.DedupTTL.Milliseconds(), 10)
-	for i, ev := range evs {
-		cmds[i] = applyScript.EvalSha(ctx, pipe, []string{caseKey(ev.CaseID), seenKey(ev.CaseID, ev.ID)}, applyArgs(ev, ttl)...)
-	}
-	_, err := pipe.Exec(ctx)
-	return cmds, err
 }
 
 func applyArgs(ev event.Event, ttl string) []any {
@@ -100,10 +87,6 @@ func applyArgs(ev event.Event, ttl string) []any {
 	return []any{ev.ID, string(ev.Type), ev.Version, ev.OccurredAt.UnixMilli(), int(lvl),
 		j.Municipality, j.Province, j.Region, ev.ResponsibleUnit, ttl,
 		to.Municipality, to.Province, to.Region, toUnit, internal}
-}
-
-func isNoScript(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
 
 // parseOutcome reads the array apply.lua returns.

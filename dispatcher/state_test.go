@@ -153,3 +153,17 @@ func TestStoreRedisDown(t *testing.T) {
 		t.Fatal("want an error with redis down")
 	}
 }
+
+// A late fact (bracelet alarm) is not stale: it still happened and must
+// alert, routed by the case's current place.
+func TestStoreLateFactIsNotStale(t *testing.T) {
+	s, _ := newTestStore(t)
+	applyOne(t, s, ev("e1", event.CaseOpened, "C-8", 1, event.Alto))
+	applyOne(t, s, ev("e3", event.RiskAssessed, "C-8", 3, event.Extremo))
+	al := ev("e2", event.DeviceAlarm, "C-8", 2, event.LevelNone)
+	al.Alarm = &event.Alarm{Kind: event.AlarmTamper}
+	o := applyOne(t, s, al)
+	if o.Transition.Stale || o.Transition.From != event.Extremo || o.Transition.To != event.Extremo || o.Case.Version != 3 {
+		t.Fatalf("late alarm: %+v", o)
+	}
+}

@@ -31,12 +31,19 @@ func cmdRun(ctx context.Context, args []string, io stdio, getenv env) int {
 // serve wires and runs one dispatcher until ctx ends or it fails. ready,
 // when set, is called with the service once it listens.
 func serve(ctx context.Context, s settings, log *logrus.Logger, ready func(*dispatcher.Service)) error {
+	a, err := loadApp(s.config, s.templateDir)
+	if err != nil {
+		return err
+	}
 	rdb, err := s.redisClient()
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
+	w := dispatcher.NewWriter(s.brokerList(), log)
 	opts := dispatcher.Options{
+		Writer:   w,
+		Decide:   a.decider(rdb, w, log),
 		Ingest:   dispatcher.IngestConfig{Brokers: s.brokerList(), GroupID: s.group, Topic: s.topic},
 		Redis:    rdb,
 		DedupTTL: s.dedupTTL,
