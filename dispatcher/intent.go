@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/viogen-alerts/dispatcher/event"
+	"github.com/viogen-alerts/dispatcher/templates"
 )
 
 // Intent kinds.
@@ -50,6 +51,9 @@ type Intent struct {
 	Locale      string   `json:"locale"`
 	Channels    []string `json:"channels"`
 	Fallback    []string `json:"fallback,omitempty"`
+
+	// Digest lists the cases of a scheduled digest (KindDigest only).
+	Digest []templates.DigestItem `json:"digest,omitempty"`
 }
 
 // IntentID is deterministic in the alert, the escalation step and round,

@@ -25,7 +25,7 @@ func StepIntents(cfg *rules.Config, a rules.Alert, step, round int, ackCode stri
 			ID: IntentID(a.ID, step, round, t.ContactID), Kind: KindAlert,
 			AlertID: a.ID, Rule: a.Rule, Template: a.Template, Severity: a.Severity,
 			Critical: a.Critical, Unrouted: t.Unrouted || a.Unrouted,
-			CaseRef: a.CaseID, EventID: a.EventID, EventType: a.EventType, Level: a.Level,
+			CaseRef: a.CaseID, EventID: a.EventID, EventType: a.EventType, Level: a.Level, PrevLevel: a.PrevLevel,
 			OccurredAt: a.OccurredAt, DecidedAt: now, Step: step, Round: round,
 			Deadline: deadline, AckCode: ackCode,
 			AgencyID: t.AgencyID, AgencyName: t.AgencyName, OtherAgency: otherAgency(cfg, a.Route, t.AgencyID),

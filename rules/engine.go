@@ -32,13 +32,15 @@ type Alert struct {
 	Policy      PolicySnapshot `json:"policy"`
 	// Unrouted is true when some step of the policy has a target that
 	// resolves to the fallback agency for this case.
-	Unrouted   bool         `json:"unrouted,omitempty"`
-	CaseID     string       `json:"case_id"`
-	EventID    string       `json:"event_id"`
-	EventType  event.Type   `json:"event_type"`
-	OccurredAt time.Time    `json:"occurred_at"`
-	Level      event.Level  `json:"level"`
-	Route      RouteContext `json:"route"`
+	Unrouted   bool        `json:"unrouted,omitempty"`
+	CaseID     string      `json:"case_id"`
+	EventID    string      `json:"event_id"`
+	EventType  event.Type  `json:"event_type"`
+	OccurredAt time.Time   `json:"occurred_at"`
+	Level      event.Level `json:"level"`
+	// PrevLevel is the level before the event (the transition's from).
+	PrevLevel event.Level  `json:"prev_level,omitempty"`
+	Route     RouteContext `json:"route"`
 }
 
 // PolicySnapshot is a deep copy of a policy: later configuration changes
@@ -146,6 +148,7 @@ func (e *Engine) alert(r *Rule, ev *event.Event, tr *event.Transition, c *event.
 		EventType:   ev.Type,
 		OccurredAt:  ev.OccurredAt,
 		Level:       level,
+		PrevLevel:   tr.From,
 		Route:       rc,
 	}
 	if p, ok := e.cfg.Policy(r.Policy); ok {

@@ -281,7 +281,7 @@ func TestAlertFields(t *testing.T) {
 	want := Alert{
 		ID: AlertID(e.ID, "risk-rises-to-extremo"), Rule: "risk-rises-to-extremo", Severity: "critical", Critical: true,
 		Template: "risk_rise", SuppressKey: "risk-rises-to-extremo/case-0001/extremo", SuppressFor: Duration(30 * time.Minute),
-		CaseID: "case-0001", EventID: e.ID, EventType: event.RiskAssessed, OccurredAt: t0, Level: event.Extremo,
+		CaseID: "case-0001", EventID: e.ID, EventType: event.RiskAssessed, OccurredAt: t0, Level: event.Extremo, PrevLevel: event.Alto,
 	}
 	a.Policy, a.Route = PolicySnapshot{}, RouteContext{}
 	if !reflect.DeepEqual(a, want) {
