@@ -76,7 +76,9 @@ if not internal then
     else
       muni, prov, region, unit = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
     end
-    moved = exists and (muni ~= pmuni or unit ~= punit)
+    -- For a case seen for the first time, "previous" is the event's own
+    -- place, so a relocation still tells the old unit.
+    moved = muni ~= pmuni or unit ~= punit
     take('loc')
     if typ == 'case.relocated' then applied = true end
   end

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -31,12 +32,16 @@ type decideEnv struct {
 func newDecideEnv(t *testing.T) *decideEnv {
 	t.Helper()
 	_, brokers := testenv.StartKafka(t, 1, TopicIntents)
+	return newDecideEnvOn(t, brokers)
+}
+
+func newDecideEnvOn(t *testing.T, brokers []string) *decideEnv {
+	t.Helper()
 	rdb := testenv.StartRedis(t).Client(t)
 	w := NewWriter(brokers, quietLog())
 	t.Cleanup(func() { _ = w.Close() })
-	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 	d := &Decider{Engine: exampleEngine(t), Suppress: NewSuppressor(rdb), Writer: w, Topic: TopicIntents,
-		Log: quietLog(), Now: func() time.Time { return now }}
+		Log: quietLog(), Now: time.Now}
 	return &decideEnv{d: d, store: NewStore(rdb, time.Hour), brokers: brokers}
 }
 
@@ -63,11 +68,12 @@ func (e *decideEnv) intents(t *testing.T) []Intent {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	n := topicSize(ctx, t, e.brokers, TopicIntents)
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: e.brokers, Topic: TopicIntents, Partition: 0, MaxWait: 100 * time.Millisecond})
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: e.brokers, GroupTopics: []string{TopicIntents}, GroupID: fmt.Sprintf("intents-%d", time.Now().UnixNano()),
+		MaxWait: 100 * time.Millisecond, StartOffset: kafka.FirstOffset})
 	defer r.Close()
 	var out []Intent
 	for int64(len(out)) < n {
-		m, err := r.ReadMessage(ctx)
+		m, err := r.FetchMessage(ctx)
 		if err != nil {
 			t.Fatalf("read intents: %v", err)
 		}

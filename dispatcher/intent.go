@@ -52,6 +52,9 @@ type Intent struct {
 	Channels    []string `json:"channels"`
 	Fallback    []string `json:"fallback,omitempty"`
 
+	// PagerAction is "trigger" (default), "acknowledge" or "resolve".
+	PagerAction string `json:"pager_action,omitempty"`
+
 	// Digest lists the cases of a scheduled digest (KindDigest only).
 	Digest []templates.DigestItem `json:"digest,omitempty"`
 }

@@ -52,3 +52,7 @@ func NewWriter(brokers []string, log logrus.FieldLogger) *kafka.Writer {
 		ErrorLogger:  kafka.LoggerFunc(log.WithField("component", "kafka-writer").Warnf),
 	}
 }
+
+func kafkaMsg(topic, key string, value []byte) kafka.Message {
+	return kafka.Message{Topic: topic, Key: []byte(key), Value: value}
+}

@@ -167,3 +167,16 @@ func TestStoreLateFactIsNotStale(t *testing.T) {
 		t.Fatalf("late alarm: %+v", o)
 	}
 }
+
+// A relocation of a case never seen before still reports where it was,
+// so the old unit is told.
+func TestStoreRelocationOfUnknownCaseIsMoved(t *testing.T) {
+	s, _ := newTestStore(t)
+	rel := ev("e1", event.CaseRelocated, "C-9", 4, event.LevelNone)
+	rel.Jurisdiction, rel.ResponsibleUnit = palma, "pn-illes-balears"
+	rel.Relocation = &event.Relocation{To: herencia, ResponsibleUnit: "gc-ciudad-real"}
+	o := applyOne(t, s, rel)
+	if !o.Transition.Moved || o.Transition.PreviousUnit != "pn-illes-balears" || o.Case.ResponsibleUnit != "gc-ciudad-real" {
+		t.Fatalf("first-seen relocation: %+v", o)
+	}
+}

@@ -24,7 +24,7 @@ func StepIntents(cfg *rules.Config, a rules.Alert, step, round int, ackCode stri
 		out = append(out, Intent{
 			ID: IntentID(a.ID, step, round, t.ContactID), Kind: KindAlert,
 			AlertID: a.ID, Rule: a.Rule, Template: a.Template, Severity: a.Severity,
-			Critical: a.Critical, Unrouted: t.Unrouted || a.Unrouted,
+			Critical: a.Critical, Unrouted: t.Unrouted,
 			CaseRef: a.CaseID, EventID: a.EventID, EventType: a.EventType, Level: a.Level, PrevLevel: a.PrevLevel,
 			OccurredAt: a.OccurredAt, DecidedAt: now, Step: step, Round: round,
 			Deadline: deadline, AckCode: ackCode,

@@ -218,3 +218,12 @@ func (s *Schedule) Location() *time.Location { return s.loc }
 // Next returns the first firing strictly after t, computed in the
 // schedule's zone (so DST is handled there).
 func (s *Schedule) Next(t time.Time) time.Time { return s.sched.Next(t.In(s.loc)) }
+
+// Contact finds a contact and its agency by contact id.
+func (c *Config) Contact(id string) (*Agency, *Contact, bool) {
+	ref, ok := c.dir.contacts[id]
+	if !ok {
+		return nil, nil, false
+	}
+	return ref.agency, ref.contact, true
+}

@@ -148,8 +148,10 @@ func (e *Engine) alert(r *Rule, ev *event.Event, tr *event.Transition, c *event.
 		EventType:   ev.Type,
 		OccurredAt:  ev.OccurredAt,
 		Level:       level,
-		PrevLevel:   tr.From,
 		Route:       rc,
+	}
+	if tr.From != level {
+		a.PrevLevel = tr.From // only a change is worth showing ("alto -> extremo")
 	}
 	if p, ok := e.cfg.Policy(r.Policy); ok {
 		a.Policy = p.Snapshot()

@@ -47,6 +47,7 @@ func dispatch(ctx context.Context, args []string, io stdio, getenv env) int {
 	}
 	cmds := map[string]func(context.Context, []string, stdio, env) int{
 		"run": cmdRun, "dev": cmdDev, "publish": cmdPublish,
+		"check": cmdCheck, "route-test": cmdRouteTest,
 	}
 	switch args[0] {
 	case "-h", "--help", "help":

@@ -107,6 +107,9 @@ func (f *SMTP) close() {
 	}
 	close(f.closing)
 	_ = f.srv.Close()
+	// Serve registers the listener itself, so a Close that beats it there
+	// would leave Accept running: close the listener here too.
+	_ = f.ln.Close()
 	<-f.served
 	waitZero(&f.sessions, 5*time.Second)
 }

@@ -1,0 +1,31 @@
+package channels
+
+import "context"
+
+// Message is one rendered notification for one contact on one channel.
+type Message struct {
+	ID        string // intent id: the idempotency key (webhook Idempotency-Key header, pager dedup fallback, email Message-ID seed)
+	AlertID   string // alert reference; pager dedup_key
+	CaseRef   string // opaque case reference
+	ContactID string // contact id, for logs
+	Severity  string // info|warning|error|critical (PagerDuty vocabulary)
+	Critical  bool
+	To        string // phone (E.164), email address, pager routing key, or webhook URL depending on channel
+	Subject   string // email subject; pager summary when Body empty
+	Body      string
+	Action    string // pager only: "trigger" (default), "acknowledge", "resolve"
+	Source    string // pager payload.source, e.g. "viogen-dispatcher"
+}
+
+// Receipt is what the provider said when it accepted a message.
+type Receipt struct {
+	ProviderID string // Twilio sid, SMTP Message-ID, PagerDuty dedup_key, webhook response id or ""
+	Status     string // the provider's status word, e.g. "queued", "accepted", "success"
+}
+
+// Channel delivers messages through one provider. Send returns a *Error
+// (see IsPermanent, RetryAfter) when the provider did not accept the message.
+type Channel interface {
+	Name() string // "sms", "email", "pager", "webhook", "log"
+	Send(ctx context.Context, m Message) (Receipt, error)
+}
