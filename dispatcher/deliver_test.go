@@ -38,7 +38,9 @@ type providers struct {
 	chans  map[string]channels.Channel
 }
 
-func startProviders(t *testing.T) *providers {
+func startProviders(t *testing.T) *providers { return startProvidersTB(t) }
+
+func startProvidersTB(t testing.TB) *providers {
 	t.Helper()
 	p := &providers{
 		twilio: providertest.NewTwilio(t, testSID, testToken),
@@ -68,7 +70,9 @@ type deliverEnv struct {
 	results func() []Result
 }
 
-func newDeliverer(t *testing.T, e *decideEnv, p *providers) *Deliverer {
+func newDeliverer(t *testing.T, e *decideEnv, p *providers) *Deliverer { return newDelivererTB(t, e, p) }
+
+func newDelivererTB(t testing.TB, e *decideEnv, p *providers) *Deliverer {
 	t.Helper()
 	tmpl, err := templates.New("")
 	if err != nil {
@@ -223,7 +227,9 @@ func TestDeliverRetriesTransientFailures(t *testing.T) {
 	runDeliverer(t, newDeliverer(t, e.decideEnv, e.prov))
 	e.run(t, ev("y1", event.CaseOpened, "C-E2", 1, event.Medio), ev("y2", event.RiskAssessed, "C-E2", 2, event.Extremo))
 	// The other notifications are not held up by the one being retried.
-	readResults(t, e.brokers, func(rs []Result) bool { return count(rs, OutcomeRetry, "sms") >= 1 && count(rs, OutcomeSent, "sms") >= 2 })
+	readResults(t, e.brokers, func(rs []Result) bool {
+		return count(rs, OutcomeRetry, "sms") >= 1 && count(rs, OutcomeSent, "sms") >= 2
+	})
 	e.prov.twilio.FailFor("+34600000012", providertest.None) // the provider recovers
 	rs := readResults(t, e.brokers, func(rs []Result) bool {
 		return count(rs, OutcomeSent, "sms") >= 3 && count(rs, OutcomeSent, "pager") >= 2

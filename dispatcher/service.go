@@ -26,6 +26,8 @@ type Options struct {
 	Log      logrus.FieldLogger
 	// Decide is the stage after case state; nil logs each event.
 	Decide Stage
+	// NoIngest runs without the case-event consumer (a deliver-only process).
+	NoIngest bool
 	// Extra runs beside the consumer (delivery, timers, schedules) and
 	// stops with it; each must return when ctx ends.
 	Extra    []func(ctx context.Context) error
@@ -105,7 +107,9 @@ func (s *Service) Run(ctx context.Context) error {
 			cancel() // one component ending stops them all
 		}()
 	}
-	start("ingest", s.ingest.Run)
+	if !s.opts.NoIngest {
+		start("ingest", s.ingest.Run)
+	}
 	for i, fn := range s.opts.Extra {
 		start(fmt.Sprintf("component %d", i), fn)
 	}

@@ -20,7 +20,9 @@ func cmdDev(ctx context.Context, args []string, io stdio, getenv env) int {
 
 Run the dispatcher with an embedded Kafka-protocol broker (kfake, in memory)
 on 127.0.0.1:9092 with its topics created, and an embedded Redis (miniredis)
-unless REDIS_URL is set. Nothing persists across restarts. Not for production.`+envHelp, io.err)
+unless REDIS_URL is set. Nothing persists across restarts. Not for production.
+Channels without settings are log sinks; GET /outbox on the admin address
+shows what they would have sent.`+envHelp+channelEnvHelp, io.err)
 	var s settings
 	s.register(fs, getenv, settings{httpAddr: "127.0.0.1:8080", logFormat: "text", config: "deploy/config/viogen.yaml"})
 	port := fs.Int("kafka-port", 9092, "port of the embedded broker")
@@ -51,13 +53,14 @@ unless REDIS_URL is set. Nothing persists across restarts. Not for production.`+
 	}
 	ready := func(svc *dispatcher.Service) {
 		fmt.Fprintf(io.out, "\ndispatcher dev: Kafka on %s, Redis on %s, admin on http://%s\n", s.brokers, s.redisURL, svc.HTTPAddr())
+		fmt.Fprintf(io.out, "what would have been sent:  curl http://%s/outbox\n", svc.HTTPAddr())
 		fmt.Fprintf(io.out, "publish events with:  go run ./cmd/dispatcher publish deploy/examples/events.jsonl\n")
 		fmt.Fprintf(io.out, "                 or:  kcat -P -b %s -t %s -K '|'   (lines: case_id|{json})\n\n", s.brokers, dispatcher.TopicCaseEvents)
 		if *demo != "" {
 			go publishDemo(ctx, *demo, s.brokers, io)
 		}
 	}
-	if err := serve(ctx, s, log, ready); err != nil {
+	if err := serve(ctx, s, getenv, log, true, ready); err != nil {
 		log.WithError(err).Error("dispatcher stopped")
 		return 1
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, io stdio, getenv env) int {
-	fs := newFlagSet("run", "Usage: dispatcher run [flags]\n\nConsume case events from Kafka and dispatch alerts."+envHelp, io.err)
+	fs := newFlagSet("run", "Usage: dispatcher run [flags]\n\nConsume case events from Kafka and dispatch alerts."+envHelp+channelEnvHelp, io.err)
 	var s settings
 	s.register(fs, getenv, settings{httpAddr: ":8080", logFormat: "json"})
 	if code, done := parseFlags(fs, args); done {
@@ -21,7 +21,7 @@ func cmdRun(ctx context.Context, args []string, io stdio, getenv env) int {
 		fmt.Fprintln(io.err, "dispatcher run:", err)
 		return 2
 	}
-	if err := serve(ctx, s, log, nil); err != nil {
+	if err := serve(ctx, s, getenv, log, false, nil); err != nil {
 		log.WithError(err).Error("dispatcher stopped")
 		return 1
 	}
@@ -30,7 +30,10 @@ func cmdRun(ctx context.Context, args []string, io stdio, getenv env) int {
 
 // serve wires and runs one dispatcher until ctx ends or it fails. ready,
 // when set, is called with the service once it listens.
-func serve(ctx context.Context, s settings, log *logrus.Logger, ready func(*dispatcher.Service)) error {
+func serve(ctx context.Context, s settings, getenv env, log *logrus.Logger, dev bool, ready func(*dispatcher.Service)) error {
+	if !s.runs("decide") && !s.runs("deliver") {
+		return fmt.Errorf("--stages %q: name decide, deliver or both", s.stages)
+	}
 	a, err := loadApp(s.config, s.templateDir)
 	if err != nil {
 		return err
@@ -42,19 +45,26 @@ func serve(ctx context.Context, s settings, log *logrus.Logger, ready func(*disp
 	defer rdb.Close()
 	w := dispatcher.NewWriter(s.brokerList(), log)
 	opts := dispatcher.Options{
-		Writer:   w,
-		Decide:   a.decider(rdb, w, log),
 		Ingest:   dispatcher.IngestConfig{Brokers: s.brokerList(), GroupID: s.group, Topic: s.topic},
 		Redis:    rdb,
+		Writer:   w,
+		Decide:   a.decider(rdb, w, log),
+		NoIngest: !s.runs("decide"),
 		DedupTTL: s.dedupTTL,
 		HTTPAddr: s.httpAddr,
 		Log:      log,
+	}
+	if s.runs("deliver") {
+		if err := a.addDelivery(&opts, getenv, log, dev); err != nil {
+			return err
+		}
 	}
 	svc, err := dispatcher.NewService(opts)
 	if err != nil {
 		return err
 	}
-	log.WithFields(logrus.Fields{"brokers": s.brokerList(), "group": s.group, "topic": s.topic, "http": svc.HTTPAddr()}).Info("dispatcher started")
+	log.WithFields(logrus.Fields{"brokers": s.brokerList(), "group": s.group, "topic": s.topic, "stages": s.stages,
+		"http": svc.HTTPAddr(), "config": s.config}).Info("dispatcher started")
 	if ready != nil {
 		ready(svc)
 	}

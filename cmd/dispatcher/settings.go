@@ -25,6 +25,16 @@ type settings struct {
 	logFormat   string
 	dedupTTL    time.Duration
 	templateDir string
+	stages      string
+}
+
+func (s *settings) runs(stage string) bool {
+	for _, x := range splitList(s.stages) {
+		if x == stage {
+			return true
+		}
+	}
+	return false
 }
 
 const envHelp = `
@@ -52,6 +62,7 @@ func (s *settings) register(fs *flag.FlagSet, getenv env, defaults settings) {
 	str(&s.logLevel, "log-level", "LOG_LEVEL", "info", "log level")
 	str(&s.logFormat, "log-format", "LOG_FORMAT", defaults.logFormat, "log format: json or text")
 	str(&s.templateDir, "templates", "TEMPLATE_DIR", "", "directory of template overrides")
+	str(&s.stages, "stages", "DISPATCHER_STAGES", "decide,deliver", "stages this process runs: decide (consume case events), deliver (send notifications), or both")
 	ttl := 30 * 24 * time.Hour
 	if v := getenv("DEDUP_TTL"); v != "" {
 		if d, err := time.ParseDuration(v); err == nil {

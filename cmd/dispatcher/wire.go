@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -46,5 +47,44 @@ func (a *app) decider(rdb redis.UniversalClient, w *kafka.Writer, log logrus.Fie
 		Topic:    dispatcher.TopicIntents,
 		Log:      log.WithField("component", "decide"),
 		Now:      time.Now,
+	}
+}
+
+// addDelivery adds the deliver stage and its HTTP routes to opts.
+func (a *app) addDelivery(opts *dispatcher.Options, getenv env, log *logrus.Logger, dev bool) error {
+	cs, err := buildChannels(getenv, log, dev)
+	if err != nil {
+		return err
+	}
+	d := dispatcher.NewDeliverer(dispatcher.DeliverConfig{Brokers: opts.Ingest.Brokers}, dispatcher.DeliverDeps{
+		Rules: a.cfg, Templates: a.tmpl, Channels: cs.chans, Limits: cs.limits,
+		Directory: dispatcher.ConfigDirectory{Cfg: a.cfg, Secret: secrets(getenv, cs)},
+		Redis:     opts.Redis, Writer: opts.Writer, Log: log, MarkerTTL: opts.DedupTTL,
+	})
+	opts.Extra = append(opts.Extra, d.Run)
+	opts.Routes = func(mux *http.ServeMux) {
+		if dev {
+			mux.HandleFunc("GET /outbox", cs.outbox)
+		}
+		if tok, url := getenv("TWILIO_AUTH_TOKEN"), getenv("TWILIO_STATUS_CALLBACK_URL"); tok != "" && url != "" {
+			mux.Handle("POST /v1/twilio/status", d.StatusHandler(tok, url))
+		}
+	}
+	return nil
+}
+
+// secrets reads pager routing keys from the environment; when the pager
+// channel is a dev log sink, an unset key reads as a placeholder so the
+// page still shows in /outbox.
+func secrets(getenv env, cs *channelSet) func(string) string {
+	devPager := false
+	for _, s := range cs.sinks {
+		devPager = devPager || s.Name() == "pager"
+	}
+	return func(name string) string {
+		if v := getenv(name); v != "" || !devPager {
+			return v
+		}
+		return "dev-placeholder-" + name
 	}
 }

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/viogen-alerts/dispatcher/channels"
+	"github.com/viogen-alerts/dispatcher/channels/email"
+	chlog "github.com/viogen-alerts/dispatcher/channels/log"
+	"github.com/viogen-alerts/dispatcher/channels/pager"
+	"github.com/viogen-alerts/dispatcher/channels/sms"
+	"github.com/viogen-alerts/dispatcher/channels/webhook"
+	"github.com/viogen-alerts/dispatcher/dispatcher"
+)
+
+const channelEnvHelp = `
+Channels (a channel without its settings is off in run, a log sink in dev):
+  sms      TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID,
+           TWILIO_STATUS_CALLBACK_URL (public URL of /v1/twilio/status), TWILIO_API_URL
+  email    SMTP_URL (smtp://user:pass@host:port), SMTP_PASSWORD, SMTP_FROM,
+           SMTP_TLS = starttls (default) | tls | none
+  pager    PAGERDUTY_EVENTS_URL (default the public endpoint; dev: log unless set);
+           routing keys in the variables the contacts' pager_key_env name
+  webhook  WEBHOOK_SECRET (HMAC-SHA256 signing key, 16+ bytes)
+  RATE_LIMIT_SMS, RATE_LIMIT_EMAIL, RATE_LIMIT_PAGER, RATE_LIMIT_WEBHOOK: messages
+           per second per provider (defaults 10, 10, 2, 20); over it they queue, never drop
+`
+
+// channelSet is what delivery sends through, and the dev sinks for /outbox.
+type channelSet struct {
+	chans  map[string]channels.Channel
+	sinks  []*chlog.Channel
+	limits map[string]*dispatcher.Limiter
+}
+
+// buildChannels makes every channel whose settings are present; in dev the
+// others become log sinks, in run they stay off (their sends fail
+// permanently and take the fallback) and a warning says so.
+func buildChannels(getenv env, log logrus.FieldLogger, dev bool) (*channelSet, error) {
+	cs := &channelSet{chans: map[string]channels.Channel{}, limits: map[string]*dispatcher.Limiter{}}
+	type maker struct {
+		name    string
+		present bool
+		make    func() (channels.Channel, error)
+	}
+	makers := []maker{
+		{"sms", getenv("TWILIO_ACCOUNT_SID") != "", func() (channels.Channel, error) {
+			c, err := sms.ConfigFromEnv(getenv)
+			if err != nil {
+				return nil, err
+			}
+			c.Logger = log
+			return sms.New(c)
+		}},
+		{"email", getenv("SMTP_URL") != "", func() (channels.Channel, error) {
+			c, err := email.ConfigFromEnv(getenv)
+			if err != nil {
+				return nil, err
+			}
+			c.Logger = log
+			return email.New(c)
+		}},
+		{"pager", !dev || getenv("PAGERDUTY_EVENTS_URL") != "", func() (channels.Channel, error) {
+			c, err := pager.ConfigFromEnv(getenv)
+			if err != nil {
+				return nil, err
+			}
+			c.Logger = log
+			return pager.New(c)
+		}},
+		{"webhook", getenv("WEBHOOK_SECRET") != "", func() (channels.Channel, error) {
+			c, err := webhook.ConfigFromEnv(getenv)
+			if err != nil {
+				return nil, err
+			}
+			c.Logger = log
+			return webhook.New(c)
+		}},
+	}
+	defaults := map[string]float64{"sms": 10, "email": 10, "pager": 2, "webhook": 20}
+	for _, m := range makers {
+		rate, err := rateFromEnv(getenv, m.name, defaults[m.name])
+		if err != nil {
+			return nil, err
+		}
+		cs.limits[m.name] = dispatcher.NewLimiter(rate, max(1, int(rate)))
+		switch {
+		case m.present:
+			c, err := m.make()
+			if err != nil {
+				return nil, fmt.Errorf("%s channel: %w", m.name, err)
+			}
+			cs.chans[m.name] = c
+		case dev:
+			sink := chlog.New(m.name, log, 200)
+			cs.chans[m.name], cs.sinks = sink, append(cs.sinks, sink)
+		default:
+			log.WithField("channel", m.name).Warn("channel has no settings: its sends fail and take the fallback")
+		}
+	}
+	return cs, nil
+}
+
+func rateFromEnv(getenv env, channel string, def float64) (float64, error) {
+	name := "RATE_LIMIT_" + map[string]string{"sms": "SMS", "email": "EMAIL", "pager": "PAGER", "webhook": "WEBHOOK"}[channel]
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	r, err := strconv.ParseFloat(v, 64)
+	if err != nil || r < 0 {
+		return 0, fmt.Errorf("%s=%q: want messages per second, e.g. 10 or 0.5 (0 = unlimited)", name, v)
+	}
+	return r, nil
+}
+
+// outbox serves what the dev sinks would have sent, newest first.
+func (cs *channelSet) outbox(w http.ResponseWriter, _ *http.Request) {
+	var all []chlog.Sent
+	for _, s := range cs.sinks {
+		all = append(all, s.Recent()...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].At.After(all[j].At) })
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(all)
+}

@@ -1,0 +1,454 @@
+package dispatcher
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/viogen-alerts/dispatcher/channels/sms"
+	"github.com/viogen-alerts/dispatcher/event"
+	"github.com/viogen-alerts/dispatcher/internal/providertest"
+	"github.com/viogen-alerts/dispatcher/internal/testenv"
+)
+
+// proxiedURL is the public callback URL of the handler mounted behind a
+// (simulated) reverse proxy: requests reach it at a different r.URL.
+const proxiedURL = "https://dispatcher.example.org/v1/twilio/status"
+
+// receiptEnv is a running deliverer whose SMS carry a StatusCallback to a
+// real HTTP server serving StatusHandler, so the Twilio fake's SendStatus
+// posts signed callbacks to it over a socket.
+type receiptEnv struct {
+	*deliverEnv
+	d       *Deliverer
+	logs    *providertest.LogCapture
+	local   string // the StatusCallback the SMS are sent with; the fake signs against it
+	proxied string // where the handler configured with proxiedURL is reached
+}
+
+func newReceiptEnv(t *testing.T) *receiptEnv {
+	t.Helper()
+	e := newDeliverEnv(t)
+	srv := httptest.NewUnstartedServer(nil) // listening already: its URL is known
+	base := "http://" + srv.Listener.Addr().String()
+	r := &receiptEnv{deliverEnv: e, local: base + "/v1/twilio/status", proxied: base + "/internal/twilio/status"}
+	smsCh, err := sms.New(sms.Config{AccountSID: testSID, AuthToken: testToken, From: "+34600000999",
+		APIURL: e.prov.twilio.URL(), StatusCallbackURL: r.local, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.prov.chans["sms"] = smsCh
+	r.d = newDeliverer(t, e.decideEnv, e.prov)
+	r.logs = providertest.CaptureLog()
+	r.d.log = r.logs.Logger.WithField("component", "deliver")
+	mux := http.NewServeMux()
+	mux.Handle("/v1/twilio/status", r.d.StatusHandler(testToken, r.local))
+	mux.Handle("/internal/twilio/status", r.d.StatusHandler(testToken, proxiedURL))
+	srv.Config.Handler = mux
+	srv.Start()
+	t.Cleanup(srv.Close)
+	runDeliverer(t, r.d)
+	return r
+}
+
+// riskRise runs the risk-rise-to-extremo scenario in Herencia and returns
+// the sid of the SMS sent to each contact, once their sends are recorded
+// (so the sid → intent mapping exists).
+func (r *receiptEnv) riskRise(t *testing.T, caseID string) map[string]string {
+	t.Helper()
+	r.run(t, ev(caseID+"-1", event.CaseOpened, caseID, 1, event.Medio), ev(caseID+"-2", event.RiskAssessed, caseID, 2, event.Extremo))
+	rs := readResults(t, r.brokers, func(rs []Result) bool { return count(rs, OutcomeSent, "sms") >= 3 })
+	sids := map[string]string{}
+	for _, res := range rs {
+		if res.Outcome == OutcomeSent && res.Channel == "sms" {
+			sids[res.ContactID] = res.ProviderID
+		}
+	}
+	for _, c := range []string{"gc-cr-guardia", "gc-cr-sala", "pl-herencia-guardia"} {
+		if sids[c] == "" {
+			t.Fatalf("no sms sid for %s: %v", c, sids)
+		}
+	}
+	return sids
+}
+
+// statusForm is the form Twilio posts for message sid (To and From included).
+func (r *receiptEnv) statusForm(t *testing.T, sid, status, errorCode string) url.Values {
+	t.Helper()
+	var to string
+	for _, m := range r.prov.twilio.Messages() {
+		if m.Sid == sid {
+			to = m.To
+		}
+	}
+	f := url.Values{"AccountSid": {testSID}, "MessageSid": {sid}, "SmsSid": {sid}, "MessageStatus": {status},
+		"SmsStatus": {status}, "To": {to}, "From": {"+34600000999"}, "ApiVersion": {"2010-04-01"}}
+	if errorCode != "" {
+		f.Set("ErrorCode", errorCode)
+	}
+	return f
+}
+
+// post sends form to target with the given signature header ("" = none).
+func post(t *testing.T, method, target string, form url.Values, signature string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, target, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if signature != "" {
+		req.Header.Set(sms.SignatureHeader, signature)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func receiptsOf(rs []Result) []Result {
+	var out []Result
+	for _, r := range rs {
+		if r.Outcome == OutcomeDelivered || r.Outcome == OutcomeUndeliv {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func emailsTo(p *providers, addr string) int {
+	n := 0
+	for _, m := range p.smtp.Messages() {
+		if containsStr(m.To, addr) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitRetriesDrained waits until the retry queue is empty.
+func waitRetriesDrained(t *testing.T, d *Deliverer) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, err := d.retries.size(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retry queue still holds %d jobs", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Only a callback signed with our token for the configured public URL is
+// accepted; anything else is 403, echoes nothing and records nothing.
+func TestStatusCallbackSignature(t *testing.T) {
+	r := newReceiptEnv(t)
+	sids := r.riskRise(t, "C-R1")
+	sid := sids["gc-cr-guardia"]
+	undeliv := r.statusForm(t, sid, "undelivered", "30003")
+	phone := undeliv.Get("To")
+	if phone == "" {
+		t.Fatal("no phone number for the sid")
+	}
+	tampered := r.statusForm(t, sid, "delivered", "")
+
+	refused := []struct {
+		name, target, sig string
+	}{
+		{"no signature", r.local, ""},
+		{"wrong token", r.local, providertest.TwilioSignature("otherauthtoken000", r.local, undeliv)},
+		{"signature valid for a different URL", r.local, providertest.TwilioSignature(testToken, proxiedURL, undeliv)},
+		{"form changed after signing", r.local, providertest.TwilioSignature(testToken, r.local, tampered)},
+		{"signed for r.URL, not the configured public URL", r.proxied, providertest.TwilioSignature(testToken, r.proxied, undeliv)},
+		{"garbage", r.local, "bm90IGEgc2lnbmF0dXJl"},
+	}
+	for _, c := range refused {
+		code, body := post(t, http.MethodPost, c.target, undeliv, c.sig)
+		if code != http.StatusForbidden {
+			t.Errorf("%s: status %d, want 403", c.name, code)
+		}
+		if strings.Contains(body, sid) || strings.Contains(body, phone) || len(body) > 20 {
+			t.Errorf("%s: body %q echoes the request or says too much", c.name, body)
+		}
+	}
+	if code, _ := post(t, http.MethodGet, r.proxied, nil, ""); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET: status %d, want 405", code)
+	}
+
+	// The fake signs against the StatusCallback the SMS carried: accepted.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.prov.twilio.SendStatus(ctx, sid, "sent", ""); err != nil {
+		t.Fatalf("intermediate status: %v", err)
+	}
+	if err := r.prov.twilio.SendStatus(ctx, sid, "delivered", ""); err != nil {
+		t.Fatalf("delivered: %v", err)
+	}
+	// Behind the proxy: signed for the public URL, received at another one.
+	sala := sids["gc-cr-sala"]
+	f := r.statusForm(t, sala, "delivered", "")
+	if code, _ := post(t, http.MethodPost, r.proxied, f, providertest.TwilioSignature(testToken, proxiedURL, f)); code/100 != 2 {
+		t.Errorf("callback signed for the configured public URL: status %d, want 2xx", code)
+	}
+
+	rs := readResults(t, r.brokers, func(rs []Result) bool { return count(rs, OutcomeDelivered, "sms") >= 2 })
+	got := receiptsOf(rs)
+	if len(got) != 2 {
+		t.Fatalf("want exactly the 2 delivered receipts, got %+v", got)
+	}
+	want := map[string]string{sid: "gc-cr-guardia", sala: "gc-cr-sala"}
+	for _, res := range got {
+		if res.Outcome != OutcomeDelivered || want[res.ProviderID] != res.ContactID || res.IntentID == "" || res.AlertID == "" || res.LatencyMS <= 0 {
+			t.Errorf("delivered record: %+v", res)
+		}
+	}
+	if n := emailsTo(r.prov, "guardia.gc-cr@example.org"); n != 0 {
+		t.Errorf("a refused undelivered callback led to %d fallback emails", n)
+	}
+	if n, _ := r.d.retries.size(ctx); n != 0 {
+		t.Errorf("a refused callback queued %d jobs", n)
+	}
+	logs := r.logs.String()
+	if !strings.Contains(logs, "bad or missing signature") || !strings.Contains(logs, sid) {
+		t.Errorf("expected refusals and the receipt logged by sid:\n%s", logs)
+	}
+	r.logs.AssertNotContains(t, addresses(r.d.rcfg)...)
+	r.logs.AssertNotContains(t, "+34600000999", "600000011", "600000012")
+}
+
+// An undelivered critical SMS falls back to the plan's email, once, even
+// when Twilio posts the callback again; the pager and SMS are not resent.
+func TestReceiptUndeliveredCriticalSMSFallsBackOnce(t *testing.T) {
+	r := newReceiptEnv(t)
+	sids := r.riskRise(t, "C-R2")
+	sid := sids["gc-cr-guardia"]
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.prov.twilio.SendStatus(ctx, sid, "undelivered", "30003"); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 2)
+	for range 2 { // duplicates, concurrently
+		go func() { errc <- r.prov.twilio.SendStatus(ctx, sid, "undelivered", "30003") }()
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Errorf("duplicate callback: %v", err)
+		}
+	}
+	rs := readResults(t, r.brokers, func(rs []Result) bool {
+		for _, res := range rs {
+			if res.Outcome == OutcomeSent && res.Channel == "email" && res.ContactID == "gc-cr-guardia" {
+				return true
+			}
+		}
+		return false
+	})
+	waitRetriesDrained(t, r.d)
+	// A last receipt, to read every record written before it.
+	if err := r.prov.twilio.SendStatus(ctx, sids["gc-cr-sala"], "delivered", ""); err != nil {
+		t.Fatal(err)
+	}
+	rs = append(rs, readResults(t, r.brokers, func(more []Result) bool { return count(more, OutcomeDelivered, "") >= 1 })[len(rs):]...)
+
+	var undeliv []Result
+	fallbacks, emails := 0, 0
+	for _, res := range rs {
+		if res.ContactID != "gc-cr-guardia" {
+			continue
+		}
+		switch {
+		case res.Outcome == OutcomeUndeliv:
+			undeliv = append(undeliv, res)
+		case res.Outcome == OutcomeFallback:
+			fallbacks++
+		case res.Outcome == OutcomeSent && res.Channel == "email":
+			emails++
+		}
+	}
+	if len(undeliv) != 1 {
+		t.Fatalf("want one undelivered record, got %+v", undeliv)
+	}
+	if u := undeliv[0]; u.Channel != "sms" || u.ProviderID != sid || u.ErrorCode != "30003" || u.IntentID == "" {
+		t.Errorf("undelivered record: %+v", u)
+	}
+	if fallbacks != 1 || emails != 1 {
+		t.Errorf("want one fallback and one email record, got %d and %d", fallbacks, emails)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := emailsTo(r.prov, "guardia.gc-cr@example.org"); n != 1 {
+		t.Errorf("fallback email sent %d times, want 1", n)
+	}
+	if n := len(r.prov.twilio.Messages()); n != 3 {
+		t.Errorf("provider accepted %d SMS, want the original 3", n)
+	}
+	if n := len(r.prov.pd.Events()); n != 2 {
+		t.Errorf("%d pages, want the original 2", n)
+	}
+	for _, m := range r.prov.smtp.Messages() {
+		if containsStr(m.To, "guardia.gc-cr@example.org") {
+			body, _ := m.Text()
+			checkPIIFree(t, "fallback email", body)
+			if !strings.Contains(body, "C-R2") {
+				t.Errorf("fallback email does not name the case reference: %q", body)
+			}
+		}
+	}
+	r.logs.AssertNotContains(t, addresses(r.d.rcfg)...)
+}
+
+// A critical SMS undelivered to a contact without fallback channels
+// (Policía Local on-call: pager and SMS) tells the coordinating center.
+func TestReceiptUndeliveredWithoutFallbackTellsCoordinatingCenter(t *testing.T) {
+	r := newReceiptEnv(t)
+	sids := r.riskRise(t, "C-R3")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for range 2 {
+		if err := r.prov.twilio.SendStatus(ctx, sids["pl-herencia-guardia"], "failed", "30008"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs := readResults(t, r.brokers, func(rs []Result) bool {
+		for _, res := range rs {
+			if res.Kind == KindNotice && res.Outcome == OutcomeSent && strings.HasPrefix(res.ContactID, "ses-viogen") {
+				return true
+			}
+		}
+		return false
+	})
+	notices := 0
+	for _, res := range rs {
+		if res.Outcome == OutcomeNotice && res.ContactID == "pl-herencia-guardia" {
+			notices++
+		}
+		if res.Outcome == OutcomeFallback {
+			t.Errorf("unexpected fallback: %+v", res)
+		}
+	}
+	if notices != 1 || count(rs, OutcomeUndeliv, "sms") != 1 {
+		t.Errorf("want one undelivered and one notice record: %d, %d", count(rs, OutcomeUndeliv, "sms"), notices)
+	}
+}
+
+// A callback for a sid we never sent is answered 200 (Twilio must not
+// retry it) and changes nothing.
+func TestReceiptUnknownSID(t *testing.T) {
+	r := newReceiptEnv(t)
+	const sid = "SM00000000000000000000000000000000"
+	f := url.Values{"AccountSid": {testSID}, "MessageSid": {sid}, "MessageStatus": {"undelivered"},
+		"ErrorCode": {"30003"}, "To": {"+34600000011"}, "From": {"+34600000999"}}
+	code, _ := post(t, http.MethodPost, r.local, f, providertest.TwilioSignature(testToken, r.local, f))
+	if code != http.StatusOK {
+		t.Fatalf("status %d, want 200", code)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n, _ := r.d.retries.size(context.Background()); n != 0 {
+		t.Errorf("%d jobs queued", n)
+	}
+	if a := r.prov.twilio.Attempts() + len(r.prov.smtp.Messages()) + len(r.prov.pd.Events()); a != 0 {
+		t.Errorf("%d provider requests for an unknown sid", a)
+	}
+	keys, err := r.store.rdb.Keys(context.Background(), "case:*").Result()
+	if err != nil || len(keys) != 0 {
+		t.Errorf("state written for an unknown sid: %v %v", keys, err)
+	}
+	logs := r.logs.String()
+	if !strings.Contains(logs, "unknown sms sid") || !strings.Contains(logs, sid) {
+		t.Errorf("unknown sid not logged:\n%s", logs)
+	}
+	r.logs.AssertNotContains(t, "+34600000011", "+34600000999")
+}
+
+// The state helpers behind receipt idempotency: a step claimed by the send
+// path is not taken, a receipt redoes only its own unfinished work, and a
+// queued (or leased) fallback job is never re-scored.
+func TestReceiptStateHelpers(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx := context.Background()
+	s := &deliveryState{rdb: rdb, ttl: time.Hour}
+	in := Intent{ID: "i1", CaseRef: "C-S1", ContactID: "c1", Channels: []string{"sms"}, Template: "x"}
+
+	if ok, err := s.once(ctx, in, "fallback"); err != nil || !ok {
+		t.Fatalf("send path once: %v %v", ok, err)
+	}
+	if ok, _ := s.claimStep(ctx, in, "fallback", "receipt:SM1:undelivered"); ok {
+		t.Error("a receipt took the fallback the send path already did")
+	}
+	for i, want := range []bool{true, true} {
+		if ok, err := s.claimStep(ctx, in, "notice", "receipt:SM1:undelivered"); err != nil || ok != want {
+			t.Errorf("claim %d by the owner: %v %v", i, ok, err)
+		}
+	}
+	if ok, _ := s.claimStep(ctx, in, "notice", "receipt:SM1:failed"); ok {
+		t.Error("another receipt took a claimed notice")
+	}
+
+	const rc = "receipt:SM1:undelivered"
+	for i, want := range []bool{true, true} { // pending (a failed attempt) is begun again
+		if fresh, err := s.beginReceipt(ctx, in, rc); err != nil || fresh != want {
+			t.Errorf("begin %d: %v %v", i, fresh, err)
+		}
+	}
+	if err := s.finishReceipt(ctx, in, rc); err != nil {
+		t.Fatal(err)
+	}
+	if fresh, _ := s.beginReceipt(ctx, in, rc); fresh {
+		t.Error("a finished receipt was begun again")
+	}
+	if ttl := rdb.TTL(ctx, intentKey(in.CaseRef, in.ID)).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Errorf("intent hash TTL %v", ttl)
+	}
+
+	q := &retryQueue{rdb: rdb, key: "deliver:retries"}
+	j := retryJob{Intent: in, Channel: "email", Attempt: 1}
+	now := time.Now()
+	if err := q.addNew(ctx, j, now); err != nil {
+		t.Fatal(err)
+	}
+	jobs, _, err := q.claim(ctx, now, 10, time.Minute)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("claim: %v %v", jobs, err)
+	}
+	if err := q.addNew(ctx, j, now); err != nil { // a redone receipt while the job is being sent
+		t.Fatal(err)
+	}
+	if again, _, _ := q.claim(ctx, now, 10, time.Minute); len(again) != 0 {
+		t.Error("a leased job was made due again: it could be sent twice")
+	}
+}
+
+// Redis unreachable: 500, so Twilio retries the callback later.
+func TestReceiptStoreDownAnswers500(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = rdb.Close() })
+	d := NewDeliverer(DeliverConfig{}, DeliverDeps{Redis: rdb, Log: quietLog()})
+	srv := httptest.NewServer(d.StatusHandler(testToken, proxiedURL))
+	t.Cleanup(srv.Close)
+	f := url.Values{"MessageSid": {"SM1"}, "MessageStatus": {"undelivered"}, "To": {"+34600000011"}}
+	code, body := post(t, http.MethodPost, srv.URL, f, providertest.TwilioSignature(testToken, proxiedURL, f))
+	if code != http.StatusInternalServerError || strings.Contains(body, "+34600000011") {
+		t.Errorf("status %d %q, want 500", code, body)
+	}
+	// An intermediate status needs no store.
+	f.Set("MessageStatus", "sent")
+	if code, _ := post(t, http.MethodPost, srv.URL, f, providertest.TwilioSignature(testToken, proxiedURL, f)); code != http.StatusNoContent {
+		t.Errorf("intermediate status: %d, want 204", code)
+	}
+}
