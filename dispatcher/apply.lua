@@ -3,7 +3,10 @@
 -- ARGV: 1 event id, 2 type, 3 version (0 = none), 4 occurred_at ms,
 --       5 level (0 = none), 6-9 municipality, province, region, unit,
 --       10 idempotency ttl ms, 11-14 relocation target (muni, prov, region, unit),
---       15 internal (1 = dispatcher-made event: no ordering, no state change)
+--       15 internal (1 = dispatcher-made event: no ordering, no state change),
+--       16-19 check-in period + grace ms per level (bajo..extremo),
+--       20-23 re-assessment period ms per level, 24 incident re-assessment due-by ms (0 = none),
+--       25 the due time ms an internal timer event reports (0 = none)
 --
 -- Order is kept per field: the level, the location (jurisdiction + unit)
 -- and the active flag each remember the version (or, without versions, the
@@ -15,9 +18,18 @@
 -- report facts (alarms, breaches, check-ins, releases...) are never stale:
 -- a late bracelet alarm still happened and must still alert.
 --
+-- Deadlines: an active case with a level must see police contact by
+-- base + period + grace, where base is the later of the last check-in and
+-- the level's last change (so a rise to extremo shortens it at once), and
+-- be re-assessed by the level's change + its period (or an incident's
+-- due-by, if sooner). Each missed deadline that fired moves the next
+-- reminder one period on, until the base changes. A closed case has none.
+-- A timer event is stale unless the deadline it reports is still the
+-- case's: a check-in recorded just before the deadline cancels the miss.
+--
 -- Returns {dup, stale, from, to, moved, prev muni, prev prov, prev region,
 --          prev unit, muni, prov, region, unit, active, version, last ms,
---          checkin ms}; the same array is kept under KEYS[2] so a redelivered
+--          checkin ms, checkin due ms, reassessment due ms}; the same array is kept under KEYS[2] so a redelivered
 -- event gets its original outcome back (with dup = 1).
 local seen = redis.call('GET', KEYS[2])
 if seen then
@@ -27,7 +39,8 @@ if seen then
 end
 
 local c = redis.call('HMGET', KEYS[1], 'level', 'muni', 'prov', 'region', 'unit', 'active',
-  'version', 'last_ms', 'checkin_ms', 'lv_v', 'lv_ms', 'loc_v', 'loc_ms', 'act_v', 'act_ms')
+  'version', 'last_ms', 'checkin_ms', 'lv_v', 'lv_ms', 'loc_v', 'loc_ms', 'act_v', 'act_ms',
+  'ck_due', 'ra_due', 'ck_base', 'ck_miss', 'ra_base', 'ra_miss', 'ra_by')
 local exists = c[2] ~= false
 local level = tonumber(c[1]) or 0
 local muni, prov, region, unit = c[2] or ARGV[6], c[3] or ARGV[7], c[4] or ARGV[8], c[5] or ARGV[9]
@@ -38,6 +51,10 @@ local f = {
   loc = {tonumber(c[12]) or 0, tonumber(c[13]) or 0},
   act = {tonumber(c[14]) or 0, tonumber(c[15]) or 0},
 }
+
+local ck_due, ra_due = tonumber(c[16]) or 0, tonumber(c[17]) or 0
+local ck_base, ck_miss = tonumber(c[18]) or 0, tonumber(c[19]) or 0
+local ra_base, ra_miss, ra_by = tonumber(c[20]) or 0, tonumber(c[21]) or 0, tonumber(c[22]) or 0
 
 local typ = ARGV[2]
 local ev_v, ev_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -94,16 +111,47 @@ local carries = typ == 'risk.assessed' or typ == 'case.opened' or typ == 'case.r
   or typ == 'case.closed' or typ == 'case.reactivated'
 local stale = not internal and carries and not applied
 
-if not internal then
-  redis.call('HSET', KEYS[1], 'level', level, 'muni', muni, 'prov', prov, 'region', region,
-    'unit', unit, 'active', active, 'version', version, 'last_ms', last_ms,
-    'checkin_ms', checkin_ms, 'lv_v', f.lv[1], 'lv_ms', f.lv[2], 'loc_v', f.loc[1],
-    'loc_ms', f.loc[2], 'act_v', f.act[1], 'act_ms', f.act[2])
-  if stale then redis.call('HINCRBY', KEYS[1], 'stale_count', 1) end
+-- Timer events: still the case's deadline? Then count the miss.
+local timer_due = tonumber(ARGV[25])
+if typ == 'checkin.missed' then
+  stale = active ~= '1' or timer_due ~= ck_due
+  if not stale then ck_miss = ck_miss + 1 end
+elseif typ == 'reassessment.overdue' then
+  stale = active ~= '1' or timer_due ~= ra_due
+  if not stale then ra_miss = ra_miss + 1 end
+end
+
+if typ == 'risk.assessed' and applied then ra_by = 0 end
+local due_by = tonumber(ARGV[24])
+if typ == 'incident.reported' and due_by > 0 and (ra_by == 0 or due_by < ra_by) then ra_by = due_by end
+
+if active == '1' and level > 0 then
+  local base = math.max(checkin_ms, f.lv[2])
+  if base ~= ck_base then ck_base, ck_miss = base, 0 end
+  local every = tonumber(ARGV[15 + level])
+  ck_due = base + every * (ck_miss + 1)
+  local rbase = f.lv[2]
+  if rbase ~= ra_base then ra_base, ra_miss = rbase, 0 end
+  local period = tonumber(ARGV[19 + level])
+  ra_due = rbase + period * (ra_miss + 1)
+  if ra_by > 0 and ra_miss == 0 and ra_by < ra_due then ra_due = ra_by end
+else
+  ck_due, ra_due = 0, 0
+end
+
+if not internal or typ == 'checkin.missed' or typ == 'reassessment.overdue' then
+  if exists or not internal then
+    redis.call('HSET', KEYS[1], 'level', level, 'muni', muni, 'prov', prov, 'region', region,
+      'unit', unit, 'active', active, 'version', version, 'last_ms', last_ms,
+      'checkin_ms', checkin_ms, 'lv_v', f.lv[1], 'lv_ms', f.lv[2], 'loc_v', f.loc[1],
+      'loc_ms', f.loc[2], 'act_v', f.act[1], 'act_ms', f.act[2], 'ck_due', ck_due, 'ra_due', ra_due,
+      'ck_base', ck_base, 'ck_miss', ck_miss, 'ra_base', ra_base, 'ra_miss', ra_miss, 'ra_by', ra_by)
+  end
+  if stale and not internal then redis.call('HINCRBY', KEYS[1], 'stale_count', 1) end
 end
 
 local r = {'0', stale and '1' or '0', tostring(from), tostring(level), moved and '1' or '0',
   pmuni, pprov, pregion, punit, muni, prov, region, unit, active,
-  tostring(version), tostring(last_ms), tostring(checkin_ms)}
+  tostring(version), tostring(last_ms), tostring(checkin_ms), tostring(ck_due), tostring(ra_due)}
 redis.call('SET', KEYS[2], cjson.encode(r), 'PX', ARGV[10])
 return r

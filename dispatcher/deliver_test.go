@@ -70,7 +70,9 @@ type deliverEnv struct {
 	results func() []Result
 }
 
-func newDeliverer(t *testing.T, e *decideEnv, p *providers) *Deliverer { return newDelivererTB(t, e, p) }
+func newDeliverer(t *testing.T, e *decideEnv, p *providers) *Deliverer {
+	return newDelivererTB(t, e, p)
+}
 
 func newDelivererTB(t testing.TB, e *decideEnv, p *providers) *Deliverer {
 	t.Helper()

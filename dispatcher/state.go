@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/viogen-alerts/dispatcher/event"
+	"github.com/viogen-alerts/dispatcher/rules"
 )
 
 //go:embed apply.lua
@@ -23,6 +24,31 @@ var applyScript = redis.NewScript(applySource)
 type Outcome struct {
 	Transition event.Transition
 	Case       event.Case
+	// CheckinDue and ReassessDue are the case's deadlines after the event
+	// (zero: none, e.g. a closed case).
+	CheckinDue, ReassessDue time.Time
+}
+
+// Periods are the deadline periods per level (index = event.Level).
+// Checkin includes the grace.
+type Periods struct {
+	Checkin, Reassess [5]time.Duration
+}
+
+// PeriodsFrom reads the periods of a configuration.
+func PeriodsFrom(cfg *rules.Config) Periods {
+	var p Periods
+	for l := event.Bajo; l <= event.Extremo; l++ {
+		every, grace := cfg.Checkin(l)
+		p.Checkin[l], p.Reassess[l] = every+grace, cfg.Reassessment(l)
+	}
+	return p
+}
+
+// DefaultPeriods are the domain brief's (and rules' defaults).
+var DefaultPeriods = Periods{
+	Checkin:  [5]time.Duration{0, 32 * 24 * time.Hour, 8 * 24 * time.Hour, 26 * time.Hour, 2*time.Hour + 15*time.Minute},
+	Reassess: [5]time.Duration{0, 60 * 24 * time.Hour, 30 * 24 * time.Hour, 7 * 24 * time.Hour, 72 * time.Hour},
 }
 
 // Store keeps per-case state in Redis.
@@ -30,6 +56,8 @@ type Store struct {
 	rdb redis.UniversalClient
 	// DedupTTL is how long an event id is remembered for idempotency.
 	DedupTTL time.Duration
+	// Periods set the check-in and re-assessment deadlines.
+	Periods Periods
 }
 
 // NewStore returns a Store; dedupTTL <= 0 means 30 days.
@@ -37,7 +65,7 @@ func NewStore(rdb redis.UniversalClient, dedupTTL time.Duration) *Store {
 	if dedupTTL <= 0 {
 		dedupTTL = 30 * 24 * time.Hour
 	}
-	return &Store{rdb: rdb, DedupTTL: dedupTTL}
+	return &Store{rdb: rdb, DedupTTL: dedupTTL, Periods: DefaultPeriods}
 }
 
 // Apply applies events in order, one Lua call each, in a single pipelined
@@ -51,7 +79,7 @@ func (s *Store) Apply(ctx context.Context, evs []event.Event) ([]Outcome, error)
 	ttl := strconv.FormatInt(s.DedupTTL.Milliseconds(), 10)
 	calls := make([]scriptCall, len(evs))
 	for i, ev := range evs {
-		calls[i] = scriptCall{keys: []string{caseKey(ev.CaseID), seenKey(ev.CaseID, ev.ID)}, args: applyArgs(ev, ttl)}
+		calls[i] = scriptCall{keys: []string{caseKey(ev.CaseID), seenKey(ev.CaseID, ev.ID)}, args: s.applyArgs(ev, ttl)}
 	}
 	cmds, err := evalAll(ctx, s.rdb, applyScript, calls)
 	if err != nil {
@@ -67,10 +95,34 @@ func (s *Store) Apply(ctx context.Context, evs []event.Event) ([]Outcome, error)
 			return nil, fmt.Errorf("apply event %s: %w", evs[i].ID, err)
 		}
 	}
-	return out, nil
+	return out, s.setTimers(ctx, out)
 }
 
-func applyArgs(ev event.Event, ttl string) []any {
+// setTimers mirrors each case's deadlines into the timer sorted sets.
+// They are separate from the Lua call because in a Redis Cluster the
+// global timer sets live in another slot than the case; the step is
+// idempotent, and a replayed batch sets them again.
+func (s *Store) setTimers(ctx context.Context, outs []Outcome) error {
+	pipe := s.rdb.Pipeline()
+	for _, o := range outs {
+		setTimer(ctx, pipe, keyTimerCheckin, o.Case.ID, o.CheckinDue)
+		setTimer(ctx, pipe, keyTimerReassess, o.Case.ID, o.ReassessDue)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("set case timers: %w", err)
+	}
+	return nil
+}
+
+func setTimer(ctx context.Context, pipe redis.Pipeliner, key, member string, due time.Time) {
+	if due.IsZero() {
+		pipe.ZRem(ctx, key, member)
+		return
+	}
+	pipe.ZAdd(ctx, key, redis.Z{Score: float64(due.UnixMilli()), Member: member})
+}
+
+func (s *Store) applyArgs(ev event.Event, ttl string) []any {
 	var lvl event.Level
 	if ev.Risk != nil {
 		lvl = ev.Risk.Level
@@ -84,15 +136,29 @@ func applyArgs(ev event.Event, ttl string) []any {
 		internal = "1"
 	}
 	j := ev.Jurisdiction
-	return []any{ev.ID, string(ev.Type), ev.Version, ev.OccurredAt.UnixMilli(), int(lvl),
+	args := []any{ev.ID, string(ev.Type), ev.Version, ev.OccurredAt.UnixMilli(), int(lvl),
 		j.Municipality, j.Province, j.Region, ev.ResponsibleUnit, ttl,
 		to.Municipality, to.Province, to.Region, toUnit, internal}
+	for l := event.Bajo; l <= event.Extremo; l++ {
+		args = append(args, s.Periods.Checkin[l].Milliseconds())
+	}
+	for l := event.Bajo; l <= event.Extremo; l++ {
+		args = append(args, s.Periods.Reassess[l].Milliseconds())
+	}
+	var dueBy, timerDue int64
+	if ev.Incident != nil && ev.Incident.ReassessmentDueBy != nil {
+		dueBy = ev.Incident.ReassessmentDueBy.UnixMilli()
+	}
+	if ev.Timer != nil {
+		timerDue = ev.Timer.DueAt.UnixMilli()
+	}
+	return append(args, dueBy, timerDue)
 }
 
 // parseOutcome reads the array apply.lua returns.
 func parseOutcome(caseID string, v []string) (Outcome, error) {
-	if len(v) != 17 {
-		return Outcome{}, errors.New("apply script returned " + strconv.Itoa(len(v)) + " values, want 17")
+	if len(v) != 19 {
+		return Outcome{}, errors.New("apply script returned " + strconv.Itoa(len(v)) + " values, want 19")
 	}
 	n := func(i int) int64 { x, _ := strconv.ParseInt(v[i], 10, 64); return x }
 	from, to := event.Level(n(2)), event.Level(n(3))
@@ -107,7 +173,7 @@ func parseOutcome(caseID string, v []string) (Outcome, error) {
 		Jurisdiction: event.Jurisdiction{Municipality: v[9], Province: v[10], Region: v[11]},
 		LastEventAt:  msTime(n(15)), LastCheckinAt: msTime(n(16)),
 	}
-	return Outcome{Transition: tr, Case: c}, nil
+	return Outcome{Transition: tr, Case: c, CheckinDue: msTime(n(17)), ReassessDue: msTime(n(18))}, nil
 }
 
 func msTime(ms int64) time.Time {

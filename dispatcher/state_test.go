@@ -118,10 +118,10 @@ func TestStoreMovedReportsPrevious(t *testing.T) {
 
 func TestStoreInternalEventsChangeNothing(t *testing.T) {
 	s, _ := newTestStore(t)
-	applyOne(t, s, ev("e1", event.CaseOpened, "C-5", 1, event.Extremo))
+	o := applyOne(t, s, ev("e1", event.CaseOpened, "C-5", 1, event.Extremo))
 	miss := ev("t1", event.CheckinMissed, "C-5", 0, event.LevelNone)
-	miss.OccurredAt = miss.OccurredAt.Add(24 * time.Hour)
-	miss.Timer = &event.Timer{DueAt: miss.OccurredAt}
+	miss.OccurredAt = o.CheckinDue.Add(time.Second)
+	miss.Timer = &event.Timer{DueAt: o.CheckinDue}
 	if o := applyOne(t, s, miss); o.Transition.Stale || o.Case.Level != event.Extremo || o.Case.Version != 1 {
 		t.Fatalf("internal: %+v", o)
 	}
@@ -178,5 +178,58 @@ func TestStoreRelocationOfUnknownCaseIsMoved(t *testing.T) {
 	o := applyOne(t, s, rel)
 	if !o.Transition.Moved || o.Transition.PreviousUnit != "pn-illes-balears" || o.Case.ResponsibleUnit != "gc-ciudad-real" {
 		t.Fatalf("first-seen relocation: %+v", o)
+	}
+}
+
+// Deadlines: open at extremo → contact due in 2h15m; a check-in resets
+// the base; a rise from medio to extremo shortens it at once; a timer
+// event for a deadline that moved is stale; a fired miss moves the next
+// reminder one period on; closing clears both.
+func TestStoreDeadlines(t *testing.T) {
+	s, rdb := newTestStore(t)
+	ctx := context.Background()
+	op := ev("d1", event.CaseOpened, "C-DL", 1, event.Medio)
+	o := applyOne(t, s, op)
+	if want := op.OccurredAt.Add(8 * 24 * time.Hour); !o.CheckinDue.Equal(want) {
+		t.Fatalf("medio check-in due %v, want %v", o.CheckinDue, want)
+	}
+	if want := op.OccurredAt.Add(30 * 24 * time.Hour); !o.ReassessDue.Equal(want) {
+		t.Fatalf("medio re-assessment due %v, want %v", o.ReassessDue, want)
+	}
+	rise := ev("d2", event.RiskAssessed, "C-DL", 2, event.Extremo)
+	o = applyOne(t, s, rise)
+	if want := rise.OccurredAt.Add(2*time.Hour + 15*time.Minute); !o.CheckinDue.Equal(want) {
+		t.Fatalf("extremo check-in due %v, want %v (shortened at once)", o.CheckinDue, want)
+	}
+	score, err := rdb.ZScore(ctx, keyTimerCheckin, "C-DL").Result()
+	if err != nil || int64(score) != o.CheckinDue.UnixMilli() {
+		t.Fatalf("timer set holds %v (%v), want %v", score, err, o.CheckinDue.UnixMilli())
+	}
+	first := o.CheckinDue
+	ci := ev("d3", event.CheckinRecorded, "C-DL", 3, event.LevelNone)
+	ci.Checkin = &event.Checkin{Kind: event.CheckinVisit, Unit: "gc-ciudad-real"}
+	ci.OccurredAt = first.Add(-time.Second) // one second before the deadline
+	o = applyOne(t, s, ci)
+	if want := ci.OccurredAt.Add(2*time.Hour + 15*time.Minute); !o.CheckinDue.Equal(want) {
+		t.Fatalf("after check-in due %v, want %v", o.CheckinDue, want)
+	}
+	late := ev("t-old", event.CheckinMissed, "C-DL", 0, event.LevelNone)
+	late.Timer = &event.Timer{DueAt: first}
+	if o := applyOne(t, s, late); !o.Transition.Stale {
+		t.Fatalf("a timer for a deadline the check-in moved must be stale: %+v", o)
+	}
+	second := o.CheckinDue
+	miss := ev("t-new", event.CheckinMissed, "C-DL", 0, event.LevelNone)
+	miss.Timer = &event.Timer{DueAt: second}
+	o = applyOne(t, s, miss)
+	if o.Transition.Stale || !o.CheckinDue.Equal(second.Add(2*time.Hour+15*time.Minute)) {
+		t.Fatalf("a fired miss must move the reminder one period: %+v", o)
+	}
+	o = applyOne(t, s, ev("d4", event.CaseClosed, "C-DL", 4, event.LevelNone))
+	if !o.CheckinDue.IsZero() || !o.ReassessDue.IsZero() {
+		t.Fatalf("closed case keeps deadlines: %+v", o)
+	}
+	if n, _ := rdb.ZCard(ctx, keyTimerCheckin).Result(); n != 0 {
+		t.Fatalf("closed case still has a check-in timer")
 	}
 }
