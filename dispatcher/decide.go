@@ -8,6 +8,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/sirupsen/logrus"
 
+	"github.com/viogen-alerts/dispatcher/event"
 	"github.com/viogen-alerts/dispatcher/rules"
 )
 
@@ -24,14 +25,10 @@ type Decider struct {
 	Topic    string
 	Log      logrus.FieldLogger
 	Now      func() time.Time
-	// Escalations, when set, opens an escalation per alert with a policy
-	// and gives the acknowledgement code printed in its messages.
-	Escalations EscalationOpener
-}
-
-// EscalationOpener records an alert's escalation and its first deadline.
-type EscalationOpener interface {
-	Open(ctx context.Context, alerts []rules.Alert, now time.Time) (ackCodes []string, err error)
+	// Ladder, when set, opens an escalation per alert that awaits an
+	// acknowledgement and handles timeouts, acknowledgements and the
+	// check-ins that resolve missed-check-in escalations.
+	Ladder *Ladder
 }
 
 type decision struct {
@@ -39,8 +36,45 @@ type decision struct {
 	alert rules.Alert
 }
 
-// Handle implements Stage.
+// Handle implements Stage. Items are handled in order: alerts decided so
+// far are sent before an escalation event of the batch is applied, so an
+// acknowledgement never overtakes the alert it acknowledges.
 func (d *Decider) Handle(ctx context.Context, items []Item) error {
+	start := 0
+	for i := range items {
+		if !d.ladderEvent(items[i].Event.Type) {
+			continue
+		}
+		if err := d.decide(ctx, items[start:i+1]); err != nil {
+			return err
+		}
+		if err := d.applyLadder(ctx, items[i]); err != nil {
+			return err
+		}
+		start = i + 1
+	}
+	return d.decide(ctx, items[start:])
+}
+
+func (d *Decider) ladderEvent(t event.Type) bool {
+	return d.Ladder != nil && (t == event.EscalationTimeout || t == event.EscalationAcknowledged || t == event.CheckinRecorded)
+}
+
+func (d *Decider) applyLadder(ctx context.Context, it Item) error {
+	ev, now := it.Event, d.Now()
+	switch ev.Type {
+	case event.EscalationTimeout:
+		return d.Ladder.Timeout(ctx, ev, now)
+	case event.EscalationAcknowledged:
+		return d.Ladder.Ack(ctx, ev.CaseID, ev.Ack.EscalationID, ev.Ack.Agency, ev.Ack.Via, now)
+	case event.CheckinRecorded:
+		return d.Ladder.AckCheckin(ctx, ev, now)
+	}
+	return nil
+}
+
+// decide runs rules and suppression for items and sends what is allowed.
+func (d *Decider) decide(ctx context.Context, items []Item) error {
 	decided := d.evaluate(items)
 	if len(decided) == 0 {
 		return nil
@@ -90,27 +124,17 @@ func suppressRequests(ds []decision) []SuppressRequest {
 	return reqs
 }
 
-// emit opens escalations, resolves step 0 of each alert, and writes its
-// intents in one call; the offset is committed only after this returns.
+// emit resolves step 0 of each alert and writes its intents in one call,
+// then opens the escalations; the offset is committed only after this.
 func (d *Decider) emit(ctx context.Context, ds []decision) error {
 	if len(ds) == 0 {
 		return nil
 	}
 	now := d.Now()
-	codes := make([]string, len(ds))
-	if d.Escalations != nil {
-		alerts := make([]rules.Alert, len(ds))
-		for i, dc := range ds {
-			alerts[i] = dc.alert
-		}
-		var err error
-		if codes, err = d.Escalations.Open(ctx, alerts, now); err != nil {
-			return fmt.Errorf("open escalations: %w", err)
-		}
-	}
 	var msgs []kafka.Message
-	for i, dc := range ds {
-		intents := StepIntents(d.Engine.Config(), dc.alert, 0, 0, codes[i], now)
+	opened := make([]openedAlert, 0, len(ds))
+	for _, dc := range ds {
+		intents := StepIntents(d.Engine.Config(), dc.alert, 0, 0, AckCode(dc.alert.ID), now)
 		d.logDecision(dc, intents, "notify")
 		for _, in := range intents {
 			b, err := in.Encode()
@@ -119,11 +143,17 @@ func (d *Decider) emit(ctx context.Context, ds []decision) error {
 			}
 			msgs = append(msgs, kafka.Message{Topic: d.Topic, Key: []byte(in.CaseRef), Value: b})
 		}
+		opened = append(opened, openedAlert{alert: dc.alert, intents: intents})
 	}
-	if err := d.Writer.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("write %d intents to %s: %w", len(msgs), d.Topic, err)
+	if len(msgs) > 0 {
+		if err := d.Writer.WriteMessages(ctx, msgs...); err != nil {
+			return fmt.Errorf("write %d intents to %s: %w", len(msgs), d.Topic, err)
+		}
 	}
-	return nil
+	if d.Ladder == nil {
+		return nil
+	}
+	return d.Ladder.Open(ctx, opened, now)
 }
 
 func (d *Decider) logDecision(dc decision, intents []Intent, outcome string) {

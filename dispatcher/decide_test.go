@@ -194,12 +194,3 @@ func TestDecideUnknownMunicipalityGoesToFallback(t *testing.T) {
 		}
 	}
 }
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}

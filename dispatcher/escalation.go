@@ -56,6 +56,9 @@ func escKey(caseRef, alertID string) string { return "case:{" + caseRef + "}:esc
 
 func ackCodeKey(code string) string { return "ackcode:" + code }
 
+// caseEscKey is the set of a case's open escalations (alert ids).
+func caseEscKey(caseRef string) string { return "case:{" + caseRef + "}:esc-open" }
+
 // EscRef is how timers and indexes name an escalation: "case|alert".
 func EscRef(caseRef, alertID string) string { return caseRef + "|" + alertID }
 
@@ -64,12 +67,13 @@ func ParseEscRef(ref string) (caseRef, alertID string, ok bool) {
 	return strings.Cut(ref, "|")
 }
 
-// AckCode is the short code printed in an alert's SMS ("ACK K7Q2M").
+// AckCode is the short code printed in an alert's SMS ("ACK K7Q2MX"):
+// 6 characters of 32, about 10^9 codes.
 // Derived from the alert id, so a replayed decision prints the same code.
 func AckCode(alertID string) string {
 	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789" // no 0/O, 1/I
 	h := sha256.Sum256([]byte("ack\x00" + alertID))
-	var b [5]byte
+	var b [6]byte
 	for i := range b {
 		b[i] = alphabet[int(h[i])%len(alphabet)]
 	}
@@ -152,20 +156,22 @@ func (s *EscalationStore) Open(ctx context.Context, limit int64) ([]*Escalation,
 
 // OpenForCase lists a case's open escalations.
 func (s *EscalationStore) OpenForCase(ctx context.Context, caseRef string) ([]*Escalation, error) {
-	all, err := s.rdb.ZRangeByLex(ctx, keyEscOpen, &redis.ZRangeBy{Min: "[" + caseRef + "|", Max: "(" + caseRef + "|\xff"}).Result()
+	ids, err := s.rdb.SMembers(ctx, caseEscKey(caseRef)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list escalations of %s: %w", caseRef, err)
 	}
 	var out []*Escalation
-	for _, ref := range all {
-		e, err := s.ByRef(ctx, ref)
+	for _, id := range ids {
+		e, err := s.Get(ctx, caseRef, id)
 		if errors.Is(err, ErrNoEscalation) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, e)
+		if e.State == EscOpen {
+			out = append(out, e)
+		}
 	}
 	return out, nil
 }
@@ -180,8 +186,11 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 	ref := EscRef(e.CaseRef, e.ID)
 	pipe := s.rdb.TxPipeline()
 	pipe.Set(ctx, escKey(e.CaseRef, e.ID), b, s.ttl)
-	pipe.Set(ctx, ackCodeKey(e.AckCode), ref, s.ttl)
+	// NX: a code already taken by another escalation keeps pointing there;
+	// it is never silently moved to a newer one.
+	pipe.SetNX(ctx, ackCodeKey(e.AckCode), ref, s.ttl)
 	if e.State == EscOpen {
+		pipe.SAdd(ctx, caseEscKey(e.CaseRef), e.ID)
 		pipe.ZAddNX(ctx, keyEscOpen, redis.Z{Score: float64(e.OpenedAt.UnixMilli()), Member: ref})
 		if !e.DueAt.IsZero() {
 			pipe.ZAdd(ctx, keyTimerEscalation, redis.Z{Score: float64(e.DueAt.UnixMilli()), Member: ref})
@@ -189,6 +198,7 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 			pipe.ZRem(ctx, keyTimerEscalation, ref)
 		}
 	} else {
+		pipe.SRem(ctx, caseEscKey(e.CaseRef), e.ID)
 		pipe.ZRem(ctx, keyEscOpen, ref)
 		pipe.ZRem(ctx, keyTimerEscalation, ref)
 	}

@@ -1,0 +1,246 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/sirupsen/logrus"
+
+	"github.com/viogen-alerts/dispatcher/event"
+	"github.com/viogen-alerts/dispatcher/rules"
+)
+
+// Ladder runs escalations: it opens one per alert whose first step awaits
+// an acknowledgement, climbs a step (or repeats it) on each timeout, tells
+// the coordinating center when the ladder runs out, and stops on an
+// acknowledgement. Every change is made after the intents it sends are
+// written, and intent ids are deterministic, so a replayed event re-sends
+// nothing and skips what was already done.
+type Ladder struct {
+	Rules   *rules.Config
+	Store   *EscalationStore
+	Writer  *kafka.Writer
+	Intents string // notifications topic
+	Results string // notifications.results topic
+	Log     logrus.FieldLogger
+}
+
+// Open records escalations for alerts just notified at step 0.
+func (l *Ladder) Open(ctx context.Context, opened []openedAlert, now time.Time) error {
+	for _, o := range opened {
+		if len(o.alert.Policy.Steps) == 0 || o.alert.Policy.Steps[0].AckWithin <= 0 {
+			continue // nothing is awaited
+		}
+		if _, err := l.Store.Get(ctx, o.alert.CaseID, o.alert.ID); err == nil {
+			continue // replay: already open (or finished)
+		} else if !errors.Is(err, ErrNoEscalation) {
+			return err
+		}
+		e := &Escalation{ID: o.alert.ID, CaseRef: o.alert.CaseID, Alert: o.alert, AckCode: AckCode(o.alert.ID),
+			State: EscOpen, OpenedAt: now, Notified: agencies(nil, o.intents)}
+		if len(o.intents) == 0 {
+			e.Skipped = append(e.Skipped, 0)
+			if err := l.advance(ctx, e, now); err != nil {
+				return err
+			}
+			continue
+		}
+		e.DueAt = dueAt(e.Alert.Policy.Steps[0], now)
+		if err := l.Store.Save(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openedAlert is an alert and the intents its step 0 sent.
+type openedAlert struct {
+	alert   rules.Alert
+	intents []Intent
+}
+
+// Timeout handles escalation.timeout: if the escalation still waits on
+// the step and round the timer was set for, the ladder moves on.
+func (l *Ladder) Timeout(ctx context.Context, ev event.Event, now time.Time) error {
+	e, err := l.Store.Get(ctx, ev.CaseID, ev.Timer.EscalationID)
+	if errors.Is(err, ErrNoEscalation) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if e.State != EscOpen || e.Step != ev.Timer.Step || e.Round != ev.Timer.Round {
+		return nil // acknowledged, or already moved on (a replayed timer)
+	}
+	return l.advance(ctx, e, now)
+}
+
+// advance moves e to its next step or round and notifies it; steps that
+// resolve to nobody are skipped at once; past the last step the
+// coordinating center is told and the escalation closes.
+func (l *Ladder) advance(ctx context.Context, e *Escalation, now time.Time) error {
+	steps := e.Alert.Policy.Steps
+	for range len(steps) + 1 { // bounded: each turn moves at least one step or ends
+		if e.Round < steps[e.Step].Repeat {
+			e.Round++
+		} else {
+			e.Step, e.Round = e.Step+1, 0
+		}
+		if e.Step >= len(steps) {
+			return l.exhausted(ctx, e, now)
+		}
+		intents := StepIntents(l.Rules, e.Alert, e.Step, e.Round, e.AckCode, now)
+		if len(intents) == 0 {
+			e.Skipped = append(e.Skipped, e.Step)
+			l.Log.WithFields(logrus.Fields{"alert_id": e.ID, "case_ref": e.CaseRef, "step": e.Step}).Warn("escalation step resolves to nobody: skipped")
+			e.Round = steps[e.Step].Repeat // do not repeat an empty step
+			continue
+		}
+		if err := l.write(ctx, intents); err != nil {
+			return err
+		}
+		e.Notified = agencies(e.Notified, intents)
+		e.DueAt = dueAt(steps[e.Step], now)
+		if e.DueAt.IsZero() && e.Step == len(steps)-1 {
+			e.State = EscClosed // the last step awaits nothing
+		}
+		return l.Store.Save(ctx, e)
+	}
+	return fmt.Errorf("escalation %s: ladder did not settle", e.ID)
+}
+
+// exhausted tells the case's coordinating center (or the fallback agency)
+// that nobody acknowledged, and closes the escalation.
+func (l *Ladder) exhausted(ctx context.Context, e *Escalation, now time.Time) error {
+	step := rules.PolicyStep{Notify: []rules.TargetSpec{{Agency: "coordinating_center", Via: []string{"sms", "email"}}}}
+	targets, _ := l.Rules.Resolve(step, e.Alert.Route)
+	var intents []Intent
+	for _, t := range targets {
+		intents = append(intents, Intent{
+			ID: IntentID("unacked:"+e.ID, e.Step, 0, t.ContactID), Kind: KindNotice, AlertID: e.ID, Rule: e.Alert.Rule,
+			Template: "escalation_unacked", Severity: "critical", Critical: true, CaseRef: e.CaseRef,
+			EventID: e.Alert.EventID, EventType: e.Alert.EventType, Level: e.Alert.Level, OccurredAt: e.Alert.OccurredAt,
+			DecidedAt: now, Step: e.Step, AgencyID: t.AgencyID, AgencyName: t.AgencyName, ContactID: t.ContactID,
+			Locale: t.Locale, Channels: t.Channels, Unrouted: t.Unrouted,
+		})
+	}
+	if err := l.write(ctx, intents); err != nil {
+		return err
+	}
+	e.State, e.DueAt = EscClosed, time.Time{}
+	l.Log.WithFields(logrus.Fields{"alert_id": e.ID, "case_ref": e.CaseRef, "rule": e.Alert.Rule}).Error("escalation unacknowledged: coordinating center told")
+	return l.Store.Save(ctx, e)
+}
+
+// Ack stops an open escalation, resolves its pager incidents and publishes
+// escalation.acknowledged on the results topic for upstream systems.
+func (l *Ladder) Ack(ctx context.Context, caseRef, alertID, agency, via string, now time.Time) error {
+	e, err := l.Store.Get(ctx, caseRef, alertID)
+	if errors.Is(err, ErrNoEscalation) {
+		return nil
+	}
+	if err != nil || e.State != EscOpen {
+		return err
+	}
+	if err := l.write(ctx, l.resolvePages(e, now)); err != nil {
+		return err
+	}
+	r := Result{IntentID: "ack:" + e.ID, AlertID: e.ID, CaseRef: e.CaseRef, Rule: e.Alert.Rule, Kind: "escalation",
+		Step: e.Step, Round: e.Round, AgencyID: agency, Channel: via, Outcome: OutcomeAcked, At: now.UTC()}
+	m, err := r.message(l.Results)
+	if err != nil {
+		return err
+	}
+	if err := l.Writer.WriteMessages(ctx, m); err != nil {
+		return fmt.Errorf("publish acknowledgement: %w", err)
+	}
+	e.State, e.AckedBy, e.AckedAt, e.AckVia, e.DueAt = EscAcked, agency, now, via, time.Time{}
+	l.Log.WithFields(logrus.Fields{"alert_id": e.ID, "case_ref": e.CaseRef, "agency": agency, "via": via}).Info("escalation acknowledged")
+	return l.Store.Save(ctx, e)
+}
+
+// resolvePages sends "resolve" to every pager contact paged so far.
+func (l *Ladder) resolvePages(e *Escalation, now time.Time) []Intent {
+	var out []Intent
+	seen := map[string]bool{}
+	for step := 0; step <= e.Step && step < len(e.Alert.Policy.Steps); step++ {
+		for _, in := range StepIntents(l.Rules, e.Alert, step, 0, e.AckCode, now) {
+			if !contains(in.Channels, "pager") || seen[in.ContactID] {
+				continue
+			}
+			seen[in.ContactID] = true
+			in.ID = IntentID("resolve:"+e.ID, 0, 0, in.ContactID)
+			in.Channels, in.Fallback, in.PagerAction = []string{"pager"}, nil, "resolve"
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// AckCheckin resolves a case's open missed-check-in escalations when a
+// check-in is recorded.
+func (l *Ladder) AckCheckin(ctx context.Context, ev event.Event, now time.Time) error {
+	open, err := l.Store.OpenForCase(ctx, ev.CaseID)
+	if err != nil {
+		return err
+	}
+	for _, e := range open {
+		if e.Alert.EventType != event.CheckinMissed {
+			continue
+		}
+		unit := ""
+		if ev.Checkin != nil {
+			unit = ev.Checkin.Unit
+		}
+		if err := l.Ack(ctx, e.CaseRef, e.ID, unit, "checkin", now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Ladder) write(ctx context.Context, intents []Intent) error {
+	if len(intents) == 0 {
+		return nil
+	}
+	msgs := make([]kafka.Message, 0, len(intents))
+	for _, in := range intents {
+		b, err := in.Encode()
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, kafkaMsg(l.Intents, in.CaseRef, b))
+	}
+	if err := l.Writer.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("write %d escalation intents: %w", len(msgs), err)
+	}
+	return nil
+}
+
+func dueAt(st rules.PolicyStep, now time.Time) time.Time {
+	if st.AckWithin <= 0 {
+		return time.Time{}
+	}
+	return now.Add(st.AckWithin.Std())
+}
+
+func agencies(have []string, intents []Intent) []string {
+	for _, in := range intents {
+		if !contains(have, in.AgencyID) {
+			have = append(have, in.AgencyID)
+		}
+	}
+	return have
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

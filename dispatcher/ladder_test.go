@@ -1,0 +1,365 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/viogen-alerts/dispatcher/event"
+	"github.com/viogen-alerts/dispatcher/internal/testenv"
+)
+
+// fakeNow is a clock tests move by hand.
+type fakeNow struct{ ms atomic.Int64 }
+
+func newFakeNow(t time.Time) *fakeNow  { f := &fakeNow{}; f.ms.Store(t.UnixMilli()); return f }
+func (f *fakeNow) Now() time.Time      { return time.UnixMilli(f.ms.Load()).UTC() }
+func (f *fakeNow) Add(d time.Duration) { f.ms.Add(d.Milliseconds()) }
+
+// pipeline is ingest + decide + ladder + timers over real servers.
+type pipeline struct {
+	brokers []string
+	store   *Store
+	esc     *EscalationStore
+	timers  *Timers
+	ladder  *Ladder
+	writer  *kafka.Writer
+	now     func() time.Time
+	intents *intentLog
+}
+
+func startPipeline(t *testing.T, now func() time.Time) *pipeline {
+	t.Helper()
+	_, brokers := testenv.StartKafka(t, 2, TopicCaseEvents, TopicInternal, TopicDLQ, TopicIntents, TopicResults)
+	rdb := testenv.StartRedis(t).Client(t)
+	w := NewWriter(brokers, quietLog())
+	t.Cleanup(func() { _ = w.Close() })
+	eng := exampleEngine(t)
+	p := &pipeline{brokers: brokers, store: NewStore(rdb, time.Hour), esc: NewEscalationStore(rdb, time.Hour), writer: w, now: now}
+	p.store.Periods = PeriodsFrom(eng.Config())
+	p.ladder = &Ladder{Rules: eng.Config(), Store: p.esc, Writer: w, Intents: TopicIntents, Results: TopicResults, Log: quietLog()}
+	d := &Decider{Engine: eng, Suppress: NewSuppressor(rdb), Writer: w, Topic: TopicIntents, Log: quietLog(), Now: now, Ladder: p.ladder}
+	p.timers = &Timers{Redis: rdb, Writer: w, Store: p.esc, Now: now, Log: quietLog(), Poll: 50 * time.Millisecond}
+	in := NewIngest(IngestConfig{Brokers: brokers, GroupID: "pipeline", BatchWait: time.Millisecond}, p.store, d, w, quietLog(), NewStats(nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	p.intents = watchIntents(t, brokers)
+	return p
+}
+
+func (p *pipeline) publish(t *testing.T, evs ...event.Event) {
+	t.Helper()
+	var msgs []kafka.Message
+	for _, e := range evs {
+		b, err := event.Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, kafka.Message{Topic: TopicCaseEvents, Key: []byte(e.CaseID), Value: b})
+	}
+	if err := p.writer.WriteMessages(context.Background(), msgs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// intentLog collects every intent written, as it is written.
+type intentLog struct {
+	mu  sync.Mutex
+	all []Intent
+}
+
+func watchIntents(t *testing.T, brokers []string) *intentLog {
+	l := &intentLog{}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupTopics: []string{TopicIntents}, GroupID: fmt.Sprintf("watch-%d", time.Now().UnixNano()),
+		MaxWait: 50 * time.Millisecond, StartOffset: kafka.FirstOffset})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				return
+			}
+			if in, err := DecodeIntent(m.Value); err == nil {
+				l.mu.Lock()
+				l.all = append(l.all, in)
+				l.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done; _ = r.Close() })
+	return l
+}
+
+// where returns the intents matching f.
+func (l *intentLog) where(f func(Intent) bool) []Intent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Intent
+	for _, in := range l.all {
+		if f(in) {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+func (l *intentLog) waitFor(t *testing.T, what string, f func(Intent) bool) []Intent {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if got := l.where(f); len(got) > 0 {
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no intent: %s", what)
+	return nil
+}
+
+// A missed check-in for an extremo case alerts the responsible unit within
+// a second of the deadline plus grace.
+func TestMissedCheckinAlertsWithinASecond(t *testing.T) {
+	p := startPipeline(t, time.Now)
+	grace := 2*time.Hour + 15*time.Minute
+	op := ev("m1", event.CaseOpened, "C-MC1", 1, event.Extremo)
+	op.OccurredAt = time.Now().Add(-grace + 1500*time.Millisecond).Truncate(time.Millisecond) // due 1.5 s from now
+	due := op.OccurredAt.Add(grace)
+	p.publish(t, op)
+	runTimers(t, p.timers)
+	got := p.intents.waitFor(t, "checkin.missed to the responsible unit", func(in Intent) bool {
+		return in.EventType == event.CheckinMissed && in.AgencyID == "gc-ciudad-real"
+	})
+	late := time.Since(due)
+	t.Logf("alerted %v after the deadline (%d intents)", late.Round(time.Millisecond), len(got))
+	if late > time.Second {
+		t.Fatalf("alerted %v after the deadline plus grace, want within 1s", late)
+	}
+}
+
+// A check-in one second before the deadline prevents the miss.
+func TestCheckinJustBeforeDeadlinePreventsMiss(t *testing.T) {
+	p := startPipeline(t, time.Now)
+	grace := 2*time.Hour + 15*time.Minute
+	op := ev("n1", event.CaseOpened, "C-MC2", 1, event.Extremo)
+	op.OccurredAt = time.Now().Add(-grace + 2*time.Second).Truncate(time.Millisecond)
+	due := op.OccurredAt.Add(grace)
+	p.publish(t, op)
+	runTimers(t, p.timers)
+	time.Sleep(time.Until(due.Add(-time.Second)))
+	ci := ev("n2", event.CheckinRecorded, "C-MC2", 2, event.LevelNone)
+	ci.OccurredAt = time.Now().Truncate(time.Millisecond)
+	ci.Checkin = &event.Checkin{Kind: event.CheckinVisit, Unit: "gc-ciudad-real"}
+	p.publish(t, ci)
+	time.Sleep(time.Until(due.Add(1500 * time.Millisecond)))
+	if got := p.intents.where(func(in Intent) bool { return in.EventType == event.CheckinMissed }); len(got) > 0 {
+		t.Fatalf("a check-in one second before the deadline must prevent the miss; got %d intents", len(got))
+	}
+}
+
+func runTimers(t *testing.T, tm *Timers) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tm.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// The full ladder over the example config's risk-extremo policy (step 0
+// ack within 10m, repeated once; step 1 15m; step 2 30m): with no
+// acknowledgement it climbs and finally tells the coordinating center.
+func TestLadderClimbsWithoutAck(t *testing.T) {
+	clock := newFakeNow(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))
+	p := startPipeline(t, clock.Now)
+	p.publish(t, ev("l1", event.CaseOpened, "C-LD1", 1, event.Medio), ev("l2", event.RiskAssessed, "C-LD1", 2, event.Extremo))
+	isLadder := func(in Intent) bool { return in.CaseRef == "C-LD1" && in.Rule == "risk-rises-to-extremo" }
+	p.intents.waitFor(t, "step 0", isLadder)
+	e := waitEscalation(t, p, "C-LD1")
+	if e.AckCode == "" || len(e.Notified) == 0 || !e.DueAt.Equal(clock.Now().Add(10*time.Minute)) {
+		t.Fatalf("escalation: %+v", e)
+	}
+	want := [][2]int{{0, 1}, {1, 0}, {2, 0}}
+	for _, sr := range want {
+		clock.Add(31 * time.Minute)
+		fireAll(t, p.timers)
+		p.intents.waitFor(t, fmt.Sprintf("step %d round %d", sr[0], sr[1]), func(in Intent) bool {
+			return isLadder(in) && in.Kind == KindAlert && in.Step == sr[0] && in.Round == sr[1]
+		})
+	}
+	clock.Add(31 * time.Minute)
+	fireAll(t, p.timers)
+	unacked := p.intents.waitFor(t, "unacknowledged notice", func(in Intent) bool {
+		return isLadder(in) && in.Template == "escalation_unacked"
+	})
+	if unacked[0].AgencyID != "imcm" {
+		t.Errorf("unacknowledged notice went to %s, want the coordinating center imcm", unacked[0].AgencyID)
+	}
+	final := waitState(t, p, e, EscClosed)
+	if final.Step != 3 {
+		t.Errorf("closed at step %d", final.Step)
+	}
+}
+
+// An acknowledgement stops the ladder and resolves the pager incidents.
+func TestLadderStopsOnAck(t *testing.T) {
+	clock := newFakeNow(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))
+	p := startPipeline(t, clock.Now)
+	p.publish(t, ev("a1", event.CaseOpened, "C-LD2", 1, event.Medio), ev("a2", event.RiskAssessed, "C-LD2", 2, event.Extremo))
+	e := waitEscalation(t, p, "C-LD2")
+	ack := &Acknowledger{Store: p.esc, Writer: p.writer, Now: clock.Now}
+	if err := ack.Acknowledge(context.Background(), e, "gc-ciudad-real", "api"); err != nil {
+		t.Fatal(err)
+	}
+	acked := waitState(t, p, e, EscAcked)
+	if acked.AckedBy != "gc-ciudad-real" || acked.AckVia != "api" {
+		t.Fatalf("acked: %+v", acked)
+	}
+	resolves := p.intents.waitFor(t, "pager resolve", func(in Intent) bool { return in.CaseRef == "C-LD2" && in.PagerAction == "resolve" })
+	sort.Slice(resolves, func(i, j int) bool { return resolves[i].ContactID < resolves[j].ContactID })
+	if len(resolves) != 2 || resolves[0].ContactID != "gc-cr-guardia" || resolves[1].ContactID != "pl-herencia-guardia" {
+		t.Errorf("resolves: %+v", resolves)
+	}
+	clock.Add(2 * time.Hour)
+	fireAll(t, p.timers)
+	time.Sleep(300 * time.Millisecond)
+	if later := p.intents.where(func(in Intent) bool {
+		return in.CaseRef == "C-LD2" && in.Kind == KindAlert && (in.Step > 0 || in.Round > 0)
+	}); len(later) > 0 {
+		t.Fatalf("ladder went on after the acknowledgement: %d intents", len(later))
+	}
+}
+
+// A recorded check-in resolves a missed-check-in escalation.
+func TestCheckinResolvesMissedCheckinEscalation(t *testing.T) {
+	clock := newFakeNow(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))
+	p := startPipeline(t, clock.Now)
+	op := ev("c1", event.CaseOpened, "C-LD3", 1, event.Extremo)
+	op.OccurredAt = clock.Now()
+	p.publish(t, op)
+	waitFor(t, context.Background(), func() bool {
+		c, ok, _ := p.store.Case(context.Background(), "C-LD3")
+		return ok && c.Level == event.Extremo
+	})
+	clock.Add(2*time.Hour + 16*time.Minute)
+	fireAll(t, p.timers)
+	p.intents.waitFor(t, "missed check-in", func(in Intent) bool { return in.CaseRef == "C-LD3" && in.EventType == event.CheckinMissed })
+	e := waitEscalation(t, p, "C-LD3")
+	ci := ev("c2", event.CheckinRecorded, "C-LD3", 2, event.LevelNone)
+	ci.OccurredAt = clock.Now()
+	ci.Checkin = &event.Checkin{Kind: event.CheckinVisit, Unit: "gc-ciudad-real"}
+	p.publish(t, ci)
+	acked := waitState(t, p, e, EscAcked)
+	if acked.AckVia != "checkin" {
+		t.Fatalf("acked via %q", acked.AckVia)
+	}
+}
+
+func fireAll(t *testing.T, tm *Timers) {
+	t.Helper()
+	for _, k := range []string{keyTimerCheckin, keyTimerReassess, keyTimerEscalation} {
+		if _, err := tm.FireDue(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func waitEscalation(t *testing.T, p *pipeline, caseRef string) *Escalation {
+	t.Helper()
+	var got *Escalation
+	waitFor(t, context.Background(), func() bool {
+		open, err := p.esc.OpenForCase(context.Background(), caseRef)
+		if err == nil && len(open) > 0 {
+			got = open[0]
+		}
+		return got != nil
+	})
+	return got
+}
+
+func waitState(t *testing.T, p *pipeline, e *Escalation, state string) *Escalation {
+	t.Helper()
+	var got *Escalation
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	waitFor(t, ctx, func() bool {
+		g, err := p.esc.Get(context.Background(), e.CaseRef, e.ID)
+		if err == nil && g.State == state {
+			got = g
+		}
+		return got != nil
+	})
+	return got
+}
+
+// Three instances firing 10,000 due timers concurrently: each fires once.
+func TestTimersFireExactlyOnceAcrossInstances(t *testing.T) {
+	_, brokers := testenv.StartKafka(t, 4, TopicInternal)
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx := context.Background()
+	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	pipe := rdb.Pipeline()
+	for i := range 10000 {
+		id := fmt.Sprintf("C-TM%05d", i)
+		pipe.HSet(ctx, caseKey(id), "muni", "13047", "prov", "13", "region", "CM", "unit", "gc-ciudad-real")
+		pipe.ZAdd(ctx, keyTimerCheckin, redisZ(now.Add(-time.Duration(i)*time.Second), id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var fired atomic.Int64
+	for range 3 {
+		w := NewWriter(brokers, quietLog())
+		defer w.Close()
+		tm := &Timers{Redis: rdb, Writer: w, Now: func() time.Time { return now }, Batch: 250, Log: quietLog()}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n, err := tm.FireDue(ctx, keyTimerCheckin)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				fired.Add(int64(n))
+				if left, _ := rdb.ZCard(ctx, keyTimerCheckin).Result(); left == 0 {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if fired.Load() != 10000 {
+		t.Fatalf("fired %d, want 10000", fired.Load())
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupTopics: []string{TopicInternal}, GroupID: "count", MaxWait: 50 * time.Millisecond, StartOffset: kafka.FirstOffset})
+	defer r.Close()
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ids := map[string]int{}
+	for range 10000 {
+		m, err := r.FetchMessage(rctx)
+		if err != nil {
+			t.Fatalf("read events: %v", err)
+		}
+		e, err := event.DecodeInternal(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[e.CaseID]++
+	}
+	if len(ids) != 10000 {
+		t.Fatalf("%d distinct cases fired, want 10000", len(ids))
+	}
+	if n := topicSize(rctx, t, brokers, TopicInternal); n != 10000 {
+		t.Fatalf("%d events on the topic, want exactly 10000", n)
+	}
+}

@@ -1,0 +1,392 @@
+package dispatcher
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"github.com/sirupsen/logrus"
+
+	"github.com/viogen-alerts/dispatcher/event"
+	"github.com/viogen-alerts/dispatcher/rules"
+	"github.com/viogen-alerts/dispatcher/templates"
+)
+
+// Scheduler fires the configured schedules: at each firing, one digest
+// per recipient contact of the patrol checks due that local day for the
+// cases its agency serves. Every instance runs one; a Redis lock per
+// firing lets exactly one of them send it. See docs/schedules.md.
+type Scheduler struct {
+	Rules  *rules.Config
+	Redis  redis.UniversalClient
+	Writer *kafka.Writer
+	Topic  string // default TopicIntents
+	Clock  Clock  // default RealClock
+	Log    logrus.FieldLogger
+	// Instance names this process in the locks it holds (default host,
+	// pid and a random suffix).
+	Instance string
+
+	once     sync.Once
+	instance string
+	// observe, when set (tests), sees every firing attempt of Run.
+	observe func(s *rules.Schedule, at time.Time, sent bool, err error)
+}
+
+const (
+	// The lock of a firing outlives the repeated hour of a fall-back and
+	// any instance's clock skew, so a firing is sent once.
+	scheduleLockTTL = 24 * time.Hour
+	// scheduleMaxWait bounds one sleep, so a stepped wall clock or a
+	// suspended host delays a firing by at most this much.
+	scheduleMaxWait = time.Minute
+	// A failed firing is tried again every scheduleRetry for at most
+	// scheduleRetryFor after its time.
+	scheduleRetry    = 30 * time.Second
+	scheduleRetryFor = time.Hour
+	// scheduleBatch bounds one pipelined read of case hashes.
+	scheduleBatch = 500
+	// scheduleWallLayout names a firing by its local wall-clock time, without
+	// offset: both showings of a repeated time take the same lock.
+	scheduleWallLayout = "2006-01-02T15:04:05"
+)
+
+func scheduleLockKey(scheduleID, wall string) string {
+	return "lock:schedule:" + scheduleID + ":" + wall
+}
+
+// DigestCaseRef is the case reference of a schedule's digest intents: not
+// a case, but it keys them in Kafka and in delivery state as a case
+// reference does, all of one schedule together.
+func DigestCaseRef(scheduleID string) string { return "digest-" + scheduleID }
+
+// Run fires every schedule at its times until ctx ends. A firing missed
+// while the process was asleep is sent late (only the latest, if several
+// were missed); one that fails is retried for scheduleRetryFor.
+func (sc *Scheduler) Run(ctx context.Context) error {
+	clock := sc.clock()
+	now := clock.Now()
+	var slots []*scheduleSlot
+	for i := range sc.Rules.Schedules {
+		s := &sc.Rules.Schedules[i]
+		at := s.NextFire(now)
+		if at.IsZero() {
+			sc.Log.WithField("schedule", s.ID).Warn("schedule never fires")
+			continue
+		}
+		slots = append(slots, &scheduleSlot{s: s, at: at, wake: at})
+		sc.Log.WithFields(logrus.Fields{"schedule": s.ID, "next": fireWall(s, at)}).Info("schedule armed")
+	}
+	for {
+		now := clock.Now()
+		for _, sl := range slots {
+			if !sl.wake.After(now) {
+				sc.step(ctx, sl, now)
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := scheduleMaxWait
+		now = clock.Now()
+		for _, sl := range slots {
+			if !sl.off {
+				wait = min(wait, sl.wake.Sub(now))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-clock.After(wait):
+		}
+	}
+}
+
+// scheduleSlot is one schedule's next firing in Run.
+type scheduleSlot struct {
+	s    *rules.Schedule
+	at   time.Time // the firing (its nominal time)
+	wake time.Time // when to try it: at, or a retry
+	off  bool      // never fires again
+}
+
+// step tries a due firing and arms the next one.
+func (sc *Scheduler) step(ctx context.Context, sl *scheduleSlot, now time.Time) {
+	log := sc.Log.WithField("schedule", sl.s.ID)
+	missed := 0
+	for range 10000 { // bounded catch-up: send only the latest missed firing
+		next := sl.s.NextFire(sl.at)
+		if next.IsZero() || next.After(now) {
+			break
+		}
+		missed++
+		sl.at = next
+	}
+	if missed > 0 {
+		log.WithFields(logrus.Fields{"missed": missed, "fire_at": fireWall(sl.s, sl.at)}).Warn("schedule firings missed; sending the latest")
+	}
+	sent, err := sc.Fire(ctx, sl.s, sl.at)
+	if sc.observe != nil {
+		sc.observe(sl.s, sl.at, sent, err)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if now.Sub(sl.at) < scheduleRetryFor {
+			sl.wake = now.Add(scheduleRetry)
+			log.WithError(err).WithField("fire_at", fireWall(sl.s, sl.at)).Warn("schedule firing failed; will retry")
+			return
+		}
+		log.WithError(err).WithField("fire_at", fireWall(sl.s, sl.at)).Error("schedule firing failed; giving up")
+	}
+	sl.at = sl.s.NextFire(sl.at)
+	sl.wake = sl.at
+	if sl.at.IsZero() {
+		sl.off = true
+		sl.wake = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+}
+
+// Fire sends the firing of s at `at` unless another instance has: it
+// takes the firing's lock, builds the digests and writes their intents.
+// sent reports that this instance took the firing and wrote them (none
+// when no case is due). On an error the lock is released, so a retry
+// here or elsewhere can send it.
+func (sc *Scheduler) Fire(ctx context.Context, s *rules.Schedule, at time.Time) (sent bool, err error) {
+	wall := fireWall(s, at)
+	key, owner := scheduleLockKey(s.ID, wall), sc.owner()
+	log := sc.Log.WithFields(logrus.Fields{"schedule": s.ID, "fire_at": wall})
+	took, err := sc.Redis.SetNX(ctx, key, owner, scheduleLockTTL).Result()
+	if err != nil {
+		return false, fmt.Errorf("lock schedule %s at %s: %w", s.ID, wall, err)
+	}
+	if !took {
+		log.Debug("schedule firing taken by another instance")
+		return false, nil
+	}
+	intents, nCases, err := sc.digests(ctx, s, at, wall)
+	if err == nil {
+		err = sc.write(ctx, intents)
+	}
+	if err != nil {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if uerr := scheduleUnlockScript.Run(uctx, sc.Redis, []string{key}, owner).Err(); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("release lock %s: %w", key, uerr))
+		}
+		return false, err
+	}
+	log.WithFields(logrus.Fields{"digests": len(intents), "cases": nCases}).Info("schedule fired")
+	return true, nil
+}
+
+// scheduleUnlockScript deletes a lock only if this instance still holds it.
+var scheduleUnlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+func (sc *Scheduler) write(ctx context.Context, intents []Intent) error {
+	if len(intents) == 0 {
+		return nil
+	}
+	topic := sc.Topic
+	if topic == "" {
+		topic = TopicIntents
+	}
+	msgs := make([]kafka.Message, len(intents))
+	for i, in := range intents {
+		b, err := in.Encode()
+		if err != nil {
+			return err
+		}
+		msgs[i] = kafkaMsg(topic, in.CaseRef, b)
+	}
+	if err := sc.Writer.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("write %d digests to %s: %w", len(msgs), topic, err)
+	}
+	return nil
+}
+
+// dueCase is a case whose check-in deadline falls in the digest's day.
+type dueCase struct {
+	id    string
+	due   time.Time
+	level event.Level
+	rc    rules.RouteContext
+}
+
+// digests builds one intent per recipient contact that has cases due.
+func (sc *Scheduler) digests(ctx context.Context, s *rules.Schedule, at time.Time, wall string) ([]Intent, int, error) {
+	sel, allowed := digestSelector(sc.Rules, s)
+	if len(allowed) == 0 {
+		return nil, 0, nil
+	}
+	start, end := s.LocalDay(at)
+	cases, err := sc.dueCases(ctx, start, end, s.Digest.Levels)
+	if err != nil {
+		return nil, 0, err
+	}
+	step := rules.PolicyStep{Notify: []rules.TargetSpec{{Agency: sel, Role: s.To.Role, Via: s.Via, Optional: true}}}
+	type digest struct {
+		t     rules.Target
+		items []templates.DigestItem
+	}
+	byContact := map[string]*digest{}
+	for _, c := range cases {
+		targets, _ := sc.Rules.Resolve(step, c.rc)
+		for _, t := range targets {
+			// A digest never goes to the fallback agency: nobody there
+			// patrols the place (see docs/schedules.md).
+			if t.Unrouted || !allowed[t.ContactID] {
+				continue
+			}
+			d := byContact[t.ContactID]
+			if d == nil {
+				d = &digest{t: t}
+				byContact[t.ContactID] = d
+			}
+			d.items = append(d.items, templates.DigestItem{CaseRef: c.id, Level: c.level.String(), DueAt: c.due})
+		}
+	}
+	firing := "digest:" + s.ID + ":" + wall
+	sum := sha256.Sum256([]byte(firing))
+	alertID := hex.EncodeToString(sum[:8])
+	now := sc.clock().Now().UTC()
+	out := make([]Intent, 0, len(byContact))
+	for _, d := range byContact {
+		sort.Slice(d.items, func(i, j int) bool {
+			a, b := d.items[i], d.items[j]
+			if !a.DueAt.Equal(b.DueAt) {
+				return a.DueAt.Before(b.DueAt)
+			}
+			return a.CaseRef < b.CaseRef
+		})
+		t := d.t
+		out = append(out, Intent{
+			ID: IntentID(firing, 0, 0, t.ContactID), Kind: KindDigest, AlertID: alertID,
+			Rule: s.ID, Template: s.Template, Severity: "info", CaseRef: DigestCaseRef(s.ID),
+			OccurredAt: at.UTC(), DecidedAt: now,
+			AgencyID: t.AgencyID, AgencyName: t.AgencyName, ContactID: t.ContactID, Locale: t.Locale,
+			Channels: t.Channels, Fallback: t.Fallback, Digest: d.items,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ContactID < out[j].ContactID })
+	return out, len(cases), nil
+}
+
+// digestSelector is the target selector to resolve each case with, and
+// the contacts a digest may go to. A kind selects the agencies of that
+// kind serving the case's place; an agency id, that agency when it is
+// one of them.
+func digestSelector(cfg *rules.Config, s *rules.Schedule) (string, map[string]bool) {
+	recipients := cfg.Recipients(s)
+	allowed := make(map[string]bool, len(recipients))
+	sel := s.To.Agency
+	isKind := false
+	for _, t := range recipients {
+		allowed[t.ContactID] = true
+		isKind = isKind || t.AgencyKind == s.To.Agency
+	}
+	if !isKind && len(recipients) > 0 {
+		sel = recipients[0].AgencyKind
+	}
+	return sel, allowed
+}
+
+// dueCases reads the check-in deadlines in [start, end) and keeps the
+// active cases of the given levels.
+func (sc *Scheduler) dueCases(ctx context.Context, start, end time.Time, levels []event.Level) ([]dueCase, error) {
+	zs, err := sc.Redis.ZRangeByScoreWithScores(ctx, keyTimerCheckin, &redis.ZRangeBy{
+		Min: strconv.FormatInt(start.UnixMilli(), 10),
+		Max: "(" + strconv.FormatInt(end.UnixMilli(), 10),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read check-in timers: %w", err)
+	}
+	var out []dueCase
+	for len(zs) > 0 {
+		batch := zs[:min(len(zs), scheduleBatch)]
+		zs = zs[len(batch):]
+		pipe := sc.Redis.Pipeline()
+		cmds := make([]*redis.SliceCmd, len(batch))
+		for i, z := range batch {
+			id, _ := z.Member.(string)
+			cmds[i] = pipe.HMGet(ctx, caseKey(id), "level", "muni", "prov", "region", "unit", "active")
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("read %d cases: %w", len(batch), err)
+		}
+		for i, z := range batch {
+			v := cmds[i].Val()
+			if len(v) != 6 || hashField(v[5]) != "1" {
+				continue // closed, or gone
+			}
+			n, _ := strconv.Atoi(hashField(v[0]))
+			lvl := event.Level(n)
+			if !digestLevel(levels, lvl) {
+				continue
+			}
+			id, _ := z.Member.(string)
+			out = append(out, dueCase{id: id, level: lvl, due: time.UnixMilli(int64(z.Score)).UTC(),
+				rc: rules.RouteContext{
+					Jurisdiction:    event.Jurisdiction{Municipality: hashField(v[1]), Province: hashField(v[2]), Region: hashField(v[3])},
+					ResponsibleUnit: hashField(v[4]),
+				}})
+		}
+	}
+	return out, nil
+}
+
+func hashField(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func digestLevel(levels []event.Level, l event.Level) bool {
+	for _, x := range levels {
+		if x == l {
+			return true
+		}
+	}
+	return false
+}
+
+// wallText is the firing's local wall-clock time in the schedule's zone.
+func fireWall(s *rules.Schedule, at time.Time) string {
+	loc := s.Location()
+	if loc == nil {
+		loc = time.UTC
+	}
+	return at.In(loc).Format(scheduleWallLayout)
+}
+
+func (sc *Scheduler) clock() Clock {
+	if sc.Clock == nil {
+		return RealClock{}
+	}
+	return sc.Clock
+}
+
+func (sc *Scheduler) owner() string {
+	sc.once.Do(func() {
+		sc.instance = sc.Instance
+		if sc.instance == "" {
+			host, _ := os.Hostname()
+			var b [4]byte
+			_, _ = rand.Read(b[:])
+			sc.instance = host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
+		}
+	})
+	return sc.instance
+}
