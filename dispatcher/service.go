@@ -22,6 +22,8 @@ type Options struct {
 	// new one. The service closes it.
 	Writer   *kafka.Writer
 	DedupTTL time.Duration
+	// Periods set check-in and re-assessment deadlines (nil = defaults).
+	Periods  *Periods
 	HTTPAddr string // admin HTTP; "" = none
 	Log      logrus.FieldLogger
 	// Decide is the stage after case state; nil logs each event.
@@ -59,6 +61,9 @@ func NewService(o Options) (*Service, error) {
 	}
 	s := &Service{opts: o, Stats: NewStats(o.Registry)}
 	s.Store = NewStore(o.Redis, o.DedupTTL)
+	if o.Periods != nil {
+		s.Store.Periods = *o.Periods
+	}
 	s.Writer = o.Writer
 	if s.Writer == nil {
 		s.Writer = NewWriter(o.Ingest.Brokers, o.Log)

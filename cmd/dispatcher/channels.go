@@ -21,7 +21,8 @@ import (
 const channelEnvHelp = `
 Channels (a channel without its settings is off in run, a log sink in dev):
   sms      TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID,
-           TWILIO_STATUS_CALLBACK_URL (public URL of /v1/twilio/status), TWILIO_API_URL
+           TWILIO_STATUS_CALLBACK_URL (public URL of /v1/twilio/status), TWILIO_API_URL,
+           TWILIO_INBOUND_URL (public URL of /v1/twilio/inbound, for "ACK <code>" replies)
   email    SMTP_URL (smtp://user:pass@host:port), SMTP_PASSWORD, SMTP_FROM,
            SMTP_TLS = starttls (default) | tls | none
   pager    PAGERDUTY_EVENTS_URL (default the public endpoint; dev: log unless set);

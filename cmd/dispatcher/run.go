@@ -44,15 +44,21 @@ func serve(ctx context.Context, s settings, getenv env, log *logrus.Logger, dev 
 	}
 	defer rdb.Close()
 	w := dispatcher.NewWriter(s.brokerList(), log)
+	esc := dispatcher.NewEscalationStore(rdb, s.dedupTTL)
+	periods := dispatcher.PeriodsFrom(a.cfg)
 	opts := dispatcher.Options{
+		Periods:  &periods,
 		Ingest:   dispatcher.IngestConfig{Brokers: s.brokerList(), GroupID: s.group, Topic: s.topic},
 		Redis:    rdb,
 		Writer:   w,
-		Decide:   a.decider(rdb, w, log),
+		Decide:   a.decider(rdb, w, esc, log),
 		NoIngest: !s.runs("decide"),
 		DedupTTL: s.dedupTTL,
 		HTTPAddr: s.httpAddr,
 		Log:      log,
+	}
+	if s.runs("decide") {
+		a.addDecide(&opts, esc, getenv, log)
 	}
 	if s.runs("deliver") {
 		if err := a.addDelivery(&opts, getenv, log, dev); err != nil {

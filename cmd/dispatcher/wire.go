@@ -38,15 +38,40 @@ func loadApp(configPath, templateDir string) (*app, error) {
 	return &app{cfg: cfg, engine: rules.NewEngine(cfg), tmpl: tmpl}, nil
 }
 
-// decider builds the decide stage writing intents with w.
-func (a *app) decider(rdb redis.UniversalClient, w *kafka.Writer, log logrus.FieldLogger) *dispatcher.Decider {
+// decider builds the decide stage writing intents with w, with its
+// escalation ladder.
+func (a *app) decider(rdb redis.UniversalClient, w *kafka.Writer, esc *dispatcher.EscalationStore, log logrus.FieldLogger) *dispatcher.Decider {
+	l := log.WithField("component", "decide")
 	return &dispatcher.Decider{
 		Engine:   a.engine,
 		Suppress: dispatcher.NewSuppressor(rdb),
 		Writer:   w,
 		Topic:    dispatcher.TopicIntents,
-		Log:      log.WithField("component", "decide"),
+		Log:      l,
 		Now:      time.Now,
+		Ladder: &dispatcher.Ladder{Rules: a.cfg, Store: esc, Writer: w, Intents: dispatcher.TopicIntents,
+			Results: dispatcher.TopicResults, Log: l.WithField("component", "ladder")},
+	}
+}
+
+// addDecide adds the timers and the acknowledgement API of the decide
+// stage to opts.
+func (a *app) addDecide(opts *dispatcher.Options, esc *dispatcher.EscalationStore, getenv env, log *logrus.Logger) {
+	timers := &dispatcher.Timers{Redis: opts.Redis, Writer: opts.Writer, Store: esc, Now: time.Now, Log: log.WithField("component", "timers")}
+	opts.Extra = append(opts.Extra, timers.Run)
+	api := &dispatcher.AckAPI{Rules: a.cfg, Store: esc, Log: log.WithField("component", "ack-api"),
+		Acks:        &dispatcher.Acknowledger{Store: esc, Writer: opts.Writer, Now: time.Now},
+		TwilioToken: getenv("TWILIO_AUTH_TOKEN"), InboundURL: getenv("TWILIO_INBOUND_URL")}
+	opts.Routes = chainRoutes(opts.Routes, api.Register)
+}
+
+func chainRoutes(fns ...func(*http.ServeMux)) func(*http.ServeMux) {
+	return func(mux *http.ServeMux) {
+		for _, fn := range fns {
+			if fn != nil {
+				fn(mux)
+			}
+		}
 	}
 }
 
@@ -62,14 +87,14 @@ func (a *app) addDelivery(opts *dispatcher.Options, getenv env, log *logrus.Logg
 		Redis:     opts.Redis, Writer: opts.Writer, Log: log, MarkerTTL: opts.DedupTTL,
 	})
 	opts.Extra = append(opts.Extra, d.Run)
-	opts.Routes = func(mux *http.ServeMux) {
+	opts.Routes = chainRoutes(opts.Routes, func(mux *http.ServeMux) {
 		if dev {
 			mux.HandleFunc("GET /outbox", cs.outbox)
 		}
 		if tok, url := getenv("TWILIO_AUTH_TOKEN"), getenv("TWILIO_STATUS_CALLBACK_URL"); tok != "" && url != "" {
 			mux.Handle("POST /v1/twilio/status", d.StatusHandler(tok, url))
 		}
-	}
+	})
 	return nil
 }
 
