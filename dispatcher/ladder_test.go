@@ -251,7 +251,18 @@ func TestCheckinResolvesMissedCheckinEscalation(t *testing.T) {
 	clock.Add(2*time.Hour + 16*time.Minute)
 	fireAll(t, p.timers)
 	p.intents.waitFor(t, "missed check-in", func(in Intent) bool { return in.CaseRef == "C-LD3" && in.EventType == event.CheckinMissed })
-	e := waitEscalation(t, p, "C-LD3")
+	var e, risk *Escalation
+	waitFor(t, context.Background(), func() bool {
+		open, _ := p.esc.OpenForCase(context.Background(), "C-LD3")
+		for _, x := range open {
+			if x.Alert.EventType == event.CheckinMissed {
+				e = x
+			} else {
+				risk = x
+			}
+		}
+		return e != nil && risk != nil
+	})
 	ci := ev("c2", event.CheckinRecorded, "C-LD3", 2, event.LevelNone)
 	ci.OccurredAt = clock.Now()
 	ci.Checkin = &event.Checkin{Kind: event.CheckinVisit, Unit: "gc-ciudad-real"}
@@ -259,6 +270,11 @@ func TestCheckinResolvesMissedCheckinEscalation(t *testing.T) {
 	acked := waitState(t, p, e, EscAcked)
 	if acked.AckVia != "checkin" {
 		t.Fatalf("acked via %q", acked.AckVia)
+	}
+	// The risk-rise escalation of the same case is not a missed check-in:
+	// a check-in does not acknowledge it.
+	if r, err := p.esc.Get(context.Background(), risk.CaseRef, risk.ID); err != nil || r.State != EscOpen {
+		t.Fatalf("risk escalation: %+v %v", r, err)
 	}
 }
 

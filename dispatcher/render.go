@@ -11,6 +11,11 @@ import (
 // TemplateData is what an intent shows in its message: references,
 // severity, levels, deadline, institution names. Nothing personal.
 func TemplateData(in Intent, loc *time.Location) templates.Data {
+	if in.Kind == KindDigest {
+		// A digest is about many cases: no case reference of its own.
+		return templates.Data{AlertRef: in.AlertID, Severity: in.Severity, Location: loc, Agency: in.AgencyName,
+			Deadline: in.Deadline, Link: "VioGén", Digest: in.Digest}
+	}
 	return templates.Data{
 		AlertRef: in.AlertID, CaseRef: in.CaseRef, Severity: in.Severity,
 		Level: levelText(in.Level), PrevLevel: levelText(in.PrevLevel), EventType: string(in.EventType),

@@ -50,10 +50,11 @@ const (
 	// scheduleMaxWait bounds one sleep, so a stepped wall clock or a
 	// suspended host delays a firing by at most this much.
 	scheduleMaxWait = time.Minute
-	// A failed firing is tried again every scheduleRetry for at most
-	// scheduleRetryFor after its time.
-	scheduleRetry    = 30 * time.Second
-	scheduleRetryFor = time.Hour
+	// A firing is sent at most scheduleLate after its time: one missed
+	// by a restart, a deploy or an outage is sent late, once; a failed
+	// one is tried again every scheduleRetry until then.
+	scheduleLate  = time.Hour
+	scheduleRetry = 30 * time.Second
 	// scheduleBatch bounds one pipelined read of case hashes.
 	scheduleBatch = 500
 	// scheduleWallLayout names a firing by its local wall-clock time, without
@@ -70,16 +71,17 @@ func scheduleLockKey(scheduleID, wall string) string {
 // reference does, all of one schedule together.
 func DigestCaseRef(scheduleID string) string { return "digest-" + scheduleID }
 
-// Run fires every schedule at its times until ctx ends. A firing missed
-// while the process was asleep is sent late (only the latest, if several
-// were missed); one that fails is retried for scheduleRetryFor.
+// Run fires every schedule at its times until ctx ends. A firing up to
+// scheduleLate old when Run starts or wakes (a restart, a deploy, a
+// suspended host) is sent late, the latest only; a failing one is retried
+// until then. The firing locks keep all of it to one send per firing.
 func (sc *Scheduler) Run(ctx context.Context) error {
 	clock := sc.clock()
 	now := clock.Now()
 	var slots []*scheduleSlot
 	for i := range sc.Rules.Schedules {
 		s := &sc.Rules.Schedules[i]
-		at := s.NextFire(now)
+		at := s.NextFire(now.Add(-scheduleLate)) // a firing just missed is still sent
 		if at.IsZero() {
 			sc.Log.WithField("schedule", s.ID).Warn("schedule never fires")
 			continue
@@ -124,7 +126,7 @@ type scheduleSlot struct {
 func (sc *Scheduler) step(ctx context.Context, sl *scheduleSlot, now time.Time) {
 	log := sc.Log.WithField("schedule", sl.s.ID)
 	missed := 0
-	for range 10000 { // bounded catch-up: send only the latest missed firing
+	for range 10000 { // bounded catch-up: only the latest due firing is sent
 		next := sl.s.NextFire(sl.at)
 		if next.IsZero() || next.After(now) {
 			break
@@ -133,22 +135,12 @@ func (sc *Scheduler) step(ctx context.Context, sl *scheduleSlot, now time.Time) 
 		sl.at = next
 	}
 	if missed > 0 {
-		log.WithFields(logrus.Fields{"missed": missed, "fire_at": fireWall(sl.s, sl.at)}).Warn("schedule firings missed; sending the latest")
+		log.WithFields(logrus.Fields{"missed": missed, "fire_at": fireWall(sl.s, sl.at)}).Error("schedule firings missed")
 	}
-	sent, err := sc.Fire(ctx, sl.s, sl.at)
-	if sc.observe != nil {
-		sc.observe(sl.s, sl.at, sent, err)
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		if now.Sub(sl.at) < scheduleRetryFor {
-			sl.wake = now.Add(scheduleRetry)
-			log.WithError(err).WithField("fire_at", fireWall(sl.s, sl.at)).Warn("schedule firing failed; will retry")
-			return
-		}
-		log.WithError(err).WithField("fire_at", fireWall(sl.s, sl.at)).Error("schedule firing failed; giving up")
+	if late := now.Sub(sl.at); late > scheduleLate {
+		log.WithFields(logrus.Fields{"fire_at": fireWall(sl.s, sl.at), "late": late.String()}).Error("schedule firing missed: too late to send")
+	} else if !sc.try(ctx, sl, now) {
+		return // a retry is armed
 	}
 	sl.at = sl.s.NextFire(sl.at)
 	sl.wake = sl.at
@@ -156,6 +148,25 @@ func (sc *Scheduler) step(ctx context.Context, sl *scheduleSlot, now time.Time) 
 		sl.off = true
 		sl.wake = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
+}
+
+// try fires the slot; false when it failed and a retry is armed.
+func (sc *Scheduler) try(ctx context.Context, sl *scheduleSlot, now time.Time) bool {
+	sent, err := sc.Fire(ctx, sl.s, sl.at)
+	if sc.observe != nil {
+		sc.observe(sl.s, sl.at, sent, err)
+	}
+	if err == nil || ctx.Err() != nil {
+		return true
+	}
+	log := sc.Log.WithError(err).WithFields(logrus.Fields{"schedule": sl.s.ID, "fire_at": fireWall(sl.s, sl.at)})
+	if retry := now.Add(scheduleRetry); retry.Sub(sl.at) <= scheduleLate {
+		sl.wake = retry
+		log.Warn("schedule firing failed; will retry")
+		return false
+	}
+	log.Error("schedule firing failed; giving up")
+	return true
 }
 
 // Fire sends the firing of s at `at` unless another instance has: it
@@ -226,7 +237,8 @@ type dueCase struct {
 	rc    rules.RouteContext
 }
 
-// digests builds one intent per recipient contact that has cases due.
+// digests builds one intent per recipient contact that has cases due
+// in the local day of at, and says how many cases were due.
 func (sc *Scheduler) digests(ctx context.Context, s *rules.Schedule, at time.Time, wall string) ([]Intent, int, error) {
 	sel, allowed := digestSelector(sc.Rules, s)
 	if len(allowed) == 0 {
@@ -237,34 +249,48 @@ func (sc *Scheduler) digests(ctx context.Context, s *rules.Schedule, at time.Tim
 	if err != nil {
 		return nil, 0, err
 	}
+	groups := groupDigests(sc.Rules, s, sel, allowed, cases)
+	return digestIntents(s, at, wall, sc.clock().Now(), groups), len(cases), nil
+}
+
+// contactDigest is one recipient's digest.
+type contactDigest struct {
+	target rules.Target
+	items  []templates.DigestItem
+}
+
+// groupDigests routes each case as an alert to the schedule's target
+// would be routed, so an agency lists only the places it serves.
+func groupDigests(cfg *rules.Config, s *rules.Schedule, sel string, allowed map[string]bool, cases []dueCase) map[string]*contactDigest {
 	step := rules.PolicyStep{Notify: []rules.TargetSpec{{Agency: sel, Role: s.To.Role, Via: s.Via, Optional: true}}}
-	type digest struct {
-		t     rules.Target
-		items []templates.DigestItem
-	}
-	byContact := map[string]*digest{}
+	out := map[string]*contactDigest{}
 	for _, c := range cases {
-		targets, _ := sc.Rules.Resolve(step, c.rc)
+		targets, _ := cfg.Resolve(step, c.rc)
 		for _, t := range targets {
 			// A digest never goes to the fallback agency: nobody there
 			// patrols the place (see docs/schedules.md).
 			if t.Unrouted || !allowed[t.ContactID] {
 				continue
 			}
-			d := byContact[t.ContactID]
+			d := out[t.ContactID]
 			if d == nil {
-				d = &digest{t: t}
-				byContact[t.ContactID] = d
+				d = &contactDigest{target: t}
+				out[t.ContactID] = d
 			}
 			d.items = append(d.items, templates.DigestItem{CaseRef: c.id, Level: c.level.String(), DueAt: c.due})
 		}
 	}
+	return out
+}
+
+// digestIntents makes the intents of one firing, ids derived from the
+// firing's wall-clock name so a repeat is absorbed by delivery.
+func digestIntents(s *rules.Schedule, at time.Time, wall string, now time.Time, groups map[string]*contactDigest) []Intent {
 	firing := "digest:" + s.ID + ":" + wall
 	sum := sha256.Sum256([]byte(firing))
 	alertID := hex.EncodeToString(sum[:8])
-	now := sc.clock().Now().UTC()
-	out := make([]Intent, 0, len(byContact))
-	for _, d := range byContact {
+	out := make([]Intent, 0, len(groups))
+	for _, d := range groups {
 		sort.Slice(d.items, func(i, j int) bool {
 			a, b := d.items[i], d.items[j]
 			if !a.DueAt.Equal(b.DueAt) {
@@ -272,17 +298,17 @@ func (sc *Scheduler) digests(ctx context.Context, s *rules.Schedule, at time.Tim
 			}
 			return a.CaseRef < b.CaseRef
 		})
-		t := d.t
+		t := d.target
 		out = append(out, Intent{
 			ID: IntentID(firing, 0, 0, t.ContactID), Kind: KindDigest, AlertID: alertID,
 			Rule: s.ID, Template: s.Template, Severity: "info", CaseRef: DigestCaseRef(s.ID),
-			OccurredAt: at.UTC(), DecidedAt: now,
+			OccurredAt: at.UTC(), DecidedAt: now.UTC(),
 			AgencyID: t.AgencyID, AgencyName: t.AgencyName, ContactID: t.ContactID, Locale: t.Locale,
 			Channels: t.Channels, Fallback: t.Fallback, Digest: d.items,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ContactID < out[j].ContactID })
-	return out, len(cases), nil
+	return out
 }
 
 // digestSelector is the target selector to resolve each case with, and
@@ -305,7 +331,8 @@ func digestSelector(cfg *rules.Config, s *rules.Schedule) (string, map[string]bo
 }
 
 // dueCases reads the check-in deadlines in [start, end) and keeps the
-// active cases of the given levels.
+// active cases of the given levels, reading case hashes in pipelined
+// batches.
 func (sc *Scheduler) dueCases(ctx context.Context, start, end time.Time, levels []event.Level) ([]dueCase, error) {
 	zs, err := sc.Redis.ZRangeByScoreWithScores(ctx, keyTimerCheckin, &redis.ZRangeBy{
 		Min: strconv.FormatInt(start.UnixMilli(), 10),
@@ -321,31 +348,35 @@ func (sc *Scheduler) dueCases(ctx context.Context, start, end time.Time, levels 
 		pipe := sc.Redis.Pipeline()
 		cmds := make([]*redis.SliceCmd, len(batch))
 		for i, z := range batch {
-			id, _ := z.Member.(string)
-			cmds[i] = pipe.HMGet(ctx, caseKey(id), "level", "muni", "prov", "region", "unit", "active")
+			cmds[i] = pipe.HMGet(ctx, caseKey(hashField(z.Member)), "level", "muni", "prov", "region", "unit", "active")
 		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, fmt.Errorf("read %d cases: %w", len(batch), err)
 		}
 		for i, z := range batch {
-			v := cmds[i].Val()
-			if len(v) != 6 || hashField(v[5]) != "1" {
-				continue // closed, or gone
+			if c, ok := dueCaseOf(hashField(z.Member), z.Score, cmds[i].Val(), levels); ok {
+				out = append(out, c)
 			}
-			n, _ := strconv.Atoi(hashField(v[0]))
-			lvl := event.Level(n)
-			if !digestLevel(levels, lvl) {
-				continue
-			}
-			id, _ := z.Member.(string)
-			out = append(out, dueCase{id: id, level: lvl, due: time.UnixMilli(int64(z.Score)).UTC(),
-				rc: rules.RouteContext{
-					Jurisdiction:    event.Jurisdiction{Municipality: hashField(v[1]), Province: hashField(v[2]), Region: hashField(v[3])},
-					ResponsibleUnit: hashField(v[4]),
-				}})
 		}
 	}
 	return out, nil
+}
+
+// dueCaseOf reads the HMGET of one case; closed, vanished and unlisted
+// cases are not due.
+func dueCaseOf(id string, score float64, v []any, levels []event.Level) (dueCase, bool) {
+	if len(v) != 6 || hashField(v[5]) != "1" {
+		return dueCase{}, false
+	}
+	n, _ := strconv.Atoi(hashField(v[0]))
+	lvl := event.Level(n)
+	if !digestLevel(levels, lvl) {
+		return dueCase{}, false
+	}
+	return dueCase{id: id, level: lvl, due: time.UnixMilli(int64(score)).UTC(), rc: rules.RouteContext{
+		Jurisdiction:    event.Jurisdiction{Municipality: hashField(v[1]), Province: hashField(v[2]), Region: hashField(v[3])},
+		ResponsibleUnit: hashField(v[4]),
+	}}, true
 }
 
 func hashField(v any) string {
@@ -362,7 +393,7 @@ func digestLevel(levels []event.Level, l event.Level) bool {
 	return false
 }
 
-// wallText is the firing's local wall-clock time in the schedule's zone.
+// fireWall is the firing's local wall-clock time in the schedule's zone.
 func fireWall(s *rules.Schedule, at time.Time) string {
 	loc := s.Location()
 	if loc == nil {

@@ -215,9 +215,9 @@ func (s *Schedule) CronSchedule() cron.Schedule { return s.sched }
 // Location is the schedule's zone.
 func (s *Schedule) Location() *time.Location { return s.loc }
 
-// Next returns the first firing strictly after t, computed in the
-// schedule's zone (so DST is handled there).
-func (s *Schedule) Next(t time.Time) time.Time { return s.sched.Next(t.In(s.loc)) }
+// Next returns the first firing strictly after t in the schedule's zone,
+// with the daylight-saving rules of NextFire (docs/schedules.md).
+func (s *Schedule) Next(t time.Time) time.Time { return s.NextFire(t) }
 
 // Contact finds a contact and its agency by contact id.
 func (c *Config) Contact(id string) (*Agency, *Contact, bool) {

@@ -58,7 +58,9 @@ func (a *app) decider(rdb redis.UniversalClient, w *kafka.Writer, esc *dispatche
 // stage to opts.
 func (a *app) addDecide(opts *dispatcher.Options, esc *dispatcher.EscalationStore, getenv env, log *logrus.Logger) {
 	timers := &dispatcher.Timers{Redis: opts.Redis, Writer: opts.Writer, Store: esc, Now: time.Now, Log: log.WithField("component", "timers")}
-	opts.Extra = append(opts.Extra, timers.Run)
+	sched := &dispatcher.Scheduler{Rules: a.cfg, Redis: opts.Redis, Writer: opts.Writer, Topic: dispatcher.TopicIntents,
+		Clock: dispatcher.RealClock{}, Log: log.WithField("component", "schedules")}
+	opts.Extra = append(opts.Extra, timers.Run, sched.Run)
 	api := &dispatcher.AckAPI{Rules: a.cfg, Store: esc, Log: log.WithField("component", "ack-api"),
 		Acks:        &dispatcher.Acknowledger{Store: esc, Writer: opts.Writer, Now: time.Now},
 		TwilioToken: getenv("TWILIO_AUTH_TOKEN"), InboundURL: getenv("TWILIO_INBOUND_URL")}
