@@ -94,7 +94,9 @@ func assertLadderStopped(t *testing.T, p *pipeline, clock *fakeNow, caseRef stri
 	clock.Add(2 * time.Hour)
 	fireAll(t, p.timers)
 	time.Sleep(300 * time.Millisecond)
-	later := p.intents.where(func(in Intent) bool { return in.CaseRef == caseRef && in.Kind == KindAlert && (in.Step > 0 || in.Round > 0) })
+	later := p.intents.where(func(in Intent) bool {
+		return in.CaseRef == caseRef && in.Kind == KindAlert && (in.Step > 0 || in.Round > 0)
+	})
 	if len(later) > 0 {
 		t.Fatalf("ladder went on after the acknowledgement: %d intents", len(later))
 	}
