@@ -63,12 +63,16 @@ func (e *decideEnv) run(t *testing.T, evs ...event.Event) {
 }
 
 // intents reads every intent written so far.
-func (e *decideEnv) intents(t *testing.T) []Intent {
+func (e *decideEnv) intents(t *testing.T) []Intent { return readIntents(t, e.brokers) }
+
+// readIntents reads every intent on the topic, checking each is keyed by
+// its case reference.
+func readIntents(t *testing.T, brokers []string) []Intent {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	n := topicSize(ctx, t, e.brokers, TopicIntents)
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: e.brokers, GroupTopics: []string{TopicIntents}, GroupID: fmt.Sprintf("intents-%d", time.Now().UnixNano()),
+	n := topicSize(ctx, t, brokers, TopicIntents)
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupTopics: []string{TopicIntents}, GroupID: fmt.Sprintf("intents-%d", time.Now().UnixNano()),
 		MaxWait: 100 * time.Millisecond, StartOffset: kafka.FirstOffset})
 	defer r.Close()
 	var out []Intent

@@ -259,39 +259,8 @@ func (e *scheduleEnv) seedCase(t *testing.T, id, muni string, lvl event.Level, a
 	}
 }
 
-// intents reads every intent in the topic (one partition).
-func (e *scheduleEnv) intents(t *testing.T) []Intent {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(e.brokers...)}
-	resp, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{TopicIntents: {kafka.LastOffsetOf(0)}}})
-	if err != nil {
-		t.Fatalf("list offsets: %v", err)
-	}
-	n := resp.Topics[TopicIntents][0].LastOffset
-	if n == 0 {
-		return nil
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: e.brokers, Topic: TopicIntents, Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	var out []Intent
-	for int64(len(out)) < n {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("read intents: %v", err)
-		}
-		in, err := DecodeIntent(m.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(m.Key) != in.CaseRef {
-			t.Errorf("intent key %q, want case ref %q", m.Key, in.CaseRef)
-		}
-		out = append(out, in)
-	}
-	return out
-}
+// intents reads every intent in the topic.
+func (e *scheduleEnv) intents(t *testing.T) []Intent { return readIntents(t, e.brokers) }
 
 // digestOf summarises intents as "contact: case,case".
 func digestOf(ins []Intent) map[string]string {
