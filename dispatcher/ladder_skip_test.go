@@ -1,0 +1,83 @@
+package dispatcher
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/viogen-alerts/dispatcher/event"
+	"github.com/viogen-alerts/dispatcher/internal/testenv"
+	"github.com/viogen-alerts/dispatcher/rules"
+)
+
+// Step 1 targets only an optional local police, and Herencia has none in
+// this config (only Palma has one): the step is skipped at once, recorded, and the ladder goes
+// straight to step 2.
+const skipConfig = `
+fallback_agency: center
+agencies:
+  - {id: center, name: Centro Coordinador, kind: coordinating_center, serves: {regions: [CM]},
+     contacts: [{id: center-duty, role: duty, email: duty.center@example.org}]}
+  - {id: unit, name: Unidad Responsable, kind: responsible_unit, serves: {provinces: ["13"]},
+     contacts: [{id: unit-oncall, role: on_call, sms: "+34600000101"}, {id: unit-boss, role: supervisor, sms: "+34600000102"}]}
+  - {id: pl-other, name: Policia Local de otro municipio, kind: local_police, serves: {municipalities: ["07040"]},
+     contacts: [{id: pl-other-boss, role: supervisor, sms: "+34600000103"}]}
+policies:
+  - id: p
+    steps:
+      - notify: [{agency: responsible, role: on_call, via: [sms]}]
+        ack_within: 10m
+      - notify: [{agency: local_police, role: supervisor, via: [sms], optional: true}]
+        ack_within: 10m
+      - notify: [{agency: responsible, role: supervisor, via: [sms]}]
+        ack_within: 10m
+rules:
+  - {id: rise, when: 'transition.rising && transition.to >= ALTO', policy: p, template: risk_rise}
+`
+
+func TestLadderSkipsAStepThatResolvesToNobody(t *testing.T) {
+	cfg, err := rules.Parse([]byte(skipConfig), "skip.yaml", rules.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, brokers := testenv.StartKafka(t, 1, TopicIntents, TopicResults)
+	rdb := testenv.StartRedis(t).Client(t)
+	w := NewWriter(brokers, quietLog())
+	defer w.Close()
+	l := &Ladder{Rules: cfg, Store: NewEscalationStore(rdb, time.Hour), Writer: w, Intents: TopicIntents, Results: TopicResults, Log: quietLog()}
+	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	e := ev("k1", event.RiskAssessed, "C-SK1", 2, event.Alto)
+	e.ResponsibleUnit = "unit"
+	c := event.Case{ID: "C-SK1", Level: event.Alto, Jurisdiction: e.Jurisdiction, ResponsibleUnit: "unit", Active: true}
+	alerts, err := rules.NewEngine(cfg).Evaluate(e, event.NewTransition(event.Medio, event.Alto), c)
+	if err != nil || len(alerts) != 1 {
+		t.Fatalf("%v %v", alerts, err)
+	}
+	ctx := context.Background()
+	step0 := StepIntents(cfg, alerts[0], 0, 0, AckCode(alerts[0].ID), now)
+	if err := l.Open(ctx, []openedAlert{{alert: alerts[0], intents: step0}}, now); err != nil {
+		t.Fatal(err)
+	}
+	timeout := e
+	timeout.Type, timeout.Timer = event.EscalationTimeout, &event.Timer{EscalationID: alerts[0].ID, Step: 0, Round: 0}
+	if err := l.Timeout(ctx, timeout, now.Add(10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Store.Get(ctx, "C-SK1", alerts[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Step != 2 || len(got.Skipped) != 1 || got.Skipped[0] != 1 || got.State != EscOpen {
+		t.Fatalf("escalation after the timeout: step %d skipped %v state %s; want step 2, skipped [1]", got.Step, got.Skipped, got.State)
+	}
+	if !got.NotifiedAgency("unit") || len(got.Notified) != 1 {
+		t.Errorf("notified %v", got.Notified)
+	}
+	var boss bool
+	for _, in := range readIntents(t, brokers) {
+		boss = boss || (in.ContactID == "unit-boss" && in.Step == 2)
+	}
+	if !boss {
+		t.Error("step 2 (the supervisor) was not notified")
+	}
+}
