@@ -15,6 +15,9 @@ type Message struct {
 	Body      string
 	Action    string // pager only: "trigger" (default), "acknowledge", "resolve"
 	Source    string // pager payload.source, e.g. "viogen-dispatcher"
+	// Secret, when set, signs this message instead of the channel's own
+	// key (webhook: the receiving agency's shared secret). Never logged.
+	Secret []byte
 }
 
 // Receipt is what the provider said when it accepted a message.

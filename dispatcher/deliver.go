@@ -22,6 +22,8 @@ import (
 // the provider.
 type Directory interface {
 	Address(contactID, channel string) (string, error)
+	// SigningSecret is the contact's own webhook key (nil: the default).
+	SigningSecret(contactID string) ([]byte, error)
 }
 
 // DeliverConfig tunes delivery.

@@ -64,6 +64,12 @@ func (d *Deliverer) send(ctx context.Context, in Intent, ch string) (channels.Re
 	if err != nil {
 		return channels.Receipt{}, channels.NewPermanent(ch, "template", err)
 	}
+	var secret []byte
+	if ch == "webhook" {
+		if secret, err = d.dir.SigningSecret(in.ContactID); err != nil {
+			return channels.Receipt{}, channels.NewPermanent(ch, "no_secret", err)
+		}
+	}
 	if err := d.limits[ch].Wait(ctx, in.Critical); err != nil {
 		return channels.Receipt{}, channels.NewRetryable(ch, "canceled", 0, err)
 	}
@@ -72,7 +78,7 @@ func (d *Deliverer) send(ctx context.Context, in Intent, ch string) (channels.Re
 	return c.Send(sctx, channels.Message{
 		ID: in.ID, AlertID: in.AlertID, CaseRef: in.CaseRef, ContactID: in.ContactID,
 		Severity: pagerSeverity(in.Severity), Critical: in.Critical, To: to,
-		Subject: msg.Subject, Body: msg.Body, Action: in.PagerAction, Source: "viogen-dispatcher",
+		Subject: msg.Subject, Body: msg.Body, Action: in.PagerAction, Source: "viogen-dispatcher", Secret: secret,
 	})
 }
 

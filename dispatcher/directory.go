@@ -14,6 +14,20 @@ type ConfigDirectory struct {
 	Secret func(name string) string
 }
 
+// SigningSecret returns the contact's own webhook signing key, or nil
+// when the contact names none (the channel's default key signs).
+func (c ConfigDirectory) SigningSecret(contactID string) ([]byte, error) {
+	_, ct, ok := c.Cfg.Contact(contactID)
+	if !ok || ct.WebhookSecretEnv == "" {
+		return nil, nil
+	}
+	v := c.Secret(ct.WebhookSecretEnv)
+	if len(v) < 16 {
+		return nil, fmt.Errorf("contact %s: webhook secret variable %s is unset or shorter than 16 bytes", contactID, ct.WebhookSecretEnv)
+	}
+	return []byte(v), nil
+}
+
 // Address implements Directory. Its errors name the contact and the
 // channel, never an address.
 func (c ConfigDirectory) Address(contactID, channel string) (string, error) {

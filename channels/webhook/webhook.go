@@ -125,7 +125,11 @@ func (c *Channel) request(ctx context.Context, m channels.Message) (*http.Reques
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
 	req.Header.Set(HeaderIdempotencyKey, m.ID)
 	req.Header.Set(HeaderTimestamp, ts)
-	req.Header.Set(HeaderSignature, Sign(c.cfg.Secret, ts, body))
+	secret := c.cfg.Secret
+	if len(m.Secret) > 0 {
+		secret = m.Secret // the receiving agency's own key
+	}
+	req.Header.Set(HeaderSignature, Sign(secret, ts, body))
 	return req, nil
 }
 

@@ -74,6 +74,22 @@ func TestSendSuccess(t *testing.T) {
 	}
 }
 
+// A message carrying the receiving agency's own secret is signed with it,
+// not with the channel's default key.
+func TestSendSignsWithTheMessageSecret(t *testing.T) {
+	agencyKey := []byte("agency-own-secret-0123456789")
+	fake := providertest.NewWebhook(t, agencyKey)
+	ch := newChannel(t, nil)
+	m := message(fake.URL() + "/h")
+	m.Secret = agencyKey
+	if _, err := ch.Send(context.Background(), m); err != nil {
+		t.Fatalf("a receiver holding the agency's key must accept: %v", err)
+	}
+	if len(fake.Deliveries()) != 1 {
+		t.Fatalf("got %d deliveries", len(fake.Deliveries()))
+	}
+}
+
 func TestSendWrongSecretIsPermanent(t *testing.T) {
 	fake := providertest.NewWebhook(t, []byte("another-secret-9876543210"))
 	ch := newChannel(t, nil)
