@@ -27,7 +27,8 @@ Channels (a channel without its settings is off in run, a log sink in dev):
            SMTP_TLS = starttls (default) | tls | none
   pager    PAGERDUTY_EVENTS_URL (default the public endpoint; dev: log unless set);
            routing keys in the variables the contacts' pager_key_env name
-  webhook  WEBHOOK_SECRET (HMAC-SHA256 signing key, 16+ bytes)
+  webhook  WEBHOOK_SECRET (HMAC-SHA256 signing key, 16+ bytes; contacts may name their
+           own in webhook_secret_env)
   RATE_LIMIT_SMS, RATE_LIMIT_EMAIL, RATE_LIMIT_PAGER, RATE_LIMIT_WEBHOOK: messages
            per second per provider (defaults 10, 10, 2, 20); over it they queue, never drop
 `
