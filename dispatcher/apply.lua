@@ -29,12 +29,17 @@
 --
 -- Returns {dup, stale, from, to, moved, prev muni, prev prov, prev region,
 --          prev unit, muni, prov, region, unit, active, version, last ms,
---          checkin ms, checkin due ms, reassessment due ms}; the same array is kept under KEYS[2] so a redelivered
--- event gets its original outcome back (with dup = 1).
+--          checkin ms, checkin due ms, reassessment due ms}; the same array
+-- is kept under KEYS[2] so a redelivered
+-- event gets its original outcome back (with dup = 1), except for the
+-- deadlines, which are the case's current ones: they are written back to the
+-- timer sets, and an old value would move a deadline back or clear it.
 local seen = redis.call('GET', KEYS[2])
 if seen then
   local r = cjson.decode(seen)
   r[1] = '1'
+  local now = redis.call('HMGET', KEYS[1], 'ck_due', 'ra_due')
+  r[18], r[19] = now[1] or '0', now[2] or '0'
   return r
 end
 

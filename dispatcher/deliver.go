@@ -192,6 +192,7 @@ func ctxNil(ctx context.Context, err error) error {
 // with bounded concurrency, then writes the audit records.
 func (d *Deliverer) handleBatch(ctx context.Context, batch []kafka.Message) error {
 	var jobs []retryJob
+	seen := map[string]bool{} // the same intent twice in a batch is sent once
 	for _, m := range batch {
 		in, err := DecodeIntent(m.Value)
 		if err != nil {
@@ -200,7 +201,10 @@ func (d *Deliverer) handleBatch(ctx context.Context, batch []kafka.Message) erro
 			continue
 		}
 		for _, ch := range in.Channels {
-			jobs = append(jobs, retryJob{Intent: in, Channel: ch, Attempt: 1})
+			if key := in.ID + "\x00" + ch; !seen[key] {
+				seen[key] = true
+				jobs = append(jobs, retryJob{Intent: in, Channel: ch, Attempt: 1})
+			}
 		}
 	}
 	sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].Intent.Critical && !jobs[j].Intent.Critical })

@@ -15,6 +15,10 @@ import (
 // errNotConfigured is a permanent failure: the channel has no provider.
 var errNotConfigured = errors.New("channel not configured")
 
+// errInFlight says another worker is sending the same intent and channel
+// right now: this attempt stands down, the other one records the outcome.
+var errInFlight = errors.New("already being sent")
+
 // deliver makes one attempt on one channel of one intent. It returns the
 // audit records; an error means Redis or Kafka failed (retry the batch).
 func (d *Deliverer) deliver(ctx context.Context, j retryJob) ([]Result, error) {
@@ -31,9 +35,15 @@ func (d *Deliverer) deliver(ctx context.Context, j retryJob) ([]Result, error) {
 		return nil, err
 	}
 	if states[ch] == stateFailed {
-		return nil, nil // already final
+		// Final already; what follows a failure is re-run in case it failed
+		// half-way the first time (it is claim-protected and idempotent).
+		return d.afterFailure(ctx, in, states)
 	}
-	receipt, sendErr := d.send(ctx, in, ch)
+	release, receipt, sendErr := d.send(ctx, in, ch)
+	if errors.Is(sendErr, errInFlight) {
+		return nil, nil
+	}
+	defer release() // only after the outcome below is recorded
 	now := d.now()
 	r := resultFor(in, ch, j.Attempt, OutcomeSent, now)
 	if sendErr == nil {
@@ -50,42 +60,55 @@ func (d *Deliverer) deliver(ctx context.Context, j retryJob) ([]Result, error) {
 	return d.failed(ctx, j, r, sendErr)
 }
 
-// send renders and sends, waiting for the provider's rate limit.
-func (d *Deliverer) send(ctx context.Context, in Intent, ch string) (channels.Receipt, error) {
+// send renders and sends, waiting for the provider's rate limit, while
+// holding the in-flight claim of the intent and channel; release gives
+// the claim back and must run after the outcome is recorded.
+func (d *Deliverer) send(ctx context.Context, in Intent, ch string) (release func(), _ channels.Receipt, _ error) {
+	release = func() {}
 	c, ok := d.chans[ch]
 	if !ok {
-		return channels.Receipt{}, channels.NewPermanent(ch, "unconfigured", errNotConfigured)
+		return release, channels.Receipt{}, channels.NewPermanent(ch, "unconfigured", errNotConfigured)
 	}
 	to, err := d.dir.Address(in.ContactID, ch)
 	if err != nil {
-		return channels.Receipt{}, channels.NewPermanent(ch, "no_address", err)
+		return release, channels.Receipt{}, channels.NewPermanent(ch, "no_address", err)
 	}
 	msg, err := Render(d.tmpl, in, ch, d.rcfg.Location())
 	if err != nil {
-		return channels.Receipt{}, channels.NewPermanent(ch, "template", err)
+		return release, channels.Receipt{}, channels.NewPermanent(ch, "template", err)
 	}
 	var secret []byte
 	if ch == "webhook" {
 		if secret, err = d.dir.SigningSecret(in.ContactID); err != nil {
-			return channels.Receipt{}, channels.NewPermanent(ch, "no_secret", err)
+			return release, channels.Receipt{}, channels.NewPermanent(ch, "no_secret", err)
 		}
 	}
 	if err := d.limits[ch].Wait(ctx, in.Critical); err != nil {
-		return channels.Receipt{}, channels.NewRetryable(ch, "canceled", 0, err)
+		return release, channels.Receipt{}, channels.NewRetryable(ch, "canceled", 0, err)
 	}
+	got, err := d.state.claimSend(ctx, in, ch, d.cfg.SendTimeout+time.Minute)
+	if err != nil {
+		return release, channels.Receipt{}, channels.NewRetryable(ch, "state", 0, err)
+	}
+	if !got {
+		return release, channels.Receipt{}, errInFlight
+	}
+	release = func() { d.state.releaseSend(context.WithoutCancel(ctx), in, ch) }
 	sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 	defer cancel()
-	return c.Send(sctx, channels.Message{
+	receipt, err := c.Send(sctx, channels.Message{
 		ID: in.ID, AlertID: in.AlertID, CaseRef: in.CaseRef, ContactID: in.ContactID,
 		Severity: pagerSeverity(in.Severity), Critical: in.Critical, To: to,
 		Subject: msg.Subject, Body: msg.Body, Action: in.PagerAction, Source: "viogen-dispatcher", Secret: secret,
 	})
+	return release, receipt, err
 }
 
 // failed schedules a retry for a retryable failure within the budget, or
 // records the channel as failed and moves on to fallback or notice.
 func (d *Deliverer) failed(ctx context.Context, j retryJob, r Result, sendErr error) ([]Result, error) {
-	r.Error = sendErr.Error()
+	// The audit trail keeps the class and the provider code only: channel
+	// error texts may carry a masked address, which has no place in it.
 	r.ErrorCode = channels.Code(sendErr)
 	r.ErrorClass = "retryable"
 	if channels.IsPermanent(sendErr) {
@@ -113,21 +136,29 @@ func (d *Deliverer) failed(ctx context.Context, j retryJob, r Result, sendErr er
 }
 
 // afterFailure applies the plan: when every planned channel failed, the
-// fallback channels are tried (once); when those failed too, or there are
-// none, the coordinating center is told (once).
+// fallback channels not tried yet are tried; when those failed too, or
+// there are none, the coordinating center is told. Both steps are claimed
+// by the intent (a receipt-triggered fallback cannot double them) and may
+// run again on a replay, so a step that failed half-way is completed:
+// sends are guarded by sent-markers and notices have deterministic ids.
 func (d *Deliverer) afterFailure(ctx context.Context, in Intent, states map[string]string) ([]Result, error) {
 	if !allFailed(states, in.Channels) {
 		return nil, nil
 	}
+	owner := "send:" + in.ID
 	if len(in.Fallback) > 0 && !allFailed(states, in.Fallback) {
-		first, err := d.state.once(ctx, in, "fallback")
-		if err != nil || !first {
+		untried := untried(states, in.Fallback)
+		if len(untried) == 0 {
+			return nil, nil // fallback under way
+		}
+		ok, err := d.state.claimStep(ctx, in, "fallback", owner)
+		if err != nil || !ok {
 			return nil, err
 		}
-		return d.fallback(ctx, in)
+		return d.fallback(ctx, in, untried)
 	}
-	first, err := d.state.once(ctx, in, "notice")
-	if err != nil || !first {
+	ok, err := d.state.claimStep(ctx, in, "notice", owner)
+	if err != nil || !ok {
 		return nil, err
 	}
 	return d.notice(ctx, in)
@@ -142,9 +173,20 @@ func allFailed(states map[string]string, chans []string) bool {
 	return true
 }
 
-func (d *Deliverer) fallback(ctx context.Context, in Intent) ([]Result, error) {
+// untried lists the channels with no recorded outcome.
+func untried(states map[string]string, chans []string) []string {
+	var out []string
+	for _, c := range chans {
+		if states[c] == "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (d *Deliverer) fallback(ctx context.Context, in Intent, chans []string) ([]Result, error) {
 	out := []Result{resultFor(in, "", 0, OutcomeFallback, d.now())}
-	for _, ch := range in.Fallback {
+	for _, ch := range chans {
 		rs, err := d.deliver(ctx, retryJob{Intent: in, Channel: ch, Attempt: 1})
 		if err != nil {
 			return out, err

@@ -95,16 +95,6 @@ func (s *deliveryState) states(ctx context.Context, in Intent) (map[string]strin
 	return m, nil
 }
 
-// once returns true the first time it is called for (intent, step name):
-// the fallback and the notice of an intent each happen once.
-func (s *deliveryState) once(ctx context.Context, in Intent, step string) (bool, error) {
-	ok, err := s.rdb.HSetNX(ctx, intentKey(in.CaseRef, in.ID), step, "1").Result()
-	if err != nil {
-		return false, fmt.Errorf("record %s: %w", step, err)
-	}
-	return ok, nil
-}
-
 // intentBySID finds the intent an SMS sid was sent for.
 func (s *deliveryState) intentBySID(ctx context.Context, sid string) (*Intent, error) {
 	b, err := s.rdb.Get(ctx, smsKey(sid)).Bytes()
@@ -119,4 +109,24 @@ func (s *deliveryState) intentBySID(ctx context.Context, sid string) (*Intent, e
 		return nil, err
 	}
 	return &in, nil
+}
+
+func sendingKey(caseRef, intentID, channel string) string {
+	return "case:{" + caseRef + "}:sending:" + intentID + ":" + channel
+}
+
+// claimSend takes the in-flight claim of one intent and channel, so two
+// workers (a redelivery and a retry, or a rebalance) never call the
+// provider for it at once. It expires by itself if its holder dies.
+func (s *deliveryState) claimSend(ctx context.Context, in Intent, channel string, ttl time.Duration) (bool, error) {
+	ok, err := s.rdb.SetNX(ctx, sendingKey(in.CaseRef, in.ID, channel), "1", ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("claim send: %w", err)
+	}
+	return ok, nil
+}
+
+// releaseSend gives the claim back; if this fails the claim just expires.
+func (s *deliveryState) releaseSend(ctx context.Context, in Intent, channel string) {
+	_ = s.rdb.Del(ctx, sendingKey(in.CaseRef, in.ID, channel)).Err()
 }

@@ -233,3 +233,29 @@ func TestStoreDeadlines(t *testing.T) {
 		t.Fatalf("closed case still has a check-in timer")
 	}
 }
+
+// A redelivered event must not move the case's deadlines back: its
+// outcome carries the case's current deadlines (review finding: an old
+// alarm re-sent after a rise to extremo set the 8-day medio deadline back).
+func TestStoreDuplicateKeepsCurrentDeadlines(t *testing.T) {
+	s, rdb := newTestStore(t)
+	ctx := context.Background()
+	applyOne(t, s, ev("r1", event.CaseOpened, "C-RD", 1, event.Medio))
+	alarm := ev("r2", event.DeviceAlarm, "C-RD", 2, event.LevelNone)
+	alarm.Alarm = &event.Alarm{Kind: event.AlarmBattery}
+	applyOne(t, s, alarm)
+	rise := applyOne(t, s, ev("r3", event.RiskAssessed, "C-RD", 3, event.Extremo))
+	dup := applyOne(t, s, alarm) // upstream re-sends the alarm
+	if !dup.Transition.Duplicate || !dup.CheckinDue.Equal(rise.CheckinDue) {
+		t.Fatalf("duplicate outcome deadline %v, want the current %v", dup.CheckinDue, rise.CheckinDue)
+	}
+	if score, _ := rdb.ZScore(ctx, keyTimerCheckin, "C-RD").Result(); int64(score) != rise.CheckinDue.UnixMilli() {
+		t.Fatalf("timer moved back to %v", time.UnixMilli(int64(score)).UTC())
+	}
+	applyOne(t, s, ev("r4", event.CaseClosed, "C-RD", 4, event.LevelNone))
+	reopen := applyOne(t, s, ev("r5", event.CaseReactivated, "C-RD", 5, event.LevelNone))
+	applyOne(t, s, ev("r4", event.CaseClosed, "C-RD", 4, event.LevelNone)) // re-sent close
+	if n, _ := rdb.ZCard(ctx, keyTimerCheckin).Result(); n != 1 || reopen.CheckinDue.IsZero() {
+		t.Fatalf("a re-sent close cleared the reactivated case's timer")
+	}
+}
