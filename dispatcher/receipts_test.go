@@ -393,8 +393,11 @@ func TestReceiptStateHelpers(t *testing.T) {
 	s := &deliveryState{rdb: rdb, ttl: time.Hour}
 	in := Intent{ID: "i1", CaseRef: "C-S1", ContactID: "c1", Channels: []string{"sms"}, Template: "x"}
 
-	if ok, err := s.once(ctx, in, "fallback"); err != nil || !ok {
-		t.Fatalf("send path once: %v %v", ok, err)
+	if ok, err := s.claimStep(ctx, in, "fallback", "send:"+in.ID); err != nil || !ok {
+		t.Fatalf("send path claim: %v %v", ok, err)
+	}
+	if ok, err := s.claimStep(ctx, in, "fallback", "send:"+in.ID); err != nil || !ok {
+		t.Fatalf("the send path re-runs its own step on a replay: %v %v", ok, err)
 	}
 	if ok, _ := s.claimStep(ctx, in, "fallback", "receipt:SM1:undelivered"); ok {
 		t.Error("a receipt took the fallback the send path already did")
