@@ -29,7 +29,8 @@
 --
 -- Returns {dup, stale, from, to, moved, prev muni, prev prov, prev region,
 --          prev unit, muni, prov, region, unit, active, version, last ms,
---          checkin ms, checkin due ms, reassessment due ms}; the same array
+--          checkin ms, checkin due ms, reassessment due ms, check-in base ms};
+-- the same array
 -- is kept under KEYS[2] so a redelivered
 -- event gets its original outcome back (with dup = 1), except for the
 -- deadlines, which are the case's current ones: they are written back to the
@@ -157,6 +158,7 @@ end
 
 local r = {'0', stale and '1' or '0', tostring(from), tostring(level), moved and '1' or '0',
   pmuni, pprov, pregion, punit, muni, prov, region, unit, active,
-  tostring(version), tostring(last_ms), tostring(checkin_ms), tostring(ck_due), tostring(ra_due)}
+  tostring(version), tostring(last_ms), tostring(checkin_ms), tostring(ck_due), tostring(ra_due),
+  tostring(ck_base)}
 redis.call('SET', KEYS[2], cjson.encode(r), 'PX', ARGV[10])
 return r

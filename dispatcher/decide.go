@@ -143,7 +143,7 @@ func (d *Decider) emit(ctx context.Context, ds []decision) error {
 			}
 			msgs = append(msgs, kafka.Message{Topic: d.Topic, Key: []byte(in.CaseRef), Value: b})
 		}
-		opened = append(opened, openedAlert{alert: dc.alert, intents: intents})
+		opened = append(opened, openedAlert{alert: dc.alert, intents: intents, lastCheckin: dc.item.Outcome.CheckinBase})
 	}
 	if len(msgs) > 0 {
 		if err := d.Writer.WriteMessages(ctx, msgs...); err != nil {

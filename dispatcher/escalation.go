@@ -38,10 +38,14 @@ type Escalation struct {
 	// Notified lists the agencies told so far: only they may acknowledge.
 	Notified []string `json:"notified"`
 	// Skipped records steps whose targets resolved to nobody.
-	Skipped []int     `json:"skipped,omitempty"`
-	AckedBy string    `json:"acked_by,omitempty"`
-	AckedAt time.Time `json:"acked_at,omitzero"`
-	AckVia  string    `json:"ack_via,omitempty"`
+	Skipped []int `json:"skipped,omitempty"`
+	// LastCheckin is when the case's check-in deadline counted from when the
+	// escalation opened (last contact or level change): only a check-in
+	// after it resolves a missed-check-in escalation.
+	LastCheckin time.Time `json:"last_checkin,omitzero"`
+	AckedBy     string    `json:"acked_by,omitempty"`
+	AckedAt     time.Time `json:"acked_at,omitzero"`
+	AckVia      string    `json:"ack_via,omitempty"`
 }
 
 // Redis keys of escalations and timers (see docs/architecture.md).

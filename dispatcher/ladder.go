@@ -40,7 +40,7 @@ func (l *Ladder) Open(ctx context.Context, opened []openedAlert, now time.Time) 
 			return err
 		}
 		e := &Escalation{ID: o.alert.ID, CaseRef: o.alert.CaseID, Alert: o.alert, AckCode: AckCode(o.alert.ID),
-			State: EscOpen, OpenedAt: now, Notified: agencies(nil, o.intents)}
+			State: EscOpen, OpenedAt: now, Notified: agencies(nil, o.intents), LastCheckin: o.lastCheckin}
 		if len(o.intents) == 0 {
 			e.Skipped = append(e.Skipped, 0)
 			if err := l.advance(ctx, e, now); err != nil {
@@ -56,10 +56,12 @@ func (l *Ladder) Open(ctx context.Context, opened []openedAlert, now time.Time) 
 	return nil
 }
 
-// openedAlert is an alert and the intents its step 0 sent.
+// openedAlert is an alert, the intents its step 0 sent, and the case's
+// last check-in when it was decided.
 type openedAlert struct {
-	alert   rules.Alert
-	intents []Intent
+	alert       rules.Alert
+	intents     []Intent
+	lastCheckin time.Time
 }
 
 // Timeout handles escalation.timeout: if the escalation still waits on
@@ -181,14 +183,16 @@ func (l *Ladder) resolvePages(e *Escalation, now time.Time) []Intent {
 }
 
 // AckCheckin resolves a case's open missed-check-in escalations when a
-// check-in is recorded.
+// check-in is recorded that took place after the case's last check-in
+// known when the escalation opened: a re-sent or late old check-in does
+// not stop today's escalation.
 func (l *Ladder) AckCheckin(ctx context.Context, ev event.Event, now time.Time) error {
 	open, err := l.Store.OpenForCase(ctx, ev.CaseID)
 	if err != nil {
 		return err
 	}
 	for _, e := range open {
-		if e.Alert.EventType != event.CheckinMissed {
+		if e.Alert.EventType != event.CheckinMissed || !ev.OccurredAt.After(e.LastCheckin) {
 			continue
 		}
 		unit := ""

@@ -263,6 +263,16 @@ func TestCheckinResolvesMissedCheckinEscalation(t *testing.T) {
 		}
 		return e != nil && risk != nil
 	})
+	// An old check-in (before the case's last known contact) re-sent by
+	// upstream does not resolve it.
+	old := ev("c0", event.CheckinRecorded, "C-LD3", 0, event.LevelNone)
+	old.OccurredAt = op.OccurredAt.Add(-time.Hour)
+	old.Checkin = &event.Checkin{Kind: event.CheckinPhone, Unit: "gc-ciudad-real"}
+	p.publish(t, old)
+	time.Sleep(300 * time.Millisecond)
+	if g, _ := p.esc.Get(context.Background(), e.CaseRef, e.ID); g == nil || g.State != EscOpen {
+		t.Fatalf("an old check-in resolved the escalation: %+v", g)
+	}
 	ci := ev("c2", event.CheckinRecorded, "C-LD3", 2, event.LevelNone)
 	ci.OccurredAt = clock.Now()
 	ci.Checkin = &event.Checkin{Kind: event.CheckinVisit, Unit: "gc-ciudad-real"}

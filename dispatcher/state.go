@@ -27,6 +27,9 @@ type Outcome struct {
 	// CheckinDue and ReassessDue are the case's deadlines after the event
 	// (zero: none, e.g. a closed case).
 	CheckinDue, ReassessDue time.Time
+	// CheckinBase is when the check-in deadline counts from: the later of
+	// the last check-in and the last level change.
+	CheckinBase time.Time
 }
 
 // Periods are the deadline periods per level (index = event.Level).
@@ -157,8 +160,11 @@ func (s *Store) applyArgs(ev event.Event, ttl string) []any {
 
 // parseOutcome reads the array apply.lua returns.
 func parseOutcome(caseID string, v []string) (Outcome, error) {
-	if len(v) != 19 {
-		return Outcome{}, errors.New("apply script returned " + strconv.Itoa(len(v)) + " values, want 19")
+	if len(v) < 19 {
+		return Outcome{}, errors.New("apply script returned " + strconv.Itoa(len(v)) + " values, want 20")
+	}
+	if len(v) == 19 {
+		v = append(v, "0") // an outcome kept before the check-in base was returned
 	}
 	n := func(i int) int64 { x, _ := strconv.ParseInt(v[i], 10, 64); return x }
 	from, to := event.Level(n(2)), event.Level(n(3))
@@ -173,7 +179,7 @@ func parseOutcome(caseID string, v []string) (Outcome, error) {
 		Jurisdiction: event.Jurisdiction{Municipality: v[9], Province: v[10], Region: v[11]},
 		LastEventAt:  msTime(n(15)), LastCheckinAt: msTime(n(16)),
 	}
-	return Outcome{Transition: tr, Case: c, CheckinDue: msTime(n(17)), ReassessDue: msTime(n(18))}, nil
+	return Outcome{Transition: tr, Case: c, CheckinDue: msTime(n(17)), ReassessDue: msTime(n(18)), CheckinBase: msTime(n(19))}, nil
 }
 
 func msTime(ms int64) time.Time {
