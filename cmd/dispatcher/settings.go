@@ -107,7 +107,8 @@ func (s *settings) redisClient() (redis.UniversalClient, error) {
 	}
 	opt, err := redis.ParseURL(s.redisURL)
 	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
+		// Not wrapped: the parser's message repeats the URL, password included.
+		return nil, fmt.Errorf("REDIS_URL is not a valid redis:// or rediss:// URL")
 	}
 	return redis.NewClient(opt), nil
 }
