@@ -23,6 +23,11 @@ type IngestConfig struct {
 	BatchSize     int           // most messages handled per round trip
 	BatchWait     time.Duration // how long to wait to fill a batch after its first message
 	Backoff       Backoff
+	// MaxFutureSkew is how far in the future an upstream event's
+	// occurred_at may be (default 5m); later ones are dead-lettered: a
+	// skewed producer clock would otherwise push the case's deadlines out.
+	MaxFutureSkew time.Duration
+	Now           func() time.Time
 }
 
 func (c *IngestConfig) defaults() {
@@ -46,6 +51,12 @@ func (c *IngestConfig) defaults() {
 	}
 	if c.Backoff == (Backoff{}) {
 		c.Backoff = DefaultBackoff
+	}
+	if c.MaxFutureSkew <= 0 {
+		c.MaxFutureSkew = 5 * time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 }
 
@@ -174,12 +185,17 @@ func (in *Ingest) decode(m kafka.Message) (event.Event, error) {
 		return event.DecodeInternal(m.Value)
 	}
 	ev, err := event.Decode(m.Value)
-	if err == nil && string(m.Key) != ev.CaseID {
+	switch {
+	case err != nil:
+		return ev, err
+	case string(m.Key) != ev.CaseID:
 		// A wrong key puts the case on another partition, breaking per-case
 		// order; refuse it so the producer is fixed.
 		return ev, &event.Error{Field: "$key", Reason: "message key must equal case_id"}
+	case ev.OccurredAt.After(in.cfg.Now().Add(in.cfg.MaxFutureSkew)):
+		return ev, &event.Error{Field: "occurred_at", Reason: fmt.Sprintf("is more than %s in the future: check the producer's clock", in.cfg.MaxFutureSkew)}
 	}
-	return ev, err
+	return ev, nil
 }
 
 func (in *Ingest) deadLetters(ctx context.Context, dead []kafka.Message) error {

@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func TestIngestRedisDownIsRetriedNotLost(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rec := &recorder{applied: map[string]int{}}
+	rec := newRecorder()
 	cfg := IngestConfig{Brokers: brokers, GroupID: "fault", Backoff: Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond, For: time.Minute}}
 	in := NewIngest(cfg, store, rec, NewWriter(brokers, quietLog()), quietLog(), NewStats(nil))
 	rctx, stop := context.WithCancel(ctx)
@@ -81,7 +82,7 @@ func TestIngestGivesUpWithoutCommitting(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := IngestConfig{Brokers: brokers, GroupID: "giveup", Backoff: Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond, For: 500 * time.Millisecond}}
-	in := NewIngest(cfg, store, &recorder{applied: map[string]int{}}, NewWriter(brokers, quietLog()), quietLog(), NewStats(nil))
+	in := NewIngest(cfg, store, newRecorder(), NewWriter(brokers, quietLog()), quietLog(), NewStats(nil))
 	if err := in.Run(ctx); err == nil {
 		t.Fatal("want an error after the retry budget")
 	}
@@ -139,4 +140,30 @@ func topicSize(ctx context.Context, t *testing.T, brokers []string, topic string
 		n += p.LastOffset
 	}
 	return n
+}
+
+// An event dated in the future (a skewed producer clock) is refused with
+// its reason, as is a message keyed by something else than its case.
+func TestIngestRefusesFutureEventsAndWrongKeys(t *testing.T) {
+	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	cfg := IngestConfig{Now: func() time.Time { return now }}
+	cfg.defaults()
+	in := &Ingest{cfg: cfg}
+	msg := func(e event.Event, key string) kafka.Message {
+		b, _ := event.Encode(e)
+		return kafka.Message{Topic: TopicCaseEvents, Key: []byte(key), Value: b}
+	}
+	ok := ev("f1", event.CaseOpened, "C-FU", 1, event.Alto)
+	ok.OccurredAt = now.Add(4 * time.Minute)
+	if _, err := in.decode(msg(ok, "C-FU")); err != nil {
+		t.Fatalf("4 minutes ahead is within the skew: %v", err)
+	}
+	late := ok
+	late.OccurredAt = now.Add(time.Hour)
+	if _, err := in.decode(msg(late, "C-FU")); err == nil || !strings.HasPrefix(err.Error(), "occurred_at: is more than 5m0s in the future") {
+		t.Fatalf("future event: %v", err)
+	}
+	if _, err := in.decode(msg(ok, "C-OTHER")); err == nil || !strings.HasPrefix(err.Error(), "$key:") {
+		t.Fatalf("wrong key: %v", err)
+	}
 }

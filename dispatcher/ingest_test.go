@@ -16,19 +16,25 @@ import (
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
 )
 
-// recorder is a Stage that counts how often each event id was applied
-// for the first time (not as a duplicate).
+// recorder is a Stage that counts, per event id, how often it reached the
+// stage and how often as newly applied (not a duplicate). An event may
+// reach the stage only as a duplicate: its batch was applied in Redis by a
+// consumer that stopped before handing it on, and the next one replays it.
 type recorder struct {
 	mu      sync.Mutex
-	applied map[string]int
+	applied map[string]int // newly applied
+	reached map[string]int // handed to the stage at all
 	seen    int
 }
+
+func newRecorder() *recorder { return &recorder{applied: map[string]int{}, reached: map[string]int{}} }
 
 func (r *recorder) Handle(_ context.Context, items []Item) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, it := range items {
 		r.seen++
+		r.reached[it.Event.ID]++
 		if !it.Outcome.Transition.Duplicate {
 			r.applied[it.Event.ID]++
 		}
@@ -36,10 +42,11 @@ func (r *recorder) Handle(_ context.Context, items []Item) error {
 	return nil
 }
 
+// distinct is how many different events reached the stage.
 func (r *recorder) distinct() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.applied)
+	return len(r.reached)
 }
 
 func quietLog() *logrus.Logger {
@@ -169,7 +176,7 @@ func TestIngestEndToEnd(t *testing.T) {
 	defer cancel()
 
 	publish(ctx, t, w, order, rng)
-	rec := &recorder{applied: map[string]int{}}
+	rec := newRecorder()
 	cfg := IngestConfig{Brokers: brokers, GroupID: "e2e", BatchSize: 200}
 	start := func() (context.CancelFunc, chan error) {
 		c, stop := context.WithCancel(ctx)
@@ -183,7 +190,7 @@ func TestIngestEndToEnd(t *testing.T) {
 	waitFor(t, ctx, func() bool { return rec.distinct() >= 3000 })
 	stopB, doneB := start() // a second instance joins: rebalance
 	waitFor(t, ctx, func() bool { return rec.distinct() >= 6000 })
-	stopA() // the first one dies mid-way: its partitions move to B
+	stopA() // the first one stops mid-way: its partitions move to B
 	if err := <-doneA; err != nil {
 		t.Fatalf("consumer A: %v", err)
 	}
@@ -194,8 +201,8 @@ func TestIngestEndToEnd(t *testing.T) {
 	}
 
 	for id, n := range rec.applied {
-		if n != 1 {
-			t.Errorf("event %s applied %d times", id, n)
+		if n > 1 {
+			t.Errorf("event %s applied as new %d times", id, n)
 		}
 	}
 	for _, evs := range cases {
@@ -280,8 +287,11 @@ func waitFor(t *testing.T, ctx context.Context, cond func() bool) {
 	for !cond() {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("timed out waiting")
+			t.Fatalf("timed out waiting (%s)", progress(cond))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
+
+// progress is filled by tests that want their state in a timeout message.
+var progress = func(func() bool) string { return "" }

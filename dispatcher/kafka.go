@@ -30,14 +30,9 @@ func newReader(brokers []string, group string, topics []string, log logrus.Field
 		SessionTimeout:    6 * time.Second,
 		RebalanceTimeout:  5 * time.Second,
 		StartOffset:       kafka.FirstOffset,
-		// Range assignment gives partition i of every topic of the group to
-		// the same member: with case-events and case-events.internal
-		// partitioned alike, a case's upstream and internal events are
-		// handled by one consumer, in order.
-		GroupBalancers: []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
-		ReadBackoffMin: 50 * time.Millisecond,
-		ReadBackoffMax: time.Second,
-		ErrorLogger:    kafka.LoggerFunc(log.WithField("component", "kafka-reader").Warnf),
+		ReadBackoffMin:    50 * time.Millisecond,
+		ReadBackoffMax:    time.Second,
+		ErrorLogger:       kafka.LoggerFunc(log.WithField("component", "kafka-reader").Warnf),
 	})
 }
 
