@@ -65,9 +65,7 @@ func startProvidersTB(t testing.TB) *providers {
 
 type deliverEnv struct {
 	*decideEnv
-	prov    *providers
-	rdbURL  string
-	results func() []Result
+	prov *providers
 }
 
 func newDeliverer(t *testing.T, e *decideEnv, p *providers) *Deliverer {

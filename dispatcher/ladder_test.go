@@ -389,3 +389,55 @@ func TestTimersFireExactlyOnceAcrossInstances(t *testing.T) {
 		t.Fatalf("%d events on the topic, want exactly 10000", n)
 	}
 }
+
+// Kafka down while timers fire: nothing is removed, the timers are given
+// back with their real due times, and they fire once Kafka answers again,
+// reporting the deadline (not the lease).
+func TestTimersKeepDueTimersWhenKafkaFails(t *testing.T) {
+	_, brokers := testenv.StartKafka(t, 1, TopicInternal)
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx := context.Background()
+	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		id := fmt.Sprintf("C-KF%d", i)
+		rdb.HSet(ctx, caseKey(id), "muni", "13047", "prov", "13", "region", "CM", "unit", "gc-ciudad-real")
+		rdb.ZAdd(ctx, keyTimerCheckin, redisZ(now.Add(-time.Minute), id))
+	}
+	dead := NewWriter([]string{"127.0.0.1:1"}, quietLog())
+	dead.MaxAttempts, dead.WriteTimeout = 1, time.Second
+	defer dead.Close()
+	clock := now
+	tm := &Timers{Redis: rdb, Writer: dead, Now: func() time.Time { return clock }, Lease: time.Minute, Log: quietLog()}
+	if _, err := tm.FireDue(ctx, keyTimerCheckin); err == nil {
+		t.Fatal("want an error with Kafka down")
+	}
+	due := now.Add(-time.Minute).UnixMilli()
+	left, _ := rdb.ZRangeWithScores(ctx, keyTimerCheckin, 0, -1).Result()
+	if len(left) != 3 || int64(left[0].Score) != due {
+		t.Fatalf("after a failed publish: %v, want all 3 back at their due time", left)
+	}
+	w := NewWriter(brokers, quietLog())
+	defer w.Close()
+	tm.Writer = w
+	n, err := tm.FireDue(ctx, keyTimerCheckin)
+	if err != nil || n != 3 {
+		t.Fatalf("fired %d (%v) once Kafka is back, want 3", n, err)
+	}
+	if left, _ := rdb.ZCard(ctx, keyTimerCheckin).Result(); left != 0 {
+		t.Fatalf("%d timers left after they fired", left)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: TopicInternal, Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for range 3 {
+		m, err := r.ReadMessage(rctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := event.DecodeInternal(m.Value)
+		if err != nil || e.Timer.DueAt.UnixMilli() != due {
+			t.Fatalf("re-fired event reports due %v (%v), want the deadline %v", e.Timer, err, time.UnixMilli(due).UTC())
+		}
+	}
+}

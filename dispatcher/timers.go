@@ -108,15 +108,37 @@ func (t *Timers) FireDue(ctx context.Context, key string) (int, error) {
 		return 0, nil
 	}
 	evs, err := t.events(ctx, key, cs, now)
+	if err == nil && len(evs) > 0 {
+		err = publishInternal(ctx, t.Writer, t.Topic, evs...)
+	}
 	if err != nil {
+		// Give the timers back with their real due times, so the next round
+		// reports the deadline itself and not the lease (which the handler
+		// would find stale).
+		if uerr := t.unclaim(ctx, key, cs); uerr != nil {
+			t.Log.WithError(uerr).Warn("timers stay leased until the lease runs out")
+		}
 		return 0, err
 	}
-	if len(evs) > 0 {
-		if err := publishInternal(ctx, t.Writer, t.Topic, evs...); err != nil {
-			return 0, err
-		}
-	}
 	return len(evs), t.finish(ctx, key, cs)
+}
+
+// unclaimTimerScript restores ARGV[3] as the score of ARGV[1] if it still
+// has the leased score ARGV[2].
+var unclaimTimerScript = redis.NewScript(`
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s and tonumber(s) == tonumber(ARGV[2]) then return redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1]) end
+return 0`)
+
+func (t *Timers) unclaim(ctx context.Context, key string, cs []claimed) error {
+	calls := make([]scriptCall, len(cs))
+	for i, c := range cs {
+		calls[i] = scriptCall{keys: []string{key}, args: []any{c.member, c.lease, c.due.UnixMilli()}}
+	}
+	if _, err := evalAll(ctx, t.Redis, unclaimTimerScript, calls); err != nil {
+		return fmt.Errorf("unclaim %s: %w", key, err)
+	}
+	return nil
 }
 
 func (t *Timers) finish(ctx context.Context, key string, cs []claimed) error {

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strconv"
 	"time"
@@ -121,5 +120,3 @@ func (s *server) setPort(p string) error {
 	s.port = n
 	return nil
 }
-
-func (s server) addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }
