@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"fmt"
 
+	"github.com/viogen-alerts/dispatcher/channels/webhook"
 	"github.com/viogen-alerts/dispatcher/rules"
 )
 
@@ -22,8 +23,8 @@ func (c ConfigDirectory) SigningSecret(contactID string) ([]byte, error) {
 		return nil, nil
 	}
 	v := c.Secret(ct.WebhookSecretEnv)
-	if len(v) < 16 {
-		return nil, fmt.Errorf("contact %s: webhook secret variable %s is unset or shorter than 16 bytes", contactID, ct.WebhookSecretEnv)
+	if len(v) < webhook.MinSecretLen {
+		return nil, fmt.Errorf("contact %s: webhook secret variable %s is unset or shorter than %d bytes", contactID, ct.WebhookSecretEnv, webhook.MinSecretLen)
 	}
 	return []byte(v), nil
 }

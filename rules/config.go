@@ -17,7 +17,7 @@ import (
 // once loaded; an Engine built on it may be used from many goroutines.
 type Config struct {
 	Timezone       string        `yaml:"timezone" default:"Europe/Madrid" doc:"IANA time zone of schedules that name none; checked with the system's zone database."`
-	Locale         string        `yaml:"locale" default:"es" doc:"Message locale of agencies that name none (\"es\", \"ca\", \"en\", \"es-ES\", ...)."`
+	Locale         string        `yaml:"locale" default:"es" doc:"Message locale of agencies that name none: es, ca or en, the locales the templates have, optionally with a region (\"es-ES\"). Any other language is refused."`
 	FallbackAgency string        `yaml:"fallback_agency" required:"true" doc:"Id of the agency, normally a coordinating center, that receives every alert whose targets cannot be resolved. Such alerts are marked unrouted; they are never dropped. It must have at least one contact."`
 	Agencies       []Agency      `yaml:"agencies" required:"true" doc:"The agency directory: every body that may be told about a case."`
 	Checkins       Checkins      `yaml:"checkins" doc:"Required police contact per risk level; absent levels take the defaults."`
@@ -36,9 +36,9 @@ type Config struct {
 type Agency struct {
 	ID           string    `yaml:"id" required:"true" doc:"Unique id, lower case letters, digits, '-' and '_' (e.g. \"pl-herencia\"). Referenced by cases as their responsible unit, and by policies."`
 	Name         string    `yaml:"name" required:"true" doc:"Display name used in messages and logs."`
-	Kind         string    `yaml:"kind" required:"true" doc:"What the agency is: responsible_unit (a police unit that owns cases), local_police, coordinating_center, social_services, island_council, or any other lower_snake_case word. Policies target agencies by kind."`
+	Kind         string    `yaml:"kind" required:"true" doc:"What the agency is: responsible_unit (a police unit that owns cases), local_police, coordinating_center, social_services, island_council, or any other lower_snake_case word. Policies target agencies by kind. A word within two letters of a known kind (coordinating_centre, local_polic) is refused as a typo."`
 	Serves       Serves    `yaml:"serves" doc:"Where the agency is competent. Kind targets pick the agencies of that kind serving the case's municipality, else its province, else its region."`
-	Locale       string    `yaml:"locale" doc:"Message locale for this agency's contacts; defaults to the top-level locale."`
+	Locale       string    `yaml:"locale" doc:"Message locale for this agency's contacts (es, ca or en, optionally with a region); defaults to the top-level locale."`
 	Contacts     []Contact `yaml:"contacts" required:"true" doc:"People or desks that receive alerts."`
 	TokensSHA256 []string  `yaml:"tokens_sha256" doc:"SHA-256 hashes (64 hex characters) of the bearer tokens this agency uses on the acknowledgement API. Only hashes are stored."`
 }
@@ -54,10 +54,10 @@ type Serves struct {
 type Contact struct {
 	ID               string `yaml:"id" required:"true" doc:"Unique id across all agencies; this, never the address, is what logs show."`
 	Role             string `yaml:"role" required:"true" doc:"Role targeted by policies: on_call, supervisor, duty, or any other lower_snake_case word."`
-	SMS              string `yaml:"sms" doc:"Phone number in E.164 form (\"+34600000001\"). Enables the sms channel."`
-	Email            string `yaml:"email" doc:"Email address. Enables the email channel."`
+	SMS              string `yaml:"sms" doc:"Phone number in E.164 form (\"+34600000001\"): + and 8 to 15 digits. Enables the sms channel."`
+	Email            string `yaml:"email" doc:"Email address, bare (no display name). Enables the email channel."`
 	PagerKeyEnv      string `yaml:"pager_key_env" doc:"Name of the environment variable holding the PagerDuty routing key. Enables the pager channel. The key itself never appears in the file."`
-	WebhookURL       string `yaml:"webhook_url" doc:"http(s) URL that receives alerts as JSON. Enables the webhook channel."`
+	WebhookURL       string `yaml:"webhook_url" doc:"https URL that receives alerts as JSON. Enables the webhook channel. http:// is refused: the webhook channel sends only to https URLs."`
 	WebhookSecretEnv string `yaml:"webhook_secret_env" doc:"Name of the environment variable holding the webhook signing secret. Only with webhook_url."`
 }
 
@@ -116,8 +116,8 @@ type Rule struct {
 	Policy      string   `yaml:"policy" required:"true" doc:"Id of the escalation policy; the alert carries a snapshot of it."`
 	Template    string   `yaml:"template" required:"true" doc:"Message template name; must exist in the templates package."`
 	Severity    string   `yaml:"severity" default:"warning" doc:"info, warning, error or critical (as PagerDuty)."`
-	SuppressFor Duration `yaml:"suppress_for" doc:"Suppression window: a second alert with the same suppression key within it is not sent. 0 disables suppression."`
-	Critical    bool     `yaml:"critical" doc:"A rule no suppression may hide: its suppression key also carries the risk level, so reaching a different level always escalates, and later stages must not drop it for any other reason."`
+	SuppressFor Duration `yaml:"suppress_for" doc:"Suppression window: a second alert with the same suppression key within it is not sent. 0 disables suppression. Refused on a critical rule."`
+	Critical    bool     `yaml:"critical" doc:"A rule no suppression may hide: critical alerts are never suppressed by a time window (suppress_for is refused on such a rule; a repeat merges into the open escalation instead), its suppression key also carries the risk level, so reaching a different level always escalates, and later stages must not drop it for any other reason."`
 
 	program *vm.Program
 }
@@ -146,6 +146,11 @@ type ScheduleTarget struct {
 	Agency string `yaml:"agency" required:"true" doc:"An agency kind (every agency of it) or an agency id. Case-relative selectors do not apply here."`
 	Role   string `yaml:"role" doc:"Only contacts with this role."`
 }
+
+// IsCritical reports whether the rule's alerts are critical (Alert.Critical):
+// the rule says critical: true. The engine and load-time validation both
+// ask this, so what may not be suppressed is defined once.
+func (r *Rule) IsCritical() bool { return r.Critical }
 
 // Location is the zone of the top-level timezone.
 func (c *Config) Location() *time.Location { return c.loc }

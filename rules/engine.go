@@ -132,14 +132,14 @@ func (e *Engine) alert(r *Rule, ev *event.Event, tr *event.Transition, c *event.
 		caseID = ev.CaseID
 	}
 	key := r.ID + "/" + caseID
-	if r.Critical {
+	if r.IsCritical() {
 		key += "/" + level.String()
 	}
 	a := Alert{
 		ID:          AlertID(ev.ID, r.ID),
 		Rule:        r.ID,
 		Severity:    r.Severity,
-		Critical:    r.Critical,
+		Critical:    r.IsCritical(),
 		Template:    r.Template,
 		SuppressKey: key,
 		SuppressFor: r.SuppressFor,

@@ -280,7 +280,7 @@ func TestAlertFields(t *testing.T) {
 	a := alerts[0]
 	want := Alert{
 		ID: AlertID(e.ID, "risk-rises-to-extremo"), Rule: "risk-rises-to-extremo", Severity: "critical", Critical: true,
-		Template: "risk_rise", SuppressKey: "risk-rises-to-extremo/case-0001/extremo", SuppressFor: Duration(30 * time.Minute),
+		Template: "risk_rise", SuppressKey: "risk-rises-to-extremo/case-0001/extremo",
 		CaseID: "case-0001", EventID: e.ID, EventType: event.RiskAssessed, OccurredAt: t0, Level: event.Extremo, PrevLevel: event.Alto,
 	}
 	a.Policy, a.Route = PolicySnapshot{}, RouteContext{}

@@ -129,14 +129,23 @@ Validation reports every problem at once, one per line, in file order:
 my-config.yaml:212:45: rules[3].when: condition does not compile: unknown name evnt (expression 1:34)
 ` + "```" + `
 
-Paths index lists from 0. What is checked: unknown and duplicate keys,
-missing required keys, value types, duration, phone (E.164), email, URL,
-INE code, locale and environment variable name formats, duplicate agency,
-contact, policy, rule and schedule ids, references to unknown policies,
-agencies, kinds, contacts and templates, conditions (compiled and
-type-checked, with their position in the file), cron expressions, time
-zones, and agencies that a policy or schedule targets but that have no
+Paths index lists from 0. What is checked: YAML syntax (at the line and
+column of the problem: a tab in the indentation, an unclosed quote or
+bracket), unknown and duplicate keys, missing required keys, value types,
+duration, phone (E.164), email, INE code and environment variable name
+formats, webhook URLs (https only: the webhook channel refuses http),
+locales (only those the templates have: es, ca, en), agency kinds that
+are a typo of a known kind, duplicate agency, contact, policy, rule and
+schedule ids, references to unknown policies, agencies, kinds, contacts
+and templates, conditions (compiled and type-checked, with their position
+in the file), cron expressions, time zones, ` + "`suppress_for`" + ` on a critical
+rule, and agencies that a policy or schedule targets but that have no
 contact of the role reachable by its channels.
+
+` + "`dispatcher run`" + ` loads the file through the same validation, so a file that
+` + "`check`" + ` accepts is one ` + "`run`" + ` loads, and a file ` + "`run`" + ` refuses is refused by
+` + "`check`" + ` with the same messages. Values the delivery stage acts on are held
+to what the channels accept, so no address in a valid file fails every send.
 
 ## Value formats
 
@@ -219,6 +228,9 @@ stale transition give none. An alert carries:
   always gives the same id (the message reference, the PagerDuty dedup key);
 - ` + "`suppress_key`" + `: ` + "`RULE/CASE`" + `, and ` + "`RULE/CASE/LEVEL`" + ` for critical rules, so a
   critical rule still escalates when a different level is reached;
+- critical rules (` + "`critical: true`" + `) take no ` + "`suppress_for`" + `: a critical alert is
+  never hidden by a time window; a repeat merges into the open,
+  unacknowledged escalation of the same case and rule instead;
 - the severity, template, ` + "`critical`" + ` flag, ` + "`suppress_for`" + `, a snapshot of the
   policy, the routing context (place, unit, previous place and unit, release
   destination) and ` + "`unrouted`" + ` when some step resolves to the fallback agency.

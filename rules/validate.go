@@ -3,8 +3,8 @@ package rules
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -61,8 +61,8 @@ func (v *validator) top() {
 		v.errorf("timezone", "unknown time zone %q", c.Timezone)
 	}
 	c.loc = loc
-	if !localeRe.MatchString(c.Locale) {
-		v.errorf("locale", "invalid locale %q: want a language code such as es or es-ES", c.Locale)
+	if msg := localeProblem(c.Locale, v.locales()); msg != "" {
+		v.errorf("locale", "%s", msg)
 	}
 	if c.FallbackAgency != "" {
 		if a := c.dir.byID[c.FallbackAgency]; a == nil {
@@ -102,13 +102,23 @@ func (v *validator) agencies() {
 		case v.cfg.dir.kinds[a.ID] != nil:
 			v.errorf(path+".id", "agency id %q is also an agency kind; selectors would be ambiguous", a.ID)
 		}
-		if a.Kind != "" && !wordRe.MatchString(a.Kind) {
-			v.errorf(path+".kind", "invalid kind %q: use lower_snake_case", a.Kind)
-		} else if a.Kind == SelectResponsible || a.Kind == SelectPreviousResponsible {
+		switch {
+		case a.Kind == "":
+		case !wordRe.MatchString(a.Kind):
+			v.errorf(path+".kind", "invalid kind %q: use lower_snake_case%s", a.Kind,
+				didYouMean(closest(normWord(a.Kind), KnownKinds, kindTypoDistance)))
+		case a.Kind == SelectResponsible || a.Kind == SelectPreviousResponsible:
 			v.errorf(path+".kind", "kind %q is a reserved selector", a.Kind)
+		default:
+			if s := typoOf(a.Kind, KnownKinds, kindTypoDistance); s != "" {
+				v.errorf(path+".kind", "unknown agency kind %q (did you mean %q?): a kind this close to a known one is a typo, and would keep the agency out of every target of kind %s", a.Kind, s, s)
+			}
 		}
-		if !localeRe.MatchString(a.Locale) {
-			v.errorf(path+".locale", "invalid locale %q: want a language code such as es or es-ES", a.Locale)
+		// An inherited locale is reported once, at the top-level key.
+		if v.values[path+".locale"] != nil {
+			if msg := localeProblem(a.Locale, v.locales()); msg != "" {
+				v.errorf(path+".locale", "%s", msg)
+			}
 		}
 		v.codes(path+".serves.municipalities", a.Serves.Municipalities, muniRe, "INE municipality code of 5 digits")
 		v.codes(path+".serves.provinces", a.Serves.Provinces, provRe, "province code of 2 digits")
@@ -144,11 +154,11 @@ func (v *validator) contact(ct *Contact, path string, seen map[string]string) {
 	if ct.Role != "" && !wordRe.MatchString(ct.Role) {
 		v.errorf(path+".role", "invalid role %q: use lower_snake_case", ct.Role)
 	}
-	if ct.SMS != "" && !e164Re.MatchString(ct.SMS) {
+	if ct.SMS != "" && !validPhone(ct.SMS) {
 		v.errorf(path+".sms", "invalid phone number %q: want E.164, e.g. +34600000001", ct.SMS)
 	}
-	if ct.Email != "" && !emailRe.MatchString(ct.Email) {
-		v.errorf(path+".email", "invalid email address %q", ct.Email)
+	if ct.Email != "" && !validEmail(ct.Email) {
+		v.errorf(path+".email", "invalid email address %q: want a bare address such as duty@example.org", ct.Email)
 	}
 	for _, env := range []struct{ key, val string }{{"pager_key_env", ct.PagerKeyEnv}, {"webhook_secret_env", ct.WebhookSecretEnv}} {
 		if env.val != "" && !envRe.MatchString(env.val) {
@@ -156,9 +166,8 @@ func (v *validator) contact(ct *Contact, path string, seen map[string]string) {
 		}
 	}
 	if ct.WebhookURL != "" {
-		u, err := url.Parse(ct.WebhookURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			v.errorf(path+".webhook_url", "invalid webhook URL %q: want an absolute http(s) URL", ct.WebhookURL)
+		if msg := webhookURLProblem(ct.WebhookURL); msg != "" {
+			v.errorf(path+".webhook_url", "invalid webhook URL: %s", msg)
 		}
 	} else if ct.WebhookSecretEnv != "" {
 		v.errorf(path+".webhook_secret_env", "webhook_secret_env without webhook_url")
@@ -285,7 +294,8 @@ func (v *validator) target(t TargetSpec, path string, schedule bool) {
 		}
 		agencies = d.kinds[sel.arg]
 		if agencies == nil {
-			v.errorf(path+".agency", "unknown agency kind %q in selector %q", sel.arg, t.Agency)
+			v.errorf(path+".agency", "unknown agency kind %q in selector %q%s", sel.arg, t.Agency,
+				didYouMean(typoOf(sel.arg, v.kindNames(), kindTypoDistance)))
 			return
 		}
 	case selByKind:
@@ -293,7 +303,8 @@ func (v *validator) target(t TargetSpec, path string, schedule bool) {
 	default:
 		a := d.byID[sel.arg]
 		if a == nil {
-			v.errorf(path+".agency", "unknown agency or kind %q", t.Agency)
+			v.errorf(path+".agency", "unknown agency or kind %q%s", t.Agency,
+				didYouMean(typoOf(sel.arg, append(v.kindNames(), v.agencyIDs()...), kindTypoDistance)))
 			return
 		}
 		agencies = []*Agency{a}
@@ -349,7 +360,66 @@ func (v *validator) rules() {
 		if !contains(Severities, r.Severity) {
 			v.errorf(path+".severity", "unknown severity %q: want info, warning, error or critical", r.Severity)
 		}
+		if r.IsCritical() && r.SuppressFor > 0 {
+			v.errorf(path+".suppress_for", "suppress_for is refused on a critical rule: critical alerts are never suppressed by a time window "+
+				"(a repeat merges into the open, unacknowledged escalation of the case and rule instead); remove it")
+		}
+		if p, ok := v.cfg.Policy(r.Policy); ok {
+			var chans []string
+			for _, st := range p.Steps {
+				for _, t := range st.Notify {
+					chans = append(append(chans, t.Via...), t.Fallback...)
+				}
+			}
+			v.templateChannels(path+".template", r.Template, "policy "+p.ID, chans)
+		}
 	}
+}
+
+// templateChannels reports channels a template cannot be rendered for.
+func (v *validator) templateChannels(path, name, user string, chans []string) {
+	if name == "" || v.opt.TemplateChannel == nil || (v.opt.Templates != nil && !v.opt.Templates(name)) {
+		return
+	}
+	seen := map[string]bool{}
+	for _, ch := range chans {
+		if seen[ch] || !contains(allChannels, ch) {
+			continue
+		}
+		seen[ch] = true
+		if !v.opt.TemplateChannel(name, ch) {
+			v.errorf(path, "template %q has no %s version, yet %s sends on %s: every such send would fail", name, ch, user, ch)
+		}
+	}
+}
+
+func (v *validator) locales() []string {
+	if v.opt.Locales != nil {
+		return v.opt.Locales
+	}
+	return Locales
+}
+
+// kindNames are the agency kinds of the configuration, sorted, less those
+// refused as typos (suggesting one would point at the mistake).
+func (v *validator) kindNames() []string {
+	var out []string
+	for k := range v.cfg.dir.kinds {
+		if typoOf(k, KnownKinds, kindTypoDistance) == "" {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// agencyIDs are the agency ids of the configuration, in file order.
+func (v *validator) agencyIDs() []string {
+	out := make([]string, len(v.cfg.Agencies))
+	for i := range v.cfg.Agencies {
+		out[i] = v.cfg.Agencies[i].ID
+	}
+	return out
 }
 
 // exprOptions compile conditions against Env. now() is disabled: a rule
@@ -426,6 +496,7 @@ func (v *validator) schedules() {
 		}
 		v.channels(path+".via", s.Via, nil)
 		v.template(path+".template", s.Template)
+		v.templateChannels(path+".template", s.Template, "schedule "+s.ID, s.Via)
 	}
 }
 

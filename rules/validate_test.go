@@ -210,8 +210,10 @@ func TestEveryErrorReportedAtOnce(t *testing.T) {
 func TestYAMLSyntaxError(t *testing.T) {
 	src := edit(t, "    policy: page\n", "    policy: [page\n")
 	errs := parseErrs(t, src)
-	if len(errs) != 1 || errs[0].Line < 2 || !strings.Contains(errs[0].Msg, "yaml: line") {
-		t.Fatalf("got %v", errs)
+	line, col := lineOf(t, src, "policy: [page"), colOf(t, src, "policy: [page")+len("policy: ")
+	if len(errs) != 1 || errs[0].Line != line || errs[0].Col != col ||
+		!strings.Contains(errs[0].Msg, "YAML syntax error: did not find expected ',' or ']'") {
+		t.Fatalf("got %v, want line %d col %d", errs, line, col)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -101,9 +100,7 @@ func (c *Channel) send(ctx context.Context, m channels.Message) (channels.Receip
 }
 
 func (c *Channel) checkTarget(to string) error {
-	u, err := url.Parse(to)
-	ok := err == nil && u.Host != "" && (u.Scheme == "https" || (u.Scheme == "http" && c.cfg.AllowHTTP))
-	if !ok {
+	if ValidateURL(to, c.cfg.AllowHTTP) != nil {
 		return channels.NewPermanent(Name, channels.CodeInvalidRecipient,
 			fmt.Errorf("target %q is not an allowed URL", channels.Mask(to)))
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/viogen-alerts/dispatcher/channels/webhook"
 	"github.com/viogen-alerts/dispatcher/rules"
 )
 
@@ -27,6 +28,12 @@ never their values.
 
 Invalid: exit 1 and every problem on stderr, one per line, in file order:
   FILE:LINE:COL: PATH: MESSAGE
+
+'run' loads the file through the same validation, with the same messages:
+what check accepts, run loads, and what run would refuse or fail every send
+on (an http:// webhook, a locale without templates, suppress_for on a
+critical rule, ...), check refuses. YAML syntax errors are reported at the
+line of the problem.
 
 Environment (flags win):
   DISPATCHER_CONFIG    configuration file (YAML)
@@ -167,8 +174,10 @@ func checkWarnings(a *app, getenv env) []string {
 	return slices.Compact(out)
 }
 
-// secretWarnings reports unset pager key and webhook secret variables: the
-// channel is planned (the contact has the variable's name) but would fail.
+// secretWarnings reports unset pager key and webhook secret variables, and
+// webhook secrets too short to sign with: the channel is planned (the
+// contact has the variable's name) but would fail. They depend on the
+// environment run has, not on the file, so they warn.
 func secretWarnings(cfg *rules.Config, getenv env) []string {
 	var out []string
 	for _, ag := range cfg.Agencies {
@@ -176,8 +185,12 @@ func secretWarnings(cfg *rules.Config, getenv env) []string {
 			if ct.PagerKeyEnv != "" && getenv(ct.PagerKeyEnv) == "" {
 				out = append(out, fmt.Sprintf("contact %s: pager_key_env %s is not set in this environment: pages to it will fail", ct.ID, ct.PagerKeyEnv))
 			}
-			if ct.WebhookSecretEnv != "" && getenv(ct.WebhookSecretEnv) == "" {
+			switch v := getenv(ct.WebhookSecretEnv); {
+			case ct.WebhookSecretEnv == "":
+			case v == "":
 				out = append(out, fmt.Sprintf("contact %s: webhook_secret_env %s is not set in this environment: webhooks to it will fail", ct.ID, ct.WebhookSecretEnv))
+			case len(v) < webhook.MinSecretLen:
+				out = append(out, fmt.Sprintf("contact %s: webhook_secret_env %s is shorter than %d bytes in this environment: webhooks to it will fail", ct.ID, ct.WebhookSecretEnv, webhook.MinSecretLen))
 			}
 		}
 	}

@@ -190,3 +190,18 @@ func TestCheckUnreadable(t *testing.T) {
 		})
 	}
 }
+
+// A webhook secret the deliverer would refuse (shorter than the webhook
+// channel's minimum) is warned about like an unset one; the value is
+// never printed.
+func TestCheckWarnsShortWebhookSecret(t *testing.T) {
+	getenv := envMap(map[string]string{"PD_SES_VIOGEN": "k", "WEBHOOK_SECRET_PL_PALMA": "too-short"})
+	code, _, errOut := run(t, "", getenv, "check", exampleConfig)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	want := "warning: contact pl-palma-webhook: webhook_secret_env WEBHOOK_SECRET_PL_PALMA is shorter than 16 bytes in this environment: webhooks to it will fail"
+	if !strings.Contains(errOut, want) || strings.Contains(errOut, "too-short") {
+		t.Errorf("stderr:\n%s\nwant %q and not the value", errOut, want)
+	}
+}
