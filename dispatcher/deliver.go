@@ -2,12 +2,15 @@ package dispatcher
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"github.com/sirupsen/logrus"
@@ -32,15 +35,26 @@ type DeliverConfig struct {
 	GroupID      string // default "dispatcher-deliver"
 	IntentsTopic string
 	ResultsTopic string
-	Workers      int           // concurrent sends per batch (default 8)
+	Workers      int           // concurrent sends per channel (default 8)
 	MaxAttempts  int           // per channel (default 8)
 	MaxAge       time.Duration // give up retrying after this long since the decision (default 1h)
 	Retry        Backoff       // delays between attempts (default 2s..5m)
 	SendTimeout  time.Duration // per send (default 15s)
-	Lease        time.Duration // how long a claimed retry is hidden (default 2m)
-	Poll         time.Duration // retry queue poll interval (default 250ms)
-	Batch        Backoff       // transient infrastructure failures
+	// Lease is how long a job or an in-flight send stays someone's without
+	// being renewed (default 30s): after a crash, the longest a job waits
+	// before another instance takes it over.
+	Lease time.Duration
+	Poll  time.Duration // queue poll interval (default 250ms)
+	// Grace is how long in-flight sends may finish on shutdown (default 20s).
+	Grace time.Duration
+	// NoticeHorizon is how long a coordinating-center notice is retried on
+	// every channel before it is declared undeliverable (default 24h).
+	NoticeHorizon time.Duration
+	Batch         Backoff // transient infrastructure failures (delays)
 }
+
+// Channels with a lane of their own; anything else shares "other".
+var laneNames = []string{"sms", "email", "pager", "webhook", "other"}
 
 func (c *DeliverConfig) defaults() {
 	def := func(d *time.Duration, v time.Duration) {
@@ -65,8 +79,10 @@ func (c *DeliverConfig) defaults() {
 	}
 	def(&c.MaxAge, time.Hour)
 	def(&c.SendTimeout, 15*time.Second)
-	def(&c.Lease, 2*time.Minute)
+	def(&c.Lease, 30*time.Second)
 	def(&c.Poll, 250*time.Millisecond)
+	def(&c.Grace, 20*time.Second)
+	def(&c.NoticeHorizon, 24*time.Hour)
 	if c.Retry == (Backoff{}) {
 		c.Retry = Backoff{Min: 2 * time.Second, Max: 5 * time.Minute}
 	}
@@ -75,8 +91,11 @@ func (c *DeliverConfig) defaults() {
 	}
 }
 
-// Deliverer is the deliver stage: it consumes intents, sends each planned
-// channel once, retries without blocking, falls back, and audits.
+// Deliverer is the deliver stage. It moves each intent from Kafka into a
+// durable per-channel job queue in Redis (and only then commits the
+// offset), sends each planned channel once, retries without blocking,
+// falls back, tells the coordinating center when a target is unreachable,
+// and audits every attempt.
 type Deliverer struct {
 	cfg     DeliverConfig
 	rcfg    *rules.Config
@@ -85,13 +104,22 @@ type Deliverer struct {
 	chans   map[string]channels.Channel
 	limits  map[string]*Limiter
 	state   *deliveryState
-	retries *retryQueue
+	queue   *jobQueue
 	writer  *kafka.Writer
 	log     logrus.FieldLogger
 	now     func() time.Time
-	// crashBeforeCommit is a test hook: when it returns true the consumer
-	// stops after handling a batch without committing it, as a crash would.
-	crashBeforeCommit func() bool
+	metrics *deliverMetrics
+	health  health
+
+	owner  string // this process, in claim owners
+	seq    atomic.Uint64
+	lanes  map[string]*lane
+	holds  *holdings
+	finish chan finished
+
+	// stopAfterQueue is a test hook: when it returns true the consumer
+	// stops after queuing a batch without committing it, as a crash would.
+	stopAfterQueue func() bool
 }
 
 // DeliverDeps are the Deliverer's collaborators.
@@ -106,6 +134,8 @@ type DeliverDeps struct {
 	Log       logrus.FieldLogger
 	Now       func() time.Time
 	MarkerTTL time.Duration // how long sent-markers live (default 30 days)
+	// Registry takes the delivery metrics (nil: a private registry).
+	Registry prometheus.Registerer
 }
 
 // NewDeliverer builds the deliver stage.
@@ -117,146 +147,228 @@ func NewDeliverer(cfg DeliverConfig, d DeliverDeps) *Deliverer {
 	if d.MarkerTTL <= 0 {
 		d.MarkerTTL = 30 * 24 * time.Hour
 	}
-	return &Deliverer{
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	dl := &Deliverer{
 		cfg: cfg, rcfg: d.Rules, tmpl: d.Templates, dir: d.Directory, chans: d.Channels, limits: d.Limits,
-		state:   &deliveryState{rdb: d.Redis, ttl: d.MarkerTTL},
-		retries: &retryQueue{rdb: d.Redis, key: "deliver:retries"},
-		writer:  d.Writer, log: d.Log.WithField("component", "deliver"), now: d.Now,
+		state:  &deliveryState{rdb: d.Redis, ttl: d.MarkerTTL},
+		queue:  &jobQueue{rdb: d.Redis, prefix: "deliver:queue:"},
+		writer: d.Writer, log: d.Log.WithField("component", "deliver"), now: d.Now,
+		metrics: newDeliverMetrics(d.Registry),
+		owner:   hex.EncodeToString(b[:]),
+		lanes:   map[string]*lane{},
+		holds:   newHoldings(),
+		finish:  make(chan finished, 4*cfg.Workers*len(laneNames)),
 	}
+	for _, n := range laneNames {
+		dl.lanes[n] = newLane(n, 2*cfg.Workers)
+	}
+	return dl
 }
 
-// Run consumes intents and drives the retry queue until ctx ends.
+func (d *Deliverer) laneOf(channel string) *lane {
+	if l, ok := d.lanes[channel]; ok {
+		return l
+	}
+	return d.lanes["other"]
+}
+
+// newOwner names one attempt's in-flight claim.
+func (d *Deliverer) newOwner() string {
+	return fmt.Sprintf("%s:%d", d.owner, d.seq.Add(1))
+}
+
+// Ready reports whether delivery can fetch, queue and record.
+func (d *Deliverer) Ready() error { return d.health.err() }
+
+// Run consumes intents and works the queue until ctx ends, then drains:
+// it stops taking work, gives back jobs not started, lets in-flight sends
+// finish for up to Grace, and records their outcomes.
 func (d *Deliverer) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- d.runRetries(ctx) }()
-	err := d.consume(ctx)
-	cancel()
-	if rerr := <-errc; err == nil {
-		err = rerr
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	finDone := make(chan struct{})
+	go func() { defer close(finDone); d.runFinisher(work) }()
+	var workers, pollers sync.WaitGroup
+	for _, l := range d.lanes {
+		for range d.cfg.Workers {
+			workers.Add(1)
+			go func() { defer workers.Done(); d.work(work, l) }()
+		}
+		pollers.Add(1)
+		go func() { defer pollers.Done(); d.poll(ctx, l) }()
 	}
-	return err
-}
+	renewDone := make(chan struct{})
+	go func() { defer close(renewDone); d.renew(work) }()
 
-func (d *Deliverer) consume(ctx context.Context) error {
-	r := newReader(d.cfg.Brokers, d.cfg.GroupID, []string{d.cfg.IntentsTopic}, d.log)
-	defer r.Close()
-	for {
-		m, err := r.FetchMessage(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("fetch intents: %w", err)
-		}
-		batch := d.fill(ctx, r, m)
-		err = d.cfg.Batch.Retry(ctx, func() error { return d.handleBatch(ctx, batch) }, func(attempt int, err error) {
-			d.log.WithError(err).WithField("attempt", attempt+1).Warn("intent batch failed; retrying (nothing committed)")
-		})
-		if err != nil {
-			return ctxNil(ctx, fmt.Errorf("deliver batch of %d: %w", len(batch), err))
-		}
-		if d.crashBeforeCommit != nil && d.crashBeforeCommit() {
-			return nil
-		}
-		if err := r.CommitMessages(ctx, batch...); err != nil {
-			return ctxNil(ctx, fmt.Errorf("commit intents: %w", err))
-		}
+	d.consume(ctx)
+	pollers.Wait()
+	d.drain(work, stopWork, &workers)
+	close(d.finish)
+	select {
+	case <-finDone:
+	case <-time.After(5 * time.Second):
+		stopWork() // Kafka or Redis down: the unrecorded jobs run again after their lease
+		<-finDone
 	}
-}
-
-// fill takes what else is already fetched, up to 100 intents.
-func (d *Deliverer) fill(ctx context.Context, r *kafka.Reader, first kafka.Message) []kafka.Message {
-	batch := []kafka.Message{first}
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Millisecond)
-	defer cancel()
-	for len(batch) < 100 {
-		m, err := r.FetchMessage(wctx)
-		if err != nil {
-			break
-		}
-		batch = append(batch, m)
-	}
-	return batch
-}
-
-func ctxNil(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
-}
-
-// handleBatch sends every channel of every intent, critical ones first,
-// with bounded concurrency, then writes the audit records.
-func (d *Deliverer) handleBatch(ctx context.Context, batch []kafka.Message) error {
-	var jobs []retryJob
-	seen := map[string]bool{} // the same intent twice in a batch is sent once
-	for _, m := range batch {
-		in, err := DecodeIntent(m.Value)
-		if err != nil {
-			// We wrote it ourselves; a bad one is a bug, logged, not retried forever.
-			d.log.WithError(err).WithField("offset", m.Offset).Error("undecodable intent skipped")
-			continue
-		}
-		for _, ch := range in.Channels {
-			if key := in.ID + "\x00" + ch; !seen[key] {
-				seen[key] = true
-				jobs = append(jobs, retryJob{Intent: in, Channel: ch, Attempt: 1})
-			}
-		}
-	}
-	sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].Intent.Critical && !jobs[j].Intent.Critical })
-	results, err := d.runJobs(ctx, jobs)
-	if err != nil {
-		return err
-	}
-	return d.publish(ctx, results)
-}
-
-// runJobs runs jobs on up to Workers goroutines; any infrastructure error
-// fails the lot (they are idempotent and will run again).
-func (d *Deliverer) runJobs(ctx context.Context, jobs []retryJob) ([]Result, error) {
-	var (
-		mu      sync.Mutex
-		results []Result
-		errs    []error
-		wg      sync.WaitGroup
-		sem     = make(chan struct{}, d.cfg.Workers)
-	)
-	for _, j := range jobs {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			rs, err := d.deliver(ctx, j)
-			mu.Lock()
-			defer mu.Unlock()
-			results = append(results, rs...)
-			if err != nil {
-				errs = append(errs, err)
-			}
-		}()
-	}
-	wg.Wait()
-	return results, errors.Join(errs...)
-}
-
-func (d *Deliverer) publish(ctx context.Context, results []Result) error {
-	if len(results) == 0 {
-		return nil
-	}
-	msgs := make([]kafka.Message, 0, len(results))
-	for _, r := range results {
-		m, err := r.message(d.cfg.ResultsTopic)
-		if err != nil {
-			return err
-		}
-		msgs = append(msgs, m)
-	}
-	if err := d.writer.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("write %d results: %w", len(msgs), err)
-	}
+	stopWork()
+	_, sends := d.holds.count()
+	d.log.WithField("unfinished", sends).Info("shutdown: delivery stopped")
+	<-renewDone
 	return nil
+}
+
+// drain gives back the jobs not started and waits for in-flight ones.
+func (d *Deliverer) drain(work context.Context, stopWork context.CancelFunc, workers *sync.WaitGroup) {
+	var left []queued
+	for _, l := range d.lanes {
+		left = append(left, l.close()...)
+	}
+	_, sends := d.holds.count()
+	d.log.WithFields(logrus.Fields{"in_flight": sends, "given_back": len(left), "grace": d.cfg.Grace.String()}).
+		Info("shutdown: delivery draining")
+	gctx, cancel := context.WithTimeout(work, 5*time.Second)
+	if err := d.queue.setScore(gctx, left, d.now()); err != nil {
+		d.log.WithError(err).Warn("shutdown: jobs not given back; their leases run out instead")
+	}
+	cancel()
+	for _, q := range left {
+		d.holds.drop(q)
+	}
+	done := make(chan struct{})
+	go func() { workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d.cfg.Grace):
+		d.log.Warn("shutdown: grace period over; cancelling sends still in flight")
+		stopWork()
+		<-done
+	}
+}
+
+// work runs jobs of one lane until it is closed.
+func (d *Deliverer) work(ctx context.Context, l *lane) {
+	for {
+		q, ok := l.take()
+		if !ok {
+			return
+		}
+		d.run(ctx, q)
+	}
+}
+
+// poll claims due jobs of one lane from Redis (retries, overflow, and
+// jobs whose holder died) as the lane has room, until ctx ends.
+func (d *Deliverer) poll(ctx context.Context, l *lane) {
+	t := time.NewTicker(d.cfg.Poll)
+	defer t.Stop()
+	for {
+		for d.pollOnce(ctx, l) {
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-l.wake:
+		}
+	}
+}
+
+// pollOnce claims one round; true when it filled the lane's room (more
+// may be due).
+func (d *Deliverer) pollOnce(ctx context.Context, l *lane) bool {
+	free := l.free()
+	if free <= 0 || ctx.Err() != nil {
+		return false
+	}
+	qs, err := d.queue.claim(ctx, l.name, d.now(), free, d.cfg.Lease)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.health.fail("queue", err)
+			d.log.WithError(err).WithField("channel", l.name).Warn("claiming queued deliveries failed")
+		}
+		return false
+	}
+	d.health.ok("queue")
+	d.offer(ctx, qs)
+	return len(qs) == free
+}
+
+// offer hands jobs to their lanes, critical first; jobs that find no room
+// are made due at once in Redis for whoever has room.
+func (d *Deliverer) offer(ctx context.Context, qs []queued) {
+	sort.SliceStable(qs, func(i, j int) bool { return qs[i].job.Intent.Critical && !qs[j].job.Intent.Critical })
+	var back []queued
+	for _, q := range qs {
+		d.holds.add(q)
+		if !d.laneOf(q.job.Channel).offer(q) {
+			d.holds.drop(q)
+			back = append(back, q)
+		}
+	}
+	if len(back) == 0 {
+		return
+	}
+	if err := d.queue.setScore(ctx, back, d.now()); err != nil {
+		d.log.WithError(err).Warn("overflow jobs not made due; their leases run out instead")
+	}
+	for _, q := range back {
+		d.laneOf(q.job.Channel).poke()
+	}
+}
+
+// renew keeps the leases of held jobs and in-flight claims alive.
+func (d *Deliverer) renew(ctx context.Context) {
+	t := time.NewTicker(renewEvery(d.cfg.Lease))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		jobs, claims := d.holds.snapshot()
+		err := d.queue.setScore(ctx, jobs, d.now().Add(d.cfg.Lease))
+		if err == nil {
+			err = d.state.renewClaims(ctx, claims, d.cfg.Lease)
+		}
+		if err != nil && ctx.Err() == nil {
+			d.log.WithError(err).Warn("renewing delivery leases failed")
+		}
+	}
+}
+
+// health is a set of named failing parts; empty is ready.
+type health struct {
+	mu      sync.Mutex
+	failing map[string]string
+}
+
+func (h *health) fail(part string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.failing == nil {
+		h.failing = map[string]string{}
+	}
+	h.failing[part] = err.Error()
+}
+
+func (h *health) ok(part string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.failing, part)
+}
+
+func (h *health) err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.failing) == 0 {
+		return nil
+	}
+	parts := make([]string, 0, len(h.failing))
+	for p := range h.failing {
+		parts = append(parts, p)
+	}
+	sort.Strings(parts)
+	return fmt.Errorf("delivery failing: %v", parts)
 }

@@ -15,98 +15,118 @@ import (
 // errNotConfigured is a permanent failure: the channel has no provider.
 var errNotConfigured = errors.New("channel not configured")
 
-// errInFlight says another worker is sending the same intent and channel
-// right now: this attempt stands down, the other one records the outcome.
-var errInFlight = errors.New("already being sent")
+// run makes one attempt at a held job and hands its outcome on. An
+// infrastructure failure (Redis, Kafka) leaves the job queued: it is made
+// due again shortly, or its lease runs out; either way it runs again.
+func (d *Deliverer) run(ctx context.Context, q queued) {
+	f, err := d.attempt(ctx, q)
+	if err != nil {
+		d.log.WithError(err).WithFields(logrus.Fields{"intent_id": q.job.Intent.ID, "channel": q.job.Channel}).
+			Warn("delivery attempt failed on our side; the job runs again")
+		d.health.fail("attempt", err)
+		d.giveBack(ctx, q, d.now().Add(d.cfg.Batch.Delay(0)))
+		return
+	}
+	d.health.ok("attempt")
+	d.complete(ctx, f)
+}
 
-// deliver makes one attempt on one channel of one intent. It returns the
-// audit records; an error means Redis or Kafka failed (retry the batch).
-func (d *Deliverer) deliver(ctx context.Context, j retryJob) ([]Result, error) {
-	in, ch := j.Intent, j.Channel
-	prev, err := d.state.sent(ctx, in, ch)
+// giveBack leaves a held job to the queue, due at due.
+func (d *Deliverer) giveBack(ctx context.Context, q queued, due time.Time) {
+	_ = d.queue.setScore(context.WithoutCancel(ctx), []queued{q}, due)
+	d.holds.drop(q)
+	d.laneOf(q.job.Channel).poke()
+}
+
+// attempt runs one job. The check for an earlier send and the in-flight
+// claim are one atomic step (begin), so no two attempts ever both send.
+func (d *Deliverer) attempt(ctx context.Context, q queued) (finished, error) {
+	in, ch := q.job.Intent, q.job.Channel
+	owner := d.newOwner()
+	state, prev, left, err := d.state.begin(ctx, in, ch, owner, d.cfg.Lease)
 	if err != nil {
-		return nil, err
+		return finished{}, err
 	}
-	if prev != nil {
-		return []Result{*prev}, nil // sent before a crash or a redelivery: never twice
+	switch state {
+	case beganSent: // sent before a crash or a redelivery: never twice, audited again
+		return finished{results: []Result{*prev}, done: []queued{q}}, nil
+	case beganFailed: // final already; re-run what follows (claimed, idempotent)
+		states, err := d.state.states(ctx, in)
+		if err != nil {
+			return finished{}, err
+		}
+		rs, err := d.afterFailure(ctx, in, states)
+		return finished{results: rs, done: []queued{q}}, err
+	case beganBusy:
+		// Another attempt is sending it now; look again when its claim
+		// would run out (it is renewed while its holder lives).
+		d.giveBack(ctx, q, d.now().Add(left+time.Second))
+		return finished{}, nil
 	}
-	states, err := d.state.states(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	if states[ch] == stateFailed {
-		// Final already; what follows a failure is re-run in case it failed
-		// half-way the first time (it is claim-protected and idempotent).
-		return d.afterFailure(ctx, in, states)
-	}
-	release, receipt, sendErr := d.send(ctx, in, ch)
-	if errors.Is(sendErr, errInFlight) {
-		return nil, nil
-	}
-	defer release() // only after the outcome below is recorded
+	claim := heldClaim{caseRef: in.CaseRef, intentID: in.ID, channel: ch, owner: owner}
+	d.holds.claim(claim)
+	defer d.holds.unclaim(claim)
+	receipt, sendErr := d.send(ctx, in, ch)
 	now := d.now()
-	r := resultFor(in, ch, j.Attempt, OutcomeSent, now)
+	r := resultFor(in, ch, q.job.Attempt, OutcomeSent, now)
 	if sendErr == nil {
 		r.ProviderID = receipt.ProviderID
 		if !in.OccurredAt.IsZero() {
 			r.LatencyMS = now.Sub(in.OccurredAt).Milliseconds()
 		}
-		if err := d.state.markSent(ctx, in, r); err != nil {
-			return nil, err
+		if err := d.state.markSent(context.WithoutCancel(ctx), in, r, owner); err != nil {
+			return finished{}, err
 		}
+		d.metrics.sent(r)
 		d.logResult(r, nil)
-		return []Result{r}, nil
+		return finished{results: []Result{r}, done: []queued{q}}, nil
 	}
-	return d.failed(ctx, j, r, sendErr)
+	defer d.state.release(context.WithoutCancel(ctx), in, ch, owner)
+	if ctx.Err() != nil {
+		// Shutdown cut the send short: not the provider's failure.
+		d.giveBack(ctx, q, now)
+		return finished{}, nil
+	}
+	return d.failed(ctx, q, r, sendErr)
 }
 
-// send renders and sends, waiting for the provider's rate limit, while
-// holding the in-flight claim of the intent and channel; release gives
-// the claim back and must run after the outcome is recorded.
-func (d *Deliverer) send(ctx context.Context, in Intent, ch string) (release func(), _ channels.Receipt, _ error) {
-	release = func() {}
+// send renders and sends, waiting for the provider's rate limit.
+func (d *Deliverer) send(ctx context.Context, in Intent, ch string) (channels.Receipt, error) {
 	c, ok := d.chans[ch]
 	if !ok {
-		return release, channels.Receipt{}, channels.NewPermanent(ch, "unconfigured", errNotConfigured)
+		return channels.Receipt{}, channels.NewPermanent(ch, "unconfigured", errNotConfigured)
 	}
 	to, err := d.dir.Address(in.ContactID, ch)
 	if err != nil {
-		return release, channels.Receipt{}, channels.NewPermanent(ch, "no_address", err)
+		return channels.Receipt{}, channels.NewPermanent(ch, "no_address", err)
 	}
 	msg, err := Render(d.tmpl, in, ch, d.rcfg.Location())
 	if err != nil {
-		return release, channels.Receipt{}, channels.NewPermanent(ch, "template", err)
+		return channels.Receipt{}, channels.NewPermanent(ch, "template", err)
 	}
 	var secret []byte
 	if ch == "webhook" {
 		if secret, err = d.dir.SigningSecret(in.ContactID); err != nil {
-			return release, channels.Receipt{}, channels.NewPermanent(ch, "no_secret", err)
+			return channels.Receipt{}, channels.NewPermanent(ch, "no_secret", err)
 		}
 	}
 	if err := d.limits[ch].Wait(ctx, in.Critical); err != nil {
-		return release, channels.Receipt{}, channels.NewRetryable(ch, "canceled", 0, err)
+		return channels.Receipt{}, channels.NewRetryable(ch, "canceled", 0, err)
 	}
-	got, err := d.state.claimSend(ctx, in, ch, d.cfg.SendTimeout+time.Minute)
-	if err != nil {
-		return release, channels.Receipt{}, channels.NewRetryable(ch, "state", 0, err)
-	}
-	if !got {
-		return release, channels.Receipt{}, errInFlight
-	}
-	release = func() { d.state.releaseSend(context.WithoutCancel(ctx), in, ch) }
 	sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 	defer cancel()
-	receipt, err := c.Send(sctx, channels.Message{
+	return c.Send(sctx, channels.Message{
 		ID: in.ID, AlertID: in.AlertID, CaseRef: in.CaseRef, ContactID: in.ContactID,
 		Severity: pagerSeverity(in.Severity), Critical: in.Critical, To: to,
 		Subject: msg.Subject, Body: msg.Body, Action: in.PagerAction, Source: "viogen-dispatcher", Secret: secret,
 	})
-	return release, receipt, err
 }
 
-// failed schedules a retry for a retryable failure within the budget, or
-// records the channel as failed and moves on to fallback or notice.
-func (d *Deliverer) failed(ctx context.Context, j retryJob, r Result, sendErr error) ([]Result, error) {
+// failed schedules the next attempt while the budget lasts, or records
+// the channel as failed and moves on to fallback or notice. A notice to
+// the coordinating center is the last resort: it is retried on every
+// failure, permanent ones included, until NoticeHorizon has passed.
+func (d *Deliverer) failed(ctx context.Context, q queued, r Result, sendErr error) (finished, error) {
 	// The audit trail keeps the class and the provider code only: channel
 	// error texts may carry a masked address, which has no place in it.
 	r.ErrorCode = channels.Code(sendErr)
@@ -114,33 +134,50 @@ func (d *Deliverer) failed(ctx context.Context, j retryJob, r Result, sendErr er
 	if channels.IsPermanent(sendErr) {
 		r.ErrorClass = "permanent"
 	}
-	age := d.now().Sub(j.Intent.DecidedAt)
-	if channels.IsRetryable(sendErr) && j.Attempt < d.cfg.MaxAttempts && age < d.cfg.MaxAge {
+	j := q.job
+	if d.retryable(j, sendErr) {
 		delay := max(d.cfg.Retry.Delay(j.Attempt-1), channels.RetryAfter(sendErr))
 		next := retryJob{Intent: j.Intent, Channel: j.Channel, Attempt: j.Attempt + 1}
-		if err := d.retries.add(ctx, next, d.now().Add(delay)); err != nil {
-			return nil, err
+		if err := d.queue.replace(ctx, q, next, d.now().Add(delay)); err != nil {
+			return finished{}, err
 		}
+		d.holds.drop(q)
 		r.Outcome = OutcomeRetry
+		d.metrics.outcome(r)
 		d.logResult(r, sendErr)
-		return []Result{r}, nil
+		return finished{results: []Result{r}}, nil
 	}
 	r.Outcome = OutcomeFailed
+	d.metrics.outcome(r)
 	d.logResult(r, sendErr)
+	if j.Intent.Kind == KindNotice {
+		d.metrics.undeliverable.Inc()
+		d.log.WithFields(logrus.Fields{"intent_id": j.Intent.ID, "alert_id": j.Intent.AlertID, "case_ref": j.Intent.CaseRef,
+			"contact_id": j.Intent.ContactID, "channel": j.Channel}).Error("UNDELIVERABLE: coordinating-center notice failed past its horizon")
+	}
 	states, err := d.state.markFailed(ctx, j.Intent, j.Channel)
 	if err != nil {
-		return nil, err
+		return finished{}, err
 	}
 	more, err := d.afterFailure(ctx, j.Intent, states)
-	return append([]Result{r}, more...), err
+	return finished{results: append([]Result{r}, more...), done: []queued{q}}, err
+}
+
+// retryable says whether a failed attempt gets another one.
+func (d *Deliverer) retryable(j retryJob, sendErr error) bool {
+	age := d.now().Sub(j.Intent.DecidedAt)
+	if j.Intent.Kind == KindNotice {
+		return age < d.cfg.NoticeHorizon
+	}
+	return channels.IsRetryable(sendErr) && j.Attempt < d.cfg.MaxAttempts && age < d.cfg.MaxAge
 }
 
 // afterFailure applies the plan: when every planned channel failed, the
-// fallback channels not tried yet are tried; when those failed too, or
+// fallback channels not tried yet are queued; when those failed too, or
 // there are none, the coordinating center is told. Both steps are claimed
 // by the intent (a receipt-triggered fallback cannot double them) and may
 // run again on a replay, so a step that failed half-way is completed:
-// sends are guarded by sent-markers and notices have deterministic ids.
+// queued jobs and notices have deterministic identities.
 func (d *Deliverer) afterFailure(ctx context.Context, in Intent, states map[string]string) ([]Result, error) {
 	if !allFailed(states, in.Channels) {
 		return nil, nil
@@ -156,6 +193,9 @@ func (d *Deliverer) afterFailure(ctx context.Context, in Intent, states map[stri
 			return nil, err
 		}
 		return d.fallback(ctx, in, untried)
+	}
+	if in.Kind == KindNotice {
+		return nil, nil // a notice never triggers a notice; it was retried to its horizon
 	}
 	ok, err := d.state.claimStep(ctx, in, "notice", owner)
 	if err != nil || !ok {
@@ -184,32 +224,31 @@ func untried(states map[string]string, chans []string) []string {
 	return out
 }
 
+// fallback queues the fallback channels, due now.
 func (d *Deliverer) fallback(ctx context.Context, in Intent, chans []string) ([]Result, error) {
-	out := []Result{resultFor(in, "", 0, OutcomeFallback, d.now())}
 	for _, ch := range chans {
-		rs, err := d.deliver(ctx, retryJob{Intent: in, Channel: ch, Attempt: 1})
-		if err != nil {
-			return out, err
+		if err := d.queue.add(ctx, retryJob{Intent: in, Channel: ch, Attempt: 1}, d.now()); err != nil {
+			return nil, err
 		}
-		out = append(out, rs...)
+		d.laneOf(ch).poke()
 	}
-	return out, nil
+	return []Result{resultFor(in, "", 0, OutcomeFallback, d.now())}, nil
 }
 
+// NoticeID names the notice about one alert to one contact of the
+// coordinating center: however many of the alert's targets fail, the
+// center gets one notice per alert (and contact), not one per failure.
+func NoticeID(alertID, contactID string) string { return IntentID("notice:"+alertID, 0, 0, contactID) }
+
 // notice tells the fallback coordinating center that a target could not
-// be reached, as intents of their own (a notice never triggers a notice).
+// be reached, as intents of their own written to the intents topic.
 func (d *Deliverer) notice(ctx context.Context, in Intent) ([]Result, error) {
-	r := resultFor(in, "", 0, OutcomeNotice, d.now())
-	if in.Kind == KindNotice {
-		d.log.WithFields(logrus.Fields{"intent_id": in.ID, "contact_id": in.ContactID}).Error("coordinating center unreachable on every channel")
-		return []Result{r}, nil
-	}
 	step := rules.PolicyStep{Notify: []rules.TargetSpec{{Agency: d.rcfg.FallbackAgency, Via: []string{"sms", "email"}}}}
 	targets, _ := d.rcfg.Resolve(step, rules.RouteContext{})
 	now := d.now()
 	for _, t := range targets {
 		n := in
-		n.ID = IntentID("notice:"+in.ID, in.Step, in.Round, t.ContactID)
+		n.ID = NoticeID(in.AlertID, t.ContactID)
 		n.Kind, n.Template, n.Unrouted, n.Critical = KindNotice, "unrouted", true, true
 		n.AgencyID, n.AgencyName, n.ContactID, n.Locale = t.AgencyID, t.AgencyName, t.ContactID, t.Locale
 		n.Channels, n.Fallback, n.DecidedAt, n.OtherAgency = t.Channels, nil, now, in.AgencyName
@@ -221,7 +260,10 @@ func (d *Deliverer) notice(ctx context.Context, in Intent) ([]Result, error) {
 			return nil, fmt.Errorf("write notice intent: %w", err)
 		}
 	}
-	return []Result{r}, nil
+	d.metrics.notices.Inc()
+	d.log.WithFields(logrus.Fields{"intent_id": in.ID, "alert_id": in.AlertID, "case_ref": in.CaseRef, "contact_id": in.ContactID}).
+		Warn("target unreachable on every channel: coordinating center notified")
+	return []Result{resultFor(in, "", 0, OutcomeNotice, now)}, nil
 }
 
 // pagerSeverity maps our severities onto PagerDuty's vocabulary.
@@ -241,42 +283,4 @@ func (d *Deliverer) logResult(r Result, err error) {
 		return
 	}
 	l.WithField("latency_ms", r.LatencyMS).Info("notification sent")
-}
-
-// runRetries claims due retries and runs them until ctx ends.
-func (d *Deliverer) runRetries(ctx context.Context) error {
-	t := time.NewTicker(d.cfg.Poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if err := d.retryDue(ctx); err != nil && ctx.Err() == nil {
-			d.log.WithError(err).Warn("retry round failed; jobs stay queued")
-		}
-	}
-}
-
-// retryDue runs one round of due jobs; a job leaves the queue only after
-// its outcome and audit records are durable.
-func (d *Deliverer) retryDue(ctx context.Context) error {
-	jobs, raws, err := d.retries.claim(ctx, d.now(), 50, d.cfg.Lease)
-	if err != nil || len(jobs) == 0 {
-		return err
-	}
-	results, err := d.runJobs(ctx, jobs)
-	if err != nil {
-		return err
-	}
-	if err := d.publish(ctx, results); err != nil {
-		return err
-	}
-	for _, raw := range raws {
-		if err := d.retries.done(ctx, raw); err != nil {
-			return err
-		}
-	}
-	return nil
 }

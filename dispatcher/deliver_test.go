@@ -302,43 +302,6 @@ func TestDeliverUnreachableTargetNotifiesCoordinatingCenter(t *testing.T) {
 	}
 }
 
-// The deliver stage dies after sending but before committing: the next
-// instance gets the same intents again and sends nothing twice, because
-// the sent-markers were written.
-func TestDeliverCrashBeforeCommitSendsOnce(t *testing.T) {
-	e := newDeliverEnv(t)
-	first := newDeliverer(t, e.decideEnv, e.prov)
-	crashed := make(chan struct{})
-	var once sync.Once
-	first.crashBeforeCommit = func() bool { once.Do(func() { close(crashed) }); return true }
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = first.Run(ctx) }()
-
-	e.run(t, ev("k1", event.CaseOpened, "C-E5", 1, event.Medio), ev("k2", event.RiskAssessed, "C-E5", 2, event.Extremo))
-	select {
-	case <-crashed:
-	case <-time.After(20 * time.Second):
-		t.Fatal("first deliverer never reached its commit")
-	}
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer wcancel()
-	if _, err := e.prov.twilio.Wait(wctx, 3); err != nil {
-		t.Fatal(err)
-	}
-	// A second instance in the same group takes over the uncommitted intents.
-	cancel()
-	second := newDeliverer(t, e.decideEnv, e.prov)
-	runDeliverer(t, second)
-	rs := readResults(t, e.brokers, func(rs []Result) bool { return count(rs, OutcomeSent, "sms") >= 6 })
-	if n := len(e.prov.twilio.Messages()); n != 3 {
-		t.Fatalf("provider accepted %d SMS, want 3: redelivered intents were sent again", n)
-	}
-	if count(rs, OutcomeSent, "sms") < 6 {
-		t.Fatalf("the replay must re-emit the audit records of what was sent")
-	}
-}
-
 // addresses lists every phone number and email of the configuration.
 func addresses(cfg *rules.Config) []string {
 	var out []string

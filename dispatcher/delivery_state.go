@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -49,17 +50,24 @@ func (s *deliveryState) sent(ctx context.Context, in Intent, channel string) (*R
 	return &r, nil
 }
 
-// markSent records an accepted send. For SMS it also maps the provider's
-// message sid to the intent, for delivery receipts.
-func (s *deliveryState) markSent(ctx context.Context, in Intent, r Result) error {
+// markSentScript writes the sent-marker and the channel state, and gives
+// the in-flight claim back if ARGV[4] still holds it, in one step.
+var markSentScript = redis.NewScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[2], 'sent')
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+if redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
+return 1`)
+
+// markSent records an accepted send and releases the claim owner holds.
+// For SMS it also maps the provider's message sid to the intent, for
+// delivery receipts.
+func (s *deliveryState) markSent(ctx context.Context, in Intent, r Result, owner string) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encode sent-marker: %w", err)
 	}
-	pipe := s.rdb.TxPipeline()
-	pipe.Set(ctx, sentKey(in.CaseRef, in.ID, r.Channel), b, s.ttl)
-	pipe.HSet(ctx, intentKey(in.CaseRef, in.ID), r.Channel, stateSent)
-	pipe.Expire(ctx, intentKey(in.CaseRef, in.ID), s.ttl)
+	pipe := s.rdb.Pipeline()
 	if r.Channel == "sms" && r.ProviderID != "" {
 		ib, err := in.Encode()
 		if err != nil {
@@ -67,6 +75,8 @@ func (s *deliveryState) markSent(ctx context.Context, in Intent, r Result) error
 		}
 		pipe.Set(ctx, smsKey(r.ProviderID), ib, 7*24*time.Hour)
 	}
+	markSentScript.Eval(ctx, pipe, []string{sentKey(in.CaseRef, in.ID, r.Channel), intentKey(in.CaseRef, in.ID), sendingKey(in.CaseRef, in.ID, r.Channel)},
+		b, r.Channel, s.ttl.Milliseconds(), owner)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("write sent-marker: %w", err)
 	}
@@ -115,18 +125,80 @@ func sendingKey(caseRef, intentID, channel string) string {
 	return "case:{" + caseRef + "}:sending:" + intentID + ":" + channel
 }
 
-// claimSend takes the in-flight claim of one intent and channel, so two
-// workers (a redelivery and a retry, or a rebalance) never call the
-// provider for it at once. It expires by itself if its holder dies.
-func (s *deliveryState) claimSend(ctx context.Context, in Intent, channel string, ttl time.Duration) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, sendingKey(in.CaseRef, in.ID, channel), "1", ttl).Result()
+// What begin found for one intent and channel.
+const (
+	beganSent    = "sent"    // sent before: the marker holds the audit record
+	beganFailed  = "failed"  // the channel failed for good before
+	beganBusy    = "busy"    // another attempt holds the in-flight claim
+	beganClaimed = "claimed" // this attempt holds the claim: send
+)
+
+// beginScript checks the sent-marker and the channel state and takes the
+// in-flight claim in one atomic step, so an attempt that saw "not sent"
+// can never send after another attempt recorded its send.
+var beginScript = redis.NewScript(`
+local m = redis.call('GET', KEYS[1])
+if m then return {'sent', m} end
+if redis.call('HGET', KEYS[2], ARGV[1]) == 'failed' then return {'failed', ''} end
+local h = redis.call('GET', KEYS[3])
+if h and h ~= ARGV[2] then return {'busy', tostring(redis.call('PTTL', KEYS[3]))} end
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+return {'claimed', ''}`)
+
+// begin decides what an attempt on one intent and channel does: with
+// beganSent it returns the earlier audit record, with beganBusy how long
+// the other claim has left; with beganClaimed owner holds the claim for
+// ttl (renewed by its holder, released by markSent or release).
+func (s *deliveryState) begin(ctx context.Context, in Intent, channel, owner string, ttl time.Duration) (string, *Result, time.Duration, error) {
+	res, err := beginScript.Run(ctx, s.rdb,
+		[]string{sentKey(in.CaseRef, in.ID, channel), intentKey(in.CaseRef, in.ID), sendingKey(in.CaseRef, in.ID, channel)},
+		channel, owner, ttl.Milliseconds()).StringSlice()
 	if err != nil {
-		return false, fmt.Errorf("claim send: %w", err)
+		return "", nil, 0, fmt.Errorf("begin send: %w", err)
 	}
-	return ok, nil
+	if len(res) != 2 {
+		return "", nil, 0, fmt.Errorf("begin send: unexpected reply %d", len(res))
+	}
+	switch res[0] {
+	case beganSent:
+		var r Result
+		if err := json.Unmarshal([]byte(res[1]), &r); err != nil {
+			return "", nil, 0, fmt.Errorf("decode sent-marker: %w", err)
+		}
+		return beganSent, &r, 0, nil
+	case beganBusy:
+		left, _ := strconv.ParseInt(res[1], 10, 64)
+		return beganBusy, nil, time.Duration(max(left, 0)) * time.Millisecond, nil
+	}
+	return res[0], nil, 0, nil
 }
 
-// releaseSend gives the claim back; if this fails the claim just expires.
-func (s *deliveryState) releaseSend(ctx context.Context, in Intent, channel string) {
-	_ = s.rdb.Del(ctx, sendingKey(in.CaseRef, in.ID, channel)).Err()
+// ownedScript runs on a claim only while ARGV[1] holds it: DEL to give
+// it back, PEXPIRE ARGV[2] to renew it.
+var ownedScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then return redis.call('DEL', KEYS[1]) end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])`)
+
+// release gives the claim back; if this fails the claim just expires.
+func (s *deliveryState) release(ctx context.Context, in Intent, channel, owner string) {
+	_ = ownedScript.Run(ctx, s.rdb, []string{sendingKey(in.CaseRef, in.ID, channel)}, owner, "").Err()
 }
+
+// renewClaims extends claims still held by their owners, in one round trip.
+func (s *deliveryState) renewClaims(ctx context.Context, claims []heldClaim, ttl time.Duration) error {
+	if len(claims) == 0 {
+		return nil
+	}
+	calls := make([]scriptCall, len(claims))
+	for i, c := range claims {
+		calls[i] = scriptCall{keys: []string{sendingKey(c.caseRef, c.intentID, c.channel)}, args: []any{c.owner, ttl.Milliseconds()}}
+	}
+	if _, err := evalAll(ctx, s.rdb, ownedScript, calls); err != nil {
+		return fmt.Errorf("renew %d send claims: %w", len(claims), err)
+	}
+	return nil
+}
+
+// heldClaim names an in-flight claim and its owner.
+type heldClaim struct{ caseRef, intentID, channel, owner string }

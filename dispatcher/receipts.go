@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -139,9 +138,10 @@ func (d *Deliverer) receipt(ctx context.Context, cb sms.StatusCallback) (int, er
 		l.Info("sms delivered to the handset")
 	}
 	for _, j := range jobs {
-		if err := d.retries.addNew(ctx, j, now); err != nil {
+		if err := d.queue.add(ctx, j, now); err != nil {
 			return 0, err
 		}
+		d.laneOf(j.Channel).poke()
 	}
 	if err := d.publish(ctx, results); err != nil {
 		return 0, err
@@ -240,19 +240,6 @@ func (s *deliveryState) beginReceipt(ctx context.Context, in Intent, receipt str
 func (s *deliveryState) finishReceipt(ctx context.Context, in Intent, receipt string) error {
 	if err := s.rdb.HSet(ctx, intentKey(in.CaseRef, in.ID), receipt, receiptDone).Err(); err != nil {
 		return fmt.Errorf("record receipt: %w", err)
-	}
-	return nil
-}
-
-// addNew queues a job unless the same job is already queued (or leased:
-// re-scoring a leased job would let a second worker send it meanwhile).
-func (q *retryQueue) addNew(ctx context.Context, j retryJob, due time.Time) error {
-	b, err := json.Marshal(j)
-	if err != nil {
-		return fmt.Errorf("encode retry: %w", err)
-	}
-	if err := q.rdb.ZAddNX(ctx, q.key, redis.Z{Score: float64(due.UnixMilli()), Member: b}).Err(); err != nil {
-		return fmt.Errorf("schedule fallback: %w", err)
 	}
 	return nil
 }

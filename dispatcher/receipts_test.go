@@ -141,7 +141,7 @@ func waitRetriesDrained(t *testing.T, d *Deliverer) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		n, err := d.retries.size(context.Background())
+		n, err := d.queue.depth(context.Background(), laneNames)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,7 +221,7 @@ func TestStatusCallbackSignature(t *testing.T) {
 	if n := emailsTo(r.prov, "guardia.gc-cr@example.org"); n != 0 {
 		t.Errorf("a refused undelivered callback led to %d fallback emails", n)
 	}
-	if n, _ := r.d.retries.size(ctx); n != 0 {
+	if n, _ := r.d.queue.depth(ctx, laneNames); n != 0 {
 		t.Errorf("a refused callback queued %d jobs", n)
 	}
 	logs := r.logs.String()
@@ -367,7 +367,7 @@ func TestReceiptUnknownSID(t *testing.T) {
 		t.Fatalf("status %d, want 200", code)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if n, _ := r.d.retries.size(context.Background()); n != 0 {
+	if n, _ := r.d.queue.depth(context.Background(), laneNames); n != 0 {
 		t.Errorf("%d jobs queued", n)
 	}
 	if a := r.prov.twilio.Attempts() + len(r.prov.smtp.Messages()) + len(r.prov.pd.Events()); a != 0 {
@@ -427,20 +427,20 @@ func TestReceiptStateHelpers(t *testing.T) {
 		t.Errorf("intent hash TTL %v", ttl)
 	}
 
-	q := &retryQueue{rdb: rdb, key: "deliver:retries"}
+	q := &jobQueue{rdb: rdb, prefix: "deliver:queue:"}
 	j := retryJob{Intent: in, Channel: "email", Attempt: 1}
 	now := time.Now()
-	if err := q.addNew(ctx, j, now); err != nil {
+	if err := q.add(ctx, j, now); err != nil {
 		t.Fatal(err)
 	}
-	jobs, _, err := q.claim(ctx, now, 10, time.Minute)
+	jobs, err := q.claim(ctx, "email", now, 10, time.Minute)
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("claim: %v %v", jobs, err)
 	}
-	if err := q.addNew(ctx, j, now); err != nil { // a redone receipt while the job is being sent
+	if err := q.add(ctx, j, now); err != nil { // a redone receipt while the job is being sent
 		t.Fatal(err)
 	}
-	if again, _, _ := q.claim(ctx, now, 10, time.Minute); len(again) != 0 {
+	if again, _ := q.claim(ctx, "email", now, 10, time.Minute); len(again) != 0 {
 		t.Error("a leased job was made due again: it could be sent twice")
 	}
 }

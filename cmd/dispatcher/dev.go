@@ -22,7 +22,7 @@ Run the dispatcher with an embedded Kafka-protocol broker (kfake, in memory)
 on 127.0.0.1:9092 with its topics created, and an embedded Redis (miniredis)
 unless REDIS_URL is set. Nothing persists across restarts. Not for production.
 Channels without settings are log sinks; GET /outbox on the admin address
-shows what they would have sent.`+envHelp+channelEnvHelp, io.err)
+shows what they would have sent.`+envHelp+channelEnvHelp+deliverEnvHelp, io.err)
 	var s settings
 	s.register(fs, getenv, settings{httpAddr: "127.0.0.1:8080", logFormat: "text", config: "deploy/config/viogen.yaml"})
 	port := fs.Int("kafka-port", 9092, "port of the embedded broker")

@@ -31,7 +31,7 @@ func loadApp(configPath, templateDir string) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
-	cfg, err := rules.LoadFile(configPath, rules.LoadOptions{Templates: tmpl.Has})
+	cfg, err := rules.LoadFile(configPath, rules.LoadOptions{Templates: tmpl.Has, TemplateChannel: tmpl.HasChannel})
 	if err != nil {
 		return nil, err
 	}
@@ -83,12 +83,20 @@ func (a *app) addDelivery(opts *dispatcher.Options, getenv env, log *logrus.Logg
 	if err != nil {
 		return err
 	}
-	d := dispatcher.NewDeliverer(dispatcher.DeliverConfig{Brokers: opts.Ingest.Brokers}, dispatcher.DeliverDeps{
+	dcfg, err := deliverConfig(getenv, opts.Ingest.Brokers)
+	if err != nil {
+		return err
+	}
+	d := dispatcher.NewDeliverer(dcfg, dispatcher.DeliverDeps{
 		Rules: a.cfg, Templates: a.tmpl, Channels: cs.chans, Limits: cs.limits,
 		Directory: dispatcher.ConfigDirectory{Cfg: a.cfg, Secret: secrets(getenv, cs)},
-		Redis:     opts.Redis, Writer: opts.Writer, Log: log, MarkerTTL: opts.DedupTTL,
+		Redis:     opts.Redis, Writer: opts.Writer, Log: log, MarkerTTL: opts.DedupTTL, Registry: opts.Registry,
 	})
 	opts.Extra = append(opts.Extra, d.Run)
+	if opts.Checks == nil {
+		opts.Checks = map[string]func() error{}
+	}
+	opts.Checks["deliver"] = d.Ready
 	opts.Routes = chainRoutes(opts.Routes, func(mux *http.ServeMux) {
 		if dev {
 			mux.HandleFunc("GET /outbox", cs.outbox)

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/viogen-alerts/dispatcher/dispatcher"
+)
+
+const deliverEnvHelp = `
+Delivery (durations like 15s, 2m, 24h):
+  DELIVER_WORKERS       concurrent sends per channel (default 8)
+  DELIVER_SEND_TIMEOUT  longest a provider call may take (default 15s)
+  DELIVER_LEASE         how long a dead instance's jobs wait before another takes them (default 30s)
+  SHUTDOWN_GRACE        on SIGTERM, how long in-flight sends may finish (default 20s)
+  NOTICE_HORIZON        how long a coordinating-center notice is retried (default 24h)
+`
+
+// deliverConfig reads the delivery settings from the environment; a bad
+// value is refused with its name, never silently defaulted.
+func deliverConfig(getenv env, brokers []string) (dispatcher.DeliverConfig, error) {
+	c := dispatcher.DeliverConfig{Brokers: brokers}
+	durs := []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"DELIVER_SEND_TIMEOUT", &c.SendTimeout}, {"DELIVER_LEASE", &c.Lease},
+		{"SHUTDOWN_GRACE", &c.Grace}, {"NOTICE_HORIZON", &c.NoticeHorizon},
+	}
+	for _, d := range durs {
+		v := getenv(d.name)
+		if v == "" {
+			continue
+		}
+		x, err := time.ParseDuration(v)
+		if err != nil || x <= 0 {
+			return c, fmt.Errorf("%s=%q: want a positive duration such as 15s or 2m", d.name, v)
+		}
+		*d.dst = x
+	}
+	if v := getenv("DELIVER_WORKERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 1000 {
+			return c, fmt.Errorf("DELIVER_WORKERS=%q: want a whole number from 1 to 1000", v)
+		}
+		c.Workers = n
+	}
+	return c, nil
+}

@@ -1,0 +1,124 @@
+package dispatcher
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// heldJob queues one SMS intent as an instance would, leased until the
+// lease runs out, and returns it.
+func heldJob(t *testing.T, d *Deliverer, id string) queued {
+	t.Helper()
+	in := testIntent(id)
+	q, err := newQueued(retryJob{Intent: in, Channel: "sms", Attempt: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.queue.hold(context.Background(), []queued{q}, d.now().Add(d.cfg.Lease)); err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func queueSize(t *testing.T, d *Deliverer) int64 {
+	t.Helper()
+	n, err := d.queue.depth(context.Background(), laneNames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// An instance dies holding the in-flight claim of a send it never made
+// (killed during the provider call): nobody renews its job's lease or its
+// claim, so a live instance takes the job over and sends it.
+func TestDeliverDeadOwnersClaimIsTakenOver(t *testing.T) {
+	e := newDeliverEnv(t)
+	dead := newDeliverer(t, e.decideEnv, e.prov)
+	q := heldJob(t, dead, "crash-claim-1")
+	state, _, _, err := dead.state.begin(context.Background(), q.job.Intent, "sms", "dead-owner:1", dead.cfg.Lease)
+	if err != nil || state != beganClaimed {
+		t.Fatalf("dead instance's claim: %q %v", state, err)
+	}
+	live := newDeliverer(t, e.decideEnv, e.prov)
+	runDeliverer(t, live)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := e.prov.twilio.Wait(ctx, 1); err != nil {
+		t.Fatalf("the dead instance's send was never taken over: %v", err)
+	}
+	rs := readResults(t, e.brokers, func(rs []Result) bool { return count(rs, OutcomeSent, "sms") >= 1 })
+	if rs[0].IntentID != q.job.Intent.ID {
+		t.Errorf("audit record for %q, want %q", rs[0].IntentID, q.job.Intent.ID)
+	}
+	eventually(t, "the job to leave the queue", func() bool { return queueSize(t, live) == 0 })
+}
+
+// An instance dies after the provider accepted and the sent-marker was
+// written, but before the audit record and the queue removal: the job is
+// re-run by another instance, which sends nothing again and writes the
+// audit record from the marker.
+func TestDeliverAcceptedButUnrecordedIsAuditedNotResent(t *testing.T) {
+	e := newDeliverEnv(t)
+	dead := newDeliverer(t, e.decideEnv, e.prov)
+	q := heldJob(t, dead, "crash-marker-1")
+	f, err := dead.attempt(context.Background(), q)
+	if err != nil || len(f.done) != 1 {
+		t.Fatalf("attempt: %+v %v", f, err)
+	}
+	// Dies here: f is never recorded.
+	live := newDeliverer(t, e.decideEnv, e.prov)
+	runDeliverer(t, live)
+	rs := readResults(t, e.brokers, func(rs []Result) bool { return count(rs, OutcomeSent, "sms") >= 1 })
+	if rs[0].ProviderID == "" || rs[0].ProviderID != f.results[0].ProviderID {
+		t.Errorf("re-emitted audit record %+v, want the provider id of the accepted send", rs[0])
+	}
+	eventually(t, "the job to leave the queue", func() bool { return queueSize(t, live) == 0 })
+	if n := len(e.prov.twilio.Messages()); n != 1 {
+		t.Fatalf("provider accepted %d SMS, want 1", n)
+	}
+}
+
+// The stage stops after its jobs are durable in Redis but before the
+// offsets are committed: the next instance gets the intents again from
+// Kafka and finds the same jobs queued; each SMS goes out once.
+func TestDeliverQueuedButUncommittedSendsOnce(t *testing.T) {
+	e := newDeliverEnv(t)
+	e.run(t, ev("k1", "case.opened", "C-E5", 1, 2), ev("k2", "risk.assessed", "C-E5", 2, 4))
+	first := newDeliverer(t, e.decideEnv, e.prov)
+	stopped := make(chan struct{})
+	first.stopAfterQueue = func() bool { close(stopped); return true }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- first.Run(ctx) }()
+	select {
+	case <-stopped:
+	case <-time.After(20 * time.Second):
+		t.Fatal("first deliverer never queued its batch")
+	}
+	cancel()
+	<-done
+	if n := queueSize(t, first); n < 3 {
+		t.Fatalf("%d jobs queued, want the 3 SMS jobs and others", n)
+	}
+	second := newDeliverer(t, e.decideEnv, e.prov)
+	runDeliverer(t, second)
+	rs := readResults(t, e.brokers, func(rs []Result) bool { return count(rs, OutcomeSent, "sms") >= 3 })
+	eventually(t, "the queue to empty", func() bool { return queueSize(t, second) == 0 })
+	if n := len(e.prov.twilio.Messages()); n != 3 {
+		t.Fatalf("provider accepted %d SMS, want 3", n)
+	}
+	_ = rs
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,149 @@
+package dispatcher
+
+import (
+	"context"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/sirupsen/logrus"
+)
+
+// consume moves intents from Kafka into the job queue until ctx ends. An
+// offset is committed only once its jobs are durable in Redis; from then
+// on the queue, not Kafka, is what makes sure each job is finished.
+// Broker or Redis failures are retried with bounded backoff for as long
+// as ctx lives, with the stage reported not ready meanwhile.
+func (d *Deliverer) consume(ctx context.Context) {
+	r := newReader(d.cfg.Brokers, d.cfg.GroupID, []string{d.cfg.IntentsTopic}, d.log)
+	defer r.Close()
+	for attempt := 0; ctx.Err() == nil; {
+		batch, err := d.fetch(ctx, r)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			d.health.fail("kafka", err)
+			d.log.WithError(err).Warn("fetching intents failed; retrying")
+			pause(ctx, d.cfg.Batch.Delay(attempt))
+			attempt++
+			continue
+		}
+		attempt = 0
+		d.health.ok("kafka")
+		if !d.intake(ctx, r, batch) {
+			return
+		}
+	}
+}
+
+// fetch blocks for one intent, then takes what is already fetched (up to
+// 500) without lingering.
+func (d *Deliverer) fetch(ctx context.Context, r *kafka.Reader) ([]kafka.Message, error) {
+	m, err := r.FetchMessage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	batch := []kafka.Message{m}
+	wctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+	defer cancel()
+	for len(batch) < 500 {
+		m, err := r.FetchMessage(wctx)
+		if err != nil {
+			break
+		}
+		batch = append(batch, m)
+	}
+	return batch, nil
+}
+
+// intake queues a batch's jobs, commits its offsets, and offers the jobs
+// to the lanes. False when ctx ended first (nothing committed).
+func (d *Deliverer) intake(ctx context.Context, r *kafka.Reader, batch []kafka.Message) bool {
+	jobs := d.jobsOf(batch)
+	if !d.retryInfra(ctx, "queue", func() error { return d.queue.hold(ctx, jobs, d.now().Add(d.cfg.Lease)) }) {
+		return false
+	}
+	if d.stopAfterQueue != nil && d.stopAfterQueue() {
+		return false
+	}
+	// The jobs are durable: a failing commit only means a redelivery,
+	// which the queue and the sent-markers absorb; so do not wait for it
+	// forever before working on them.
+	d.retryCommit(ctx, r, batch)
+	d.offer(ctx, jobs)
+	return true
+}
+
+// jobsOf decodes a batch into one job per intent and channel.
+func (d *Deliverer) jobsOf(batch []kafka.Message) []queued {
+	var jobs []queued
+	seen := map[string]bool{} // the same intent twice in a batch is one job
+	for _, m := range batch {
+		in, err := DecodeIntent(m.Value)
+		if err != nil {
+			// We wrote it ourselves; a bad one is a bug, logged, not retried forever.
+			d.log.WithError(err).WithFields(logrus.Fields{"partition": m.Partition, "offset": m.Offset}).Error("undecodable intent skipped")
+			continue
+		}
+		for _, ch := range in.Channels {
+			q, err := newQueued(retryJob{Intent: in, Channel: ch, Attempt: 1})
+			if err != nil || seen[q.raw] {
+				continue
+			}
+			seen[q.raw] = true
+			jobs = append(jobs, q)
+		}
+	}
+	return jobs
+}
+
+// retryInfra runs fn until it succeeds or ctx ends, marking part failing
+// meanwhile; the delay between attempts is bounded by d.cfg.Batch.
+func (d *Deliverer) retryInfra(ctx context.Context, part string, fn func() error) bool {
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil {
+			d.health.ok(part)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		d.health.fail(part, err)
+		d.log.WithError(err).WithField("attempt", attempt+1).Warn(part + " failed; retrying")
+		if !pause(ctx, d.cfg.Batch.Delay(attempt)) {
+			return false
+		}
+	}
+}
+
+// retryCommit tries a few times; a later batch's commit covers this one.
+func (d *Deliverer) retryCommit(ctx context.Context, r *kafka.Reader, batch []kafka.Message) {
+	for attempt := range 5 {
+		err := r.CommitMessages(ctx, batch...)
+		if err == nil {
+			d.health.ok("commit")
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		d.health.fail("commit", err)
+		d.log.WithError(err).WithField("attempt", attempt+1).Warn("committing intent offsets failed")
+		if !pause(ctx, d.cfg.Batch.Delay(attempt)) {
+			return
+		}
+	}
+}
+
+// pause waits for d or until ctx ends (false).
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
