@@ -33,9 +33,8 @@ import (
 //
 // {id} is the escalation id, which is the alert id; "case|alert" (the
 // escalation's reference, '|' escaped as %7C) is accepted too. An alert id
-// is resolved through the ack-code index (the code is derived from the
-// alert id and kept as long as the escalation, finished or not), checking
-// the id, and when that misses (a code collision) through the open index.
+// is resolved through the id index (escidx:<id>), one read; an escalation
+// that did not notify the caller's agency answers exactly as an unknown id.
 //
 // Tokens are compared hashed (rules.Config.AgencyByToken) and never
 // logged. Phone numbers are logged masked only, next to the contact id.
@@ -54,9 +53,8 @@ const (
 	// ackTimeout bounds the Redis and Kafka work of one request; Twilio
 	// gives up on a webhook after about 15 s.
 	ackTimeout = 10 * time.Second
-	// ackOpenLimit caps the open escalations read by a listing or an id
-	// lookup that missed the code index: far above the ~1,000 alto/extremo
-	// cases that escalate.
+	// ackOpenLimit caps the open escalations read by a listing: far above
+	// the ~1,000 alto/extremo cases that escalate.
 	ackOpenLimit = 10000
 	// ackMaxToken bounds the bearer token hashed.
 	ackMaxToken = 512
@@ -129,7 +127,8 @@ func (a *AckAPI) authenticate(w http.ResponseWriter, r *http.Request) (*rules.Ag
 }
 
 // find resolves an escalation id ("alert" or "case|alert"), finished ones
-// included when the code index still names them.
+// included, in O(1): "case|alert" names its key, an alert id is looked up
+// in the id index (escidx:<alert id> → case).
 func (a *AckAPI) find(ctx context.Context, id string) (*Escalation, error) {
 	if c, al, ok := ParseEscRef(id); ok {
 		if !ackIDRe.MatchString(c) || !ackIDRe.MatchString(al) {
@@ -140,31 +139,14 @@ func (a *AckAPI) find(ctx context.Context, id string) (*Escalation, error) {
 	if !ackIDRe.MatchString(id) {
 		return nil, ErrNoEscalation
 	}
-	e, err := a.Store.ByCode(ctx, AckCode(id))
-	switch {
-	case err == nil && e.ID == id:
-		return e, nil
-	case err != nil && !errors.Is(err, ErrNoEscalation):
-		return nil, err
-	}
-	// The code now names another escalation (5 characters collide), or the
-	// id is unknown: look among the open ones.
-	open, err := a.Store.Open(ctx, ackOpenLimit)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range open {
-		if e.ID == id {
-			return e, nil
-		}
-	}
-	return nil, ErrNoEscalation
+	return a.Store.ByID(ctx, id)
 }
 
 // handleAck serves POST /v1/escalations/{id}/ack: 401 without a valid
-// token, 404 for an unknown escalation, 403 when it did not notify the
-// token's agency, 409 when it is no longer open, 503 when Redis or Kafka
-// fails, else 202: the acknowledgement is queued for the decide stage.
+// token, 404 for an unknown escalation and for one that did not notify the
+// token's agency (the same answer: another agency's ids are not revealed),
+// 409 when it is no longer open, 503 when Redis or Kafka fails, else 202:
+// the acknowledgement is queued for the decide stage.
 func (a *AckAPI) handleAck(w http.ResponseWriter, r *http.Request) {
 	agency, ok := a.authenticate(w, r)
 	if !ok {
@@ -185,8 +167,8 @@ func (a *AckAPI) handleAck(w http.ResponseWriter, r *http.Request) {
 	}
 	l = l.WithFields(logrus.Fields{"escalation_id": e.ID, "case_ref": e.CaseRef})
 	if !e.NotifiedAgency(agency.ID) {
-		l.Warn("acknowledgement API: agency not notified of the escalation, refused")
-		ackJSON(w, http.StatusForbidden, map[string]string{"error": "this escalation did not notify your agency"})
+		l.Warn("acknowledgement API: agency not notified of the escalation, refused as unknown")
+		ackJSON(w, http.StatusNotFound, map[string]string{"error": "no such escalation"})
 		return
 	}
 	if e.State != EscOpen {

@@ -11,9 +11,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/viogen-alerts/dispatcher/event"
@@ -324,13 +326,22 @@ func TestAckAPIRequiresValidToken(t *testing.T) {
 	e.logs.AssertNotContains(t, ackTokGC, "wrong-token", ackHash(ackTokGC))
 }
 
-func TestAckAPIOtherAgencyForbidden(t *testing.T) {
+// Another agency's escalation answers exactly as an unknown one: 404 with
+// the same body, so an id tells nothing about whether it exists.
+func TestAckAPIOtherAgencyIsNotFound(t *testing.T) {
 	e := newAckEnv(t)
 	esc := e.escalation(t, nil)
+	unknown := e.ack(t, "ffffffffffffffff", ackTokGC)
+	if unknown.status != http.StatusNotFound {
+		t.Fatalf("unknown id: %d %s, want 404", unknown.status, unknown.body)
+	}
 	for _, tok := range []string{ackTokPLP, ackTokSES} {
 		r := e.ack(t, esc.ID, tok)
-		if r.status != http.StatusForbidden {
-			t.Errorf("%d %s, want 403", r.status, r.body)
+		if r.status != http.StatusNotFound || r.body != unknown.body {
+			t.Errorf("other agency: %d %s, want 404 %s (as an unknown id)", r.status, r.body, unknown.body)
+		}
+		if r := e.ack(t, EscRef(esc.CaseRef, esc.ID), tok); r.status != http.StatusNotFound || r.body != unknown.body {
+			t.Errorf("other agency by case|alert: %d %s, want 404", r.status, r.body)
 		}
 	}
 	e.noEvents(t)
@@ -397,17 +408,17 @@ func TestAckAPINotOpenConflict(t *testing.T) {
 			t.Errorf("%s: body %s", tc.state, r.body)
 		}
 	}
-	// Another agency still gets 403, not the state.
-	if r := e.ack(t, acked.ID, ackTokPLP); r.status != http.StatusForbidden {
-		t.Errorf("other agency on an acknowledged escalation: %d, want 403", r.status)
+	// Another agency gets 404, not the state.
+	if r := e.ack(t, acked.ID, ackTokPLP); r.status != http.StatusNotFound {
+		t.Errorf("other agency on an acknowledged escalation: %d, want 404", r.status)
 	}
 	e.noEvents(t)
 }
 
-// When a newer escalation's code collides with an older one's, the code
-// keeps naming the older one (it is never moved), and the newer one is
-// still found by id through the open index.
-func TestAckAPICodeCollisionFallsBackToOpenIndex(t *testing.T) {
+// When a newer escalation was saved with a code another one holds, the
+// code keeps naming the older one (it is never moved), and the newer one
+// is still found by id through the id index.
+func TestAckAPICodeCollisionFoundByIDIndex(t *testing.T) {
 	e := newAckEnv(t)
 	first := e.escalation(t, nil)
 	second := e.escalation(t, func(x *Escalation) { x.CaseRef, x.Alert.CaseID, x.AckCode = "C-HER-0002", "C-HER-0002", first.AckCode })
@@ -418,6 +429,55 @@ func TestAckAPICodeCollisionFallsBackToOpenIndex(t *testing.T) {
 		t.Fatalf("%d %s, want 202", r.status, r.body)
 	}
 	e.oneAck(t, second, "gc-ciudad-real", "api")
+}
+
+// cmdCounter counts the Redis commands that touch escalation data (not
+// a connection's handshake).
+type cmdCounter struct{ n atomic.Int64 }
+
+func (c *cmdCounter) count(cmd redis.Cmder) {
+	switch strings.ToLower(cmd.Name()) {
+	case "hello", "client", "ping", "auth", "select":
+	default:
+		c.n.Add(1)
+	}
+}
+func (c *cmdCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *cmdCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.count(cmd); return next(ctx, cmd) }
+}
+func (c *cmdCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			c.count(cmd)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// An id is found, or found unknown, with a constant number of Redis
+// commands, however many escalations are open (today's scan of every open
+// escalation would read all 2,000).
+func TestAckAPIFindsByIDInConstantCommands(t *testing.T) {
+	e := newAckEnv(t)
+	var last *Escalation
+	for range 2000 {
+		last = e.escalation(t, nil)
+	}
+	cnt := &cmdCounter{}
+	e.store.rdb.AddHook(cnt)
+	for _, tc := range []struct {
+		id   string
+		want int
+	}{{"ffffffffffffffff", http.StatusNotFound}, {last.ID, http.StatusAccepted}} {
+		before := cnt.n.Load()
+		if r := e.ack(t, tc.id, ackTokGC); r.status != tc.want {
+			t.Fatalf("%s: %d %s, want %d", tc.id, r.status, r.body, tc.want)
+		}
+		if n := cnt.n.Load() - before; n > 2 {
+			t.Errorf("%s: %d Redis commands to find an escalation, want at most 2", tc.id, n)
+		}
+	}
 }
 
 func TestAckAPIKafkaDownIs503(t *testing.T) {

@@ -15,9 +15,13 @@ import (
 // Decider is the stage after case state: rules → suppression → one
 // intent per target of the policy's first step, written to the intents
 // topic. It is idempotent: a replayed batch (after a crash, or a
-// redelivered event) decides the same alerts with the same ids and takes
-// its own suppression windows again, and delivery's sent-markers absorb
-// the repeated intents.
+// redelivered event) decides the same alerts with the same ids, takes its
+// own suppression windows again, finds its critical decisions (sent or
+// merged) remembered and its ack codes allocated, and delivery's
+// sent-markers absorb the repeated intents. A critical alert is never
+// suppressed by a window: it goes, or is merged into an open,
+// unacknowledged escalation of its case and rule at the same or a higher
+// level (see Suppressor).
 type Decider struct {
 	Engine   *rules.Engine
 	Suppress *Suppressor
@@ -34,6 +38,9 @@ type Decider struct {
 type decision struct {
 	item  *Item
 	alert rules.Alert
+	req   int // its suppression request
+	// mergedInto is the escalation a critical alert was merged into.
+	mergedInto string
 }
 
 // Handle implements Stage. Items are handled in order: alerts decided so
@@ -45,7 +52,21 @@ func (d *Decider) Handle(ctx context.Context, items []Item) error {
 		if !d.ladderEvent(items[i].Event.Type) {
 			continue
 		}
-		if err := d.decide(ctx, items[start:i+1]); err != nil {
+		end := i + 1
+		if items[i].Event.Type == event.EscalationTimeout {
+			// Rules about a timeout (an oversight notice) see only a timeout
+			// that moves its ladder: not one of an escalation acknowledged or
+			// moved on meanwhile. A replay that finds the ladder moved on
+			// skips them safely: their intents were written before it moved.
+			live, err := d.Ladder.timeoutLive(ctx, items[i].Event)
+			if err != nil {
+				return err
+			}
+			if !live {
+				end = i
+			}
+		}
+		if err := d.decide(ctx, items[start:end]); err != nil {
 			return err
 		}
 		if err := d.applyLadder(ctx, items[i]); err != nil {
@@ -73,35 +94,60 @@ func (d *Decider) applyLadder(ctx context.Context, it Item) error {
 	return nil
 }
 
-// decide runs rules and suppression for items and sends what is allowed.
+// decide runs rules and suppression for items and sends what is allowed;
+// critical alerts merged into an open escalation are recorded on it.
 func (d *Decider) decide(ctx context.Context, items []Item) error {
-	decided := d.evaluate(items)
-	if len(decided) == 0 {
+	decided, reqs := d.evaluate(items)
+	if len(reqs) == 0 {
 		return nil
 	}
-	allowed, err := d.Suppress.Allow(ctx, suppressRequests(decided))
+	verdicts, err := d.Suppress.Decide(ctx, reqs)
 	if err != nil {
 		return err
 	}
-	var sent []decision
-	for i, dc := range decided {
-		if !allowed[i] {
+	var sent, merged []decision
+	for _, dc := range decided {
+		v := verdicts[dc.req]
+		switch {
+		case v.Send:
+			sent = append(sent, dc)
+		case v.MergedInto != "":
+			dc.mergedInto = v.MergedInto
+			merged = append(merged, dc)
+		default:
 			d.logDecision(dc, nil, "suppressed")
-			continue
 		}
-		sent = append(sent, dc)
 	}
-	return d.emit(ctx, sent)
+	if err := d.emit(ctx, sent); err != nil {
+		return err
+	}
+	// After emit: the escalation merged into may have been opened by an
+	// alert of this very batch.
+	for _, dc := range merged {
+		d.logDecision(dc, nil, "merged")
+		if d.Ladder != nil {
+			if err := d.Ladder.Merge(ctx, dc.alert.CaseID, dc.mergedInto, dc.alert.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
-// evaluate runs the rules for every item. A duplicate is evaluated again
-// with its original outcome, so a batch that failed after deciding is
-// decided the same way on retry.
-func (d *Decider) evaluate(items []Item) []decision {
+// evaluate runs the rules for every item and builds the suppression
+// requests in order: a case's fall (or close) comes before the alerts of
+// the event that caused it and after those of earlier events. A duplicate
+// is evaluated again with its original outcome, so a batch that failed
+// after deciding is decided the same way on retry.
+func (d *Decider) evaluate(items []Item) ([]decision, []SuppressRequest) {
 	var out []decision
+	var reqs []SuppressRequest
 	for i := range items {
 		it := &items[i]
 		tr := it.Outcome.Transition
+		if !tr.Stale && (tr.Falling || it.Event.Type == event.CaseClosed) {
+			reqs = append(reqs, SuppressRequest{CaseID: it.Event.CaseID, EventID: it.Event.ID, Reset: true})
+		}
 		tr.Duplicate = false
 		alerts, err := d.Engine.Evaluate(it.Event, tr, it.Outcome.Case)
 		if err != nil {
@@ -110,31 +156,54 @@ func (d *Decider) evaluate(items []Item) []decision {
 			d.Log.WithError(err).WithFields(logrus.Fields{"case_ref": it.Event.CaseID, "event_id": it.Event.ID}).Error("rule evaluation failed")
 		}
 		for _, a := range alerts {
-			out = append(out, decision{item: it, alert: a})
+			out = append(out, decision{item: it, alert: a, req: len(reqs)})
+			reqs = append(reqs, SuppressRequest{CaseID: a.CaseID, Key: a.SuppressKey, AlertID: a.ID, Window: a.SuppressFor.Std(),
+				Critical: a.Critical, Rule: a.Rule, Level: a.Level, Escalates: d.escalates(a)})
 		}
 	}
-	return out
+	return out, reqs
 }
 
-func suppressRequests(ds []decision) []SuppressRequest {
-	reqs := make([]SuppressRequest, len(ds))
-	for i, dc := range ds {
-		reqs[i] = SuppressRequest{CaseID: dc.alert.CaseID, Key: dc.alert.SuppressKey, AlertID: dc.alert.ID, Window: dc.alert.SuppressFor.Std()}
-	}
-	return reqs
+// escalates reports whether the alert opens an escalation (its first step
+// awaits an acknowledgement and the ladder runs).
+func (d *Decider) escalates(a rules.Alert) bool {
+	return d.Ladder != nil && len(a.Policy.Steps) > 0 && a.Policy.Steps[0].AckWithin > 0
 }
 
-// emit resolves step 0 of each alert and writes its intents in one call,
-// then opens the escalations; the offset is committed only after this.
+// emit allocates the ack codes of the escalations about to open, resolves
+// step 0 of each alert and writes its intents in one call, then opens the
+// escalations; the offset is committed only after this. The codes are
+// allocated first because the intents print them; a replay gets the same.
 func (d *Decider) emit(ctx context.Context, ds []decision) error {
 	if len(ds) == 0 {
 		return nil
 	}
 	now := d.Now()
+	codes := make([]string, len(ds))
+	var creqs []codeRequest
+	var cidx []int
+	for i, dc := range ds {
+		if d.escalates(dc.alert) {
+			creqs = append(creqs, codeRequest{caseRef: dc.alert.CaseID, alertID: dc.alert.ID})
+			cidx = append(cidx, i)
+		}
+	}
+	if len(creqs) > 0 {
+		got, taken, err := d.Ladder.Store.allocateCodes(ctx, creqs)
+		if err != nil {
+			return err
+		}
+		if taken > 0 {
+			d.Log.WithField("taken", taken).Info("ack code candidates found taken: next candidates used")
+		}
+		for j, i := range cidx {
+			codes[i] = got[j]
+		}
+	}
 	var msgs []kafka.Message
 	opened := make([]openedAlert, 0, len(ds))
-	for _, dc := range ds {
-		intents := StepIntents(d.Engine.Config(), dc.alert, 0, 0, AckCode(dc.alert.ID), now)
+	for i, dc := range ds {
+		intents := StepIntents(d.Engine.Config(), dc.alert, 0, 0, codes[i], now)
 		d.logDecision(dc, intents, "notify")
 		for _, in := range intents {
 			b, err := in.Encode()
@@ -143,7 +212,7 @@ func (d *Decider) emit(ctx context.Context, ds []decision) error {
 			}
 			msgs = append(msgs, kafka.Message{Topic: d.Topic, Key: []byte(in.CaseRef), Value: b})
 		}
-		opened = append(opened, openedAlert{alert: dc.alert, intents: intents, lastCheckin: dc.item.Outcome.CheckinBase})
+		opened = append(opened, openedAlert{alert: dc.alert, intents: intents, lastCheckin: dc.item.Outcome.CheckinBase, ackCode: codes[i]})
 	}
 	if len(msgs) > 0 {
 		if err := d.Writer.WriteMessages(ctx, msgs...); err != nil {
@@ -162,8 +231,14 @@ func (d *Decider) logDecision(dc decision, intents []Intent, outcome string) {
 	for i, in := range intents {
 		targets[i] = in.AgencyID + "/" + in.ContactID
 	}
-	d.Log.WithFields(logrus.Fields{
+	f := logrus.Fields{
 		"case_ref": a.CaseID, "alert_id": a.ID, "rule": a.Rule, "severity": a.Severity, "critical": a.Critical,
 		"policy": a.Policy.ID, "unrouted": a.Unrouted, "event_id": a.EventID, "targets": targets,
-	}).Info("alert " + outcome)
+	}
+	if dc.mergedInto != "" {
+		f["escalation_id"] = dc.mergedInto
+		d.Log.WithFields(f).Info("alert merged into escalation " + dc.mergedInto)
+		return
+	}
+	d.Log.WithFields(f).Info("alert " + outcome)
 }

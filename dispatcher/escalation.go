@@ -3,9 +3,11 @@ package dispatcher
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +48,9 @@ type Escalation struct {
 	AckedBy     string    `json:"acked_by,omitempty"`
 	AckedAt     time.Time `json:"acked_at,omitzero"`
 	AckVia      string    `json:"ack_via,omitempty"`
+	// Merged lists the critical alerts (ids) merged into this escalation
+	// while it was open and unacknowledged: they paged nobody themselves.
+	Merged []string `json:"merged,omitempty"`
 }
 
 // Redis keys of escalations and timers (see docs/architecture.md).
@@ -60,6 +65,16 @@ func escKey(caseRef, alertID string) string { return "case:{" + caseRef + "}:esc
 
 func ackCodeKey(code string) string { return "ackcode:" + code }
 
+// escIdxKey finds an escalation's case by its id (the alert id), so the
+// ack API resolves an id in O(1).
+func escIdxKey(alertID string) string { return "escidx:" + alertID }
+
+// escCodeKey remembers the code allocated to an alert's escalation, so a
+// replayed decision prints the same code.
+func escCodeKey(caseRef, alertID string) string {
+	return "case:{" + caseRef + "}:esc-code:" + alertID
+}
+
 // caseEscKey is the set of a case's open escalations (alert ids).
 func caseEscKey(caseRef string) string { return "case:{" + caseRef + "}:esc-open" }
 
@@ -71,23 +86,81 @@ func ParseEscRef(ref string) (caseRef, alertID string, ok bool) {
 	return strings.Cut(ref, "|")
 }
 
-// AckCode is the short code printed in an alert's SMS ("ACK K7Q2MX"):
-// 6 characters of 32, about 10^9 codes.
-// Derived from the alert id, so a replayed decision prints the same code.
-func AckCode(alertID string) string {
-	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789" // no 0/O, 1/I
-	h := sha256.Sum256([]byte("ack\x00" + alertID))
-	var b [6]byte
-	for i := range b {
-		b[i] = alphabet[int(h[i])%len(alphabet)]
+// Ack codes: 6 characters of 32 (no 0/O, 1/I), about 10^9 codes.
+const (
+	ackCodeAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	ackCodeLen      = 6
+	// ackCodeHashed candidates are derived from the alert id by hashing;
+	// after them the search walks the code space from the first one, so a
+	// free code is found whenever the space has one within ackCodeAttempts.
+	ackCodeHashed   = 8
+	ackCodeAttempts = 64
+	// freedCodePrefix marks an ackcode:<code> value whose escalation was
+	// acknowledged or closed: the code may be allocated again, and until
+	// then an SMS with it is told the escalation is no longer open.
+	freedCodePrefix = "~"
+)
+
+// AckCode is the first candidate code of an alert ("ACK K7Q2MX"). The code
+// an escalation actually gets is allocated among the open ones
+// (EscalationStore.allocateCodes) and is this one unless it was taken.
+func AckCode(alertID string) string { return ackCodeCandidate(ackCodeAlphabet, ackCodeLen, alertID, 0) }
+
+// ackCodeCandidate is the i-th code tried for an alert: deterministic, so
+// a replay walks the same sequence.
+func ackCodeCandidate(alphabet string, n int, alertID string, i int) string {
+	space := uint64(1)
+	for range n {
+		space *= uint64(len(alphabet))
 	}
-	return string(b[:])
+	hashed := func(i int) uint64 {
+		src := "ack\x00" + alertID
+		if i > 0 {
+			src += "\x00" + strconv.Itoa(i)
+		}
+		h := sha256.Sum256([]byte(src))
+		return binary.BigEndian.Uint64(h[:8]) % space
+	}
+	var idx uint64
+	if i < ackCodeHashed {
+		idx = hashed(i)
+	} else {
+		idx = (hashed(0) + uint64(i-ackCodeHashed+1)) % space
+	}
+	b := make([]byte, n)
+	for j := n - 1; j >= 0; j-- {
+		b[j] = alphabet[idx%uint64(len(alphabet))]
+		idx /= uint64(len(alphabet))
+	}
+	return string(b)
 }
+
+// claimCodeScript points ackcode:<code> at ARGV[1] when it is free (absent
+// or freed) or already points there, and answers 1; else 0.
+var claimCodeScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] and string.sub(v, 1, 1) ~= '~' then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`)
+
+// freeCodeScript marks ackcode:<code> freed if it points at ARGV[1] (or
+// at nothing: an escalation saved finished).
+var freeCodeScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v == false or v == ARGV[1] then
+  redis.call('SET', KEYS[1], '~' .. ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`)
 
 // EscalationStore keeps escalations in Redis.
 type EscalationStore struct {
 	rdb redis.UniversalClient
 	ttl time.Duration // how long a finished escalation is kept
+	// codeAlphabet and codeLen shape the ack codes (tests shrink them to
+	// force collisions).
+	codeAlphabet string
+	codeLen      int
 }
 
 // NewEscalationStore keeps finished escalations for keep (default 30 days).
@@ -95,7 +168,7 @@ func NewEscalationStore(rdb redis.UniversalClient, keep time.Duration) *Escalati
 	if keep <= 0 {
 		keep = 30 * 24 * time.Hour
 	}
-	return &EscalationStore{rdb: rdb, ttl: keep}
+	return &EscalationStore{rdb: rdb, ttl: keep, codeAlphabet: ackCodeAlphabet, codeLen: ackCodeLen}
 }
 
 // ErrNoEscalation is returned for an unknown escalation.
@@ -126,16 +199,111 @@ func (s *EscalationStore) ByRef(ctx context.Context, ref string) (*Escalation, e
 	return s.Get(ctx, c, a)
 }
 
-// ByCode finds the escalation an SMS acknowledgement code belongs to.
+// ByCode finds the escalation an SMS acknowledgement code belongs to: the
+// open one holding it, or the last one that held it when it was freed
+// (acknowledged or closed) and not allocated again.
 func (s *EscalationStore) ByCode(ctx context.Context, code string) (*Escalation, error) {
-	ref, err := s.rdb.Get(ctx, ackCodeKey(strings.ToUpper(strings.TrimSpace(code)))).Result()
+	code = strings.ToUpper(strings.TrimSpace(code))
+	ref, err := s.rdb.Get(ctx, ackCodeKey(code)).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNoEscalation
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read ack code: %w", err)
 	}
-	return s.ByRef(ctx, ref)
+	e, err := s.ByRef(ctx, strings.TrimPrefix(ref, freedCodePrefix))
+	if err != nil {
+		return nil, err
+	}
+	if e.AckCode != code {
+		return nil, ErrNoEscalation // the key names an escalation printed with another code
+	}
+	return e, nil
+}
+
+// ByID finds an escalation by its id (the alert id) through the id index:
+// one read, whatever the number of escalations.
+func (s *EscalationStore) ByID(ctx context.Context, alertID string) (*Escalation, error) {
+	caseRef, err := s.rdb.Get(ctx, escIdxKey(alertID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNoEscalation
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read escalation index: %w", err)
+	}
+	return s.Get(ctx, caseRef, alertID)
+}
+
+// codeRequest asks for the ack code of the escalation an alert opens.
+type codeRequest struct{ caseRef, alertID string }
+
+// allocateCodes gives each request an ack code no other open escalation
+// holds, before the alert's intents (which print it) are written. A code
+// already allocated to the alert is returned again (a replayed decision
+// prints the same code). Otherwise the alert's candidates are tried in
+// order, claiming ackcode:<code> unless another open escalation holds it.
+// It returns the codes and how many candidates were found taken.
+func (s *EscalationStore) allocateCodes(ctx context.Context, reqs []codeRequest) ([]string, int, error) {
+	codes := make([]string, len(reqs))
+	if len(reqs) == 0 {
+		return codes, 0, nil
+	}
+	pipe := s.rdb.Pipeline()
+	have := make([]*redis.StringCmd, len(reqs))
+	for i, r := range reqs {
+		have[i] = pipe.Get(ctx, escCodeKey(r.caseRef, r.alertID))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, fmt.Errorf("read allocated ack codes: %w", err)
+	}
+	var pending []int
+	for i, c := range have {
+		if v, err := c.Result(); err == nil && v != "" {
+			codes[i] = v
+		} else {
+			pending = append(pending, i)
+		}
+	}
+	fresh := append([]int(nil), pending...)
+	ttl := s.ttl.Milliseconds()
+	taken := 0
+	for attempt := 0; attempt < ackCodeAttempts && len(pending) > 0; attempt++ {
+		calls := make([]scriptCall, len(pending))
+		cands := make([]string, len(pending))
+		for j, i := range pending {
+			cands[j] = ackCodeCandidate(s.codeAlphabet, s.codeLen, reqs[i].alertID, attempt)
+			calls[j] = scriptCall{keys: []string{ackCodeKey(cands[j])}, args: []any{EscRef(reqs[i].caseRef, reqs[i].alertID), ttl}}
+		}
+		cmds, err := evalAll(ctx, s.rdb, claimCodeScript, calls)
+		if err != nil {
+			return nil, taken, fmt.Errorf("claim ack codes: %w", err)
+		}
+		var next []int
+		for j, c := range cmds {
+			ok, err := c.Int()
+			if err != nil {
+				return nil, taken, fmt.Errorf("claim ack code: %w", err)
+			}
+			if ok == 1 {
+				codes[pending[j]] = cands[j]
+			} else {
+				taken++
+				next = append(next, pending[j])
+			}
+		}
+		pending = next
+	}
+	if len(pending) > 0 {
+		return nil, taken, fmt.Errorf("no free ack code for %d escalations after %d candidates each", len(pending), ackCodeAttempts)
+	}
+	pipe = s.rdb.Pipeline()
+	for _, i := range fresh {
+		pipe.Set(ctx, escCodeKey(reqs[i].caseRef, reqs[i].alertID), codes[i], s.ttl)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, taken, fmt.Errorf("record allocated ack codes: %w", err)
+	}
+	return codes, taken, nil
 }
 
 // Open lists open escalations, oldest first, at most limit.
@@ -188,12 +356,14 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 		return fmt.Errorf("encode escalation %s: %w", e.ID, err)
 	}
 	ref := EscRef(e.CaseRef, e.ID)
+	ttl := s.ttl.Milliseconds()
 	pipe := s.rdb.TxPipeline()
 	pipe.Set(ctx, escKey(e.CaseRef, e.ID), b, s.ttl)
-	// NX: a code already taken by another escalation keeps pointing there;
-	// it is never silently moved to a newer one.
-	pipe.SetNX(ctx, ackCodeKey(e.AckCode), ref, s.ttl)
+	pipe.Set(ctx, escIdxKey(e.ID), e.CaseRef, s.ttl)
 	if e.State == EscOpen {
+		// The code is allocated before the intents; claiming it again only
+		// refreshes it. A code another open escalation holds is never moved.
+		claimCodeScript.Eval(ctx, pipe, []string{ackCodeKey(e.AckCode)}, ref, ttl)
 		pipe.SAdd(ctx, caseEscKey(e.CaseRef), e.ID)
 		pipe.ZAddNX(ctx, keyEscOpen, redis.Z{Score: float64(e.OpenedAt.UnixMilli()), Member: ref})
 		if !e.DueAt.IsZero() {
@@ -202,6 +372,10 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 			pipe.ZRem(ctx, keyTimerEscalation, ref)
 		}
 	} else {
+		// Acknowledged or closed: the code is freed for other escalations,
+		// and no later critical alert merges into this one.
+		freeCodeScript.Eval(ctx, pipe, []string{ackCodeKey(e.AckCode)}, ref, ttl)
+		pipe.HDel(ctx, critIndexKey(e.CaseRef), critIndexField(e.Alert.Rule, e.ID))
 		pipe.SRem(ctx, caseEscKey(e.CaseRef), e.ID)
 		pipe.ZRem(ctx, keyEscOpen, ref)
 		pipe.ZRem(ctx, keyTimerEscalation, ref)

@@ -28,8 +28,12 @@ type Ladder struct {
 	Log     logrus.FieldLogger
 }
 
-// Open records escalations for alerts just notified at step 0.
+// Open records escalations for alerts just notified at step 0, with the
+// ack code their intents printed (allocated here when none was given).
 func (l *Ladder) Open(ctx context.Context, opened []openedAlert, now time.Time) error {
+	if err := l.ensureCodes(ctx, opened); err != nil {
+		return err
+	}
 	for _, o := range opened {
 		if len(o.alert.Policy.Steps) == 0 || o.alert.Policy.Steps[0].AckWithin <= 0 {
 			continue // nothing is awaited
@@ -39,7 +43,7 @@ func (l *Ladder) Open(ctx context.Context, opened []openedAlert, now time.Time) 
 		} else if !errors.Is(err, ErrNoEscalation) {
 			return err
 		}
-		e := &Escalation{ID: o.alert.ID, CaseRef: o.alert.CaseID, Alert: o.alert, AckCode: AckCode(o.alert.ID),
+		e := &Escalation{ID: o.alert.ID, CaseRef: o.alert.CaseID, Alert: o.alert, AckCode: o.ackCode,
 			State: EscOpen, OpenedAt: now, Notified: agencies(nil, o.intents), LastCheckin: o.lastCheckin}
 		if len(o.intents) == 0 {
 			e.Skipped = append(e.Skipped, 0)
@@ -56,12 +60,55 @@ func (l *Ladder) Open(ctx context.Context, opened []openedAlert, now time.Time) 
 	return nil
 }
 
-// openedAlert is an alert, the intents its step 0 sent, and the case's
-// last check-in when it was decided.
+// ensureCodes allocates the codes of escalating alerts that came without.
+func (l *Ladder) ensureCodes(ctx context.Context, opened []openedAlert) error {
+	var reqs []codeRequest
+	var idx []int
+	for i, o := range opened {
+		if o.ackCode == "" && len(o.alert.Policy.Steps) > 0 && o.alert.Policy.Steps[0].AckWithin > 0 {
+			reqs = append(reqs, codeRequest{caseRef: o.alert.CaseID, alertID: o.alert.ID})
+			idx = append(idx, i)
+		}
+	}
+	if len(reqs) == 0 {
+		return nil
+	}
+	codes, _, err := l.Store.allocateCodes(ctx, reqs)
+	if err != nil {
+		return err
+	}
+	for j, i := range idx {
+		opened[i].ackCode = codes[j]
+	}
+	return nil
+}
+
+// openedAlert is an alert, the intents its step 0 sent, the case's last
+// check-in when it was decided, and the ack code its intents printed.
 type openedAlert struct {
 	alert       rules.Alert
 	intents     []Intent
 	lastCheckin time.Time
+	ackCode     string
+}
+
+// Merge records that critical alert alertID was merged into escalation
+// target of the case instead of paging on its own. Idempotent.
+func (l *Ladder) Merge(ctx context.Context, caseRef, target, alertID string) error {
+	e, err := l.Store.Get(ctx, caseRef, target)
+	if errors.Is(err, ErrNoEscalation) {
+		l.Log.WithFields(logrus.Fields{"alert_id": alertID, "case_ref": caseRef, "escalation_id": target}).
+			Warn("escalation merged into is gone: merge not recorded on it")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if contains(e.Merged, alertID) {
+		return nil // replay
+	}
+	e.Merged = append(e.Merged, alertID)
+	return l.Store.Save(ctx, e)
 }
 
 // Timeout handles escalation.timeout: if the escalation still waits on
@@ -78,6 +125,23 @@ func (l *Ladder) Timeout(ctx context.Context, ev event.Event, now time.Time) err
 		return nil // acknowledged, or already moved on (a replayed timer)
 	}
 	return l.advance(ctx, e, now)
+}
+
+// timeoutLive reports, reading only, whether the escalation.timeout ev
+// would move its ladder now (the escalation is open and still waits on
+// the step and round the timer was set for).
+func (l *Ladder) timeoutLive(ctx context.Context, ev event.Event) (bool, error) {
+	if ev.Timer == nil {
+		return false, nil
+	}
+	e, err := l.Store.Get(ctx, ev.CaseID, ev.Timer.EscalationID)
+	if errors.Is(err, ErrNoEscalation) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return e.State == EscOpen && e.Step == ev.Timer.Step && e.Round == ev.Timer.Round, nil
 }
 
 // advance moves e to its next step or round and notifies it; steps that
