@@ -73,7 +73,7 @@ func (d *Deliverer) attemptAll(ctx context.Context, jobs []queued) error {
 	}
 	wg.Wait()
 	if len(fs) > 0 {
-		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
 		d.record(rctx, fs)
 	}

@@ -243,13 +243,28 @@ func TestDeliverRetriesTransientFailures(t *testing.T) {
 		}
 	}
 	per := map[string]int{}
+	sids := map[string]string{}
 	for _, m := range e.prov.twilio.Messages() {
 		per[m.To]++
+		sids[m.Sid] = m.To
 	}
 	for to, n := range per {
 		if n != 1 {
 			t.Errorf("%s... got %d accepted SMS, want 1", to[:6], n)
 		}
+	}
+	if per["+34600000012"] != 1 {
+		t.Fatal("the number that got the 429 never had its SMS accepted")
+	}
+	// Its audit record is the provider's acceptance, after the retries.
+	var audited bool
+	for _, r := range rs {
+		if r.Outcome == OutcomeSent && r.Channel == "sms" && r.ContactID == "gc-cr-sala" {
+			audited = sids[r.ProviderID] == "+34600000012" && r.Attempt > 1
+		}
+	}
+	if !audited {
+		t.Error("no sent record carrying the accepted message's sid after a retried attempt")
 	}
 }
 

@@ -2,51 +2,53 @@ package dispatcher
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 )
 
-// Over the rate, callers queue (nobody is dropped) and a critical caller
-// that arrives while others wait is served before them.
+// Over the rate, callers queue (nobody is dropped), and while a critical
+// caller waits no token goes to a non-critical one. Deterministic: the
+// refill is too slow to matter, tokens are given by hand, and the test
+// waits on the limiter's own state, not on sleeps.
 func TestLimiterQueuesAndServesCriticalFirst(t *testing.T) {
-	l := NewLimiter(20, 1) // one token every 50 ms
-	ctx := context.Background()
+	l := NewLimiter(0.001, 1) // one token every 1,000 s: only the burst and our hand refills
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	if err := l.Wait(ctx, false); err != nil { // takes the burst token
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var order []string
-	var wg sync.WaitGroup
-	for _, name := range []string{"n1", "n2", "n3"} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := l.Wait(ctx, false); err != nil {
-				t.Error(err)
-			}
-			mu.Lock()
-			order = append(order, name)
-			mu.Unlock()
-		}()
-	}
-	time.Sleep(10 * time.Millisecond) // the three normal ones are waiting
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := l.Wait(ctx, true); err != nil {
-			t.Error(err)
+	critDone := make(chan error, 1)
+	go func() { critDone <- l.Wait(ctx, true) }()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		l.mu.Lock()
+		waiting := l.critWait
+		l.mu.Unlock()
+		if waiting == 1 {
+			break
 		}
-		mu.Lock()
-		order = append(order, "critical")
-		mu.Unlock()
-	}()
-	wg.Wait()
-	if len(order) != 4 {
-		t.Fatalf("served %d of 4: callers were dropped", len(order))
+		if time.Now().After(deadline) {
+			t.Fatal("the critical caller never registered as waiting")
+		}
+		time.Sleep(time.Millisecond)
 	}
-	if order[0] != "critical" {
-		t.Fatalf("order %v: the critical caller must go first", order)
+	l.mu.Lock()
+	l.tokens = 1 // a token is free now
+	l.mu.Unlock()
+	if _, ok := l.take(false); ok {
+		t.Fatal("a non-critical caller took the token while a critical one waited")
+	}
+	if _, ok := l.take(true); !ok {
+		t.Fatal("a critical caller was refused a free token")
+	}
+	cancel()
+	if err := <-critDone; err == nil {
+		t.Fatal("the waiting critical caller should have seen its context end")
+	}
+	l.mu.Lock()
+	l.tokens = 1
+	l.mu.Unlock()
+	if _, ok := l.take(false); !ok {
+		t.Fatal("with no critical caller left, a non-critical one gets the token")
 	}
 }
 
