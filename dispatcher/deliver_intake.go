@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -16,6 +17,10 @@ import (
 func (d *Deliverer) consume(ctx context.Context) {
 	r := newReader(d.cfg.Brokers, d.cfg.GroupID, []string{d.cfg.IntentsTopic}, d.log)
 	defer r.Close()
+	pctx, stopProbe := context.WithCancel(ctx)
+	probeDone := make(chan struct{})
+	defer func() { stopProbe(); <-probeDone }()
+	go func() { defer close(probeDone); d.probeReader(pctx, r) }()
 	for attempt := 0; ctx.Err() == nil; {
 		batch, err := d.fetch(ctx, r)
 		if ctx.Err() != nil {
@@ -145,5 +150,25 @@ func pause(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// probeReader marks Kafka failing while the reader reports errors: with
+// the broker gone FetchMessage just waits (the reader retries inside), so
+// its error count is what shows the outage.
+func (d *Deliverer) probeReader(ctx context.Context, r *kafka.Reader) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n := r.Stats().Errors; n > 0 { // Stats resets its counters
+			d.health.fail("kafka-reader", fmt.Errorf("%d reader errors in the last second", n))
+		} else {
+			d.health.ok("kafka-reader")
+		}
 	}
 }
