@@ -1,0 +1,916 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/viogen-alerts/dispatcher/internal/providertest"
+	"github.com/viogen-alerts/dispatcher/internal/testenv"
+)
+
+// Topics the dispatcher reads and writes, seeded in every broker.
+var allTopics = []string{"case-events", "case-events.internal", "case-events.dlq", "notifications", "notifications.results"}
+
+const (
+	partitions  = 4
+	twilioSID   = "AC0123456789abcdef0123456789abcdef" // synthetic
+	twilioToken = "e2etokene2etokene2etokene2etoken"   // synthetic
+	twilioFrom  = "+34600000099"
+)
+
+// ---------------------------------------------------------------------------
+// The binary
+
+var (
+	buildOnce sync.Once
+	buildBin  string
+	buildDir  string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// requireE2E skips process-level tests under -short.
+func requireE2E(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("process-level test (builds and runs the binary): skipped with -short")
+	}
+}
+
+// moduleRoot is two directories up from this file.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the test source")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// dispatcherBinary builds ./cmd/dispatcher once per test binary (no -race:
+// it is a child process), or returns E2E_DISPATCHER_BIN when set.
+func dispatcherBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("E2E_DISPATCHER_BIN"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		root := moduleRoot(t)
+		buildDir, buildErr = os.MkdirTemp("", "e2e-dispatcher-")
+		if buildErr != nil {
+			return
+		}
+		buildBin = filepath.Join(buildDir, "dispatcher")
+		cmd := exec.Command("go", "build", "-o", buildBin, "./cmd/dispatcher")
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/dispatcher in %s: %v\n%s", root, err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildBin
+}
+
+// ---------------------------------------------------------------------------
+// The stack: broker, Redis, SMS provider, configuration
+
+type stack struct {
+	dir     string
+	brokers []string
+	kafka   *kfake.Cluster
+	redis   *testenv.Redis
+	sms     *providertest.SlowTwilio
+	config  string
+	model   model
+}
+
+// newStack starts kfake with every topic, a redis-server and a Twilio fake
+// answering after delay(), and writes a synthetic configuration.
+func newStack(t *testing.T, delay func() time.Duration) *stack {
+	t.Helper()
+	s := &stack{dir: t.TempDir()}
+	s.kafka, s.brokers = testenv.StartKafka(t, partitions, allTopics...)
+	s.redis = testenv.StartRedis(t)
+	s.sms = providertest.NewSlowTwilio(t, twilioSID, twilioToken, delay)
+	s.model = defaultModel()
+	s.config = filepath.Join(s.dir, "e2e.yaml")
+	if err := os.WriteFile(s.config, []byte(configYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// uniformDelay draws a provider answer time uniformly from [lo, hi].
+func uniformDelay(lo, hi time.Duration) func() time.Duration {
+	return func() time.Duration { return lo + rand.N(hi-lo+1) }
+}
+
+// configYAML: two responsible units, one per province, each with one SMS
+// contact on call; a coordinating center as fallback agency (its number
+// receives only notices, which this model never expects); one critical
+// rule on a rise to extremo; one policy step with no acknowledgement
+// awaited. Each alert is exactly one SMS, to the unit of its case.
+// Synthetic numbers and ids.
+const configYAML = `# e2e test configuration (synthetic)
+timezone: Europe/Madrid
+locale: es
+fallback_agency: e2e-centro
+agencies:
+  - id: e2e-centro
+    name: Centro de Coordinacion E2E
+    kind: coordinating_center
+    contacts:
+      - {id: e2e-centro-sala, role: duty, sms: "+34600000090"}
+  - id: e2e-unidad-cr
+    name: Unidad E2E Ciudad Real
+    kind: responsible_unit
+    serves: {provinces: ["13"]}
+    contacts:
+      - {id: e2e-cr-guardia, role: on_call, sms: "+34600000001"}
+      - {id: e2e-cr-sala, role: duty, sms: "+34600000002"}
+  - id: e2e-unidad-ib
+    name: Unidad E2E Illes Balears
+    kind: responsible_unit
+    serves: {provinces: ["07"]}
+    contacts:
+      - {id: e2e-ib-guardia, role: on_call, sms: "+34600000011"}
+      - {id: e2e-ib-sala, role: duty, sms: "+34600000012"}
+policies:
+  - id: e2e-extremo
+    steps:
+      - notify:
+          - {agency: responsible, role: on_call, via: [sms]}
+rules:
+  - id: e2e-rise-extremo
+    when: 'event.type in ["risk.assessed", "case.opened"] && transition.rising && transition.to == EXTREMO'
+    policy: e2e-extremo
+    template: risk_rise
+    severity: critical
+    critical: true
+`
+
+// model is what the configuration implies, written down independently of
+// the dispatcher: which rule fires and whom it reaches.
+type model struct {
+	rule     string
+	onCall   map[string]string // responsible unit -> on-call number
+	contacts map[string]string // number -> contact id
+}
+
+func defaultModel() model {
+	return model{rule: "e2e-rise-extremo",
+		onCall:   map[string]string{"e2e-unidad-cr": "+34600000001", "e2e-unidad-ib": "+34600000011"},
+		contacts: map[string]string{"+34600000001": "e2e-cr-guardia", "+34600000011": "e2e-ib-guardia"},
+	}
+}
+
+// notif is one expected notification: an alert to one number.
+type notif struct{ alert, to string }
+
+// alertID is the documented alert id (docs/configuration.md): the first
+// 16 hex digits of SHA-256(event id, NUL, rule id).
+func alertID(eventID, rule string) string {
+	h := sha256.Sum256([]byte(eventID + "\x00" + rule))
+	return hex.EncodeToString(h[:8])
+}
+
+// expected maps every notification the events must produce to its case.
+func (m model) expected(evs []caseEvent) map[notif]string {
+	out := make(map[notif]string, len(evs))
+	for _, e := range evs {
+		out[notif{alertID(e.ID, m.rule), m.onCall[e.ResponsibleUnit]}] = e.CaseID
+	}
+	return out
+}
+
+// ---------------------------------------------------------------------------
+// Events
+
+type caseEvent struct {
+	ID              string       `json:"id"`
+	Type            string       `json:"type"`
+	CaseID          string       `json:"case_id"`
+	OccurredAt      string       `json:"occurred_at"`
+	Source          string       `json:"source"`
+	Jurisdiction    jurisdiction `json:"jurisdiction"`
+	ResponsibleUnit string       `json:"responsible_unit"`
+	Version         int          `json:"version"`
+	Risk            risk         `json:"risk"`
+}
+
+type jurisdiction struct {
+	Municipality string `json:"municipality"`
+	Province     string `json:"province"`
+	Region       string `json:"region"`
+}
+
+type risk struct {
+	Level    string `json:"level"`
+	Previous string `json:"previous,omitempty"`
+}
+
+// extremoEvents are n assessments at extremo (from alto) of distinct
+// synthetic cases (C-<tag><000000>), alternately in Herencia (13047) and
+// Palma (07040): each is one alert, one SMS to its unit's on-call number.
+func extremoEvents(tag string, from, n int) []caseEvent {
+	places := []struct {
+		j    jurisdiction
+		unit string
+	}{
+		{jurisdiction{Municipality: "13047", Province: "13", Region: "CM"}, "e2e-unidad-cr"},
+		{jurisdiction{Municipality: "07040", Province: "07", Region: "IB"}, "e2e-unidad-ib"},
+	}
+	out := make([]caseEvent, n)
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	for i := range out {
+		c := fmt.Sprintf("C-%s%06d", tag, from+i)
+		pl := places[i%2]
+		out[i] = caseEvent{ID: "evt-" + c + "-1", Type: "risk.assessed", CaseID: c, OccurredAt: now, Source: "viogen",
+			Jurisdiction: pl.j, ResponsibleUnit: pl.unit, Version: 1, Risk: risk{Level: "extremo", Previous: "alto"}}
+	}
+	return out
+}
+
+// publish writes events to case-events keyed by case id with the CRC32
+// partitioner (as `dispatcher publish` and kcat do).
+func (s *stack) publish(t *testing.T, evs []caseEvent) {
+	t.Helper()
+	if err := s.publishErr(evs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *stack) publishErr(evs []caseEvent) error {
+	w := &kafka.Writer{Addr: kafka.TCP(s.brokers...), Topic: "case-events", Balancer: &kafka.CRC32Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchBytes: 1_000_000, BatchSize: 500}
+	defer w.Close()
+	msgs := make([]kafka.Message, len(evs))
+	for i, e := range evs {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		msgs[i] = kafka.Message{Key: []byte(e.CaseID), Value: b}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("publish %d events: %w", len(evs), err)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// Processes
+
+type proc struct {
+	name     string
+	cmd      *exec.Cmd
+	http     string
+	stdout   string
+	stderr   string
+	started  time.Time
+	exited   chan struct{}
+	exitedAt time.Time
+	state    *os.ProcessState
+	// tailLines is how many lines of stderr a failing test shows (20 when 0).
+	tailLines int
+}
+
+// settings every test sets; the delivery ones are the lead engineer's
+// (ignored by a binary that does not know them yet).
+func (s *stack) env(httpAddr string) []string {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + s.dir, "TMPDIR=" + s.dir,
+		"KAFKA_BROKERS=" + strings.Join(s.brokers, ","),
+		"REDIS_URL=" + s.redis.URL(),
+		"HTTP_ADDR=" + httpAddr,
+		"LOG_LEVEL=info", "LOG_FORMAT=json",
+		"TWILIO_ACCOUNT_SID=" + twilioSID, "TWILIO_AUTH_TOKEN=" + twilioToken,
+		"TWILIO_FROM=" + twilioFrom, "TWILIO_API_URL=" + s.sms.URL(),
+		"RATE_LIMIT_SMS=0", // unlimited: the slow provider is the bottleneck
+		"DELIVER_SEND_TIMEOUT=3s", "DELIVER_LEASE=5s", "SHUTDOWN_GRACE=5s", "DELIVER_WORKERS=8",
+	}
+	if z := os.Getenv("ZONEINFO"); z != "" {
+		env = append(env, "ZONEINFO="+z)
+	}
+	return env
+}
+
+// start runs `dispatcher run --config F args...` with the stack's
+// settings plus extraEnv (later entries win), logging to files in the
+// stack's directory. It is killed when the test ends if still running.
+func (s *stack) start(t *testing.T, name string, args []string, extraEnv ...string) *proc {
+	t.Helper()
+	port, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{name: name, http: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		stdout: filepath.Join(s.dir, name+".stdout"), stderr: filepath.Join(s.dir, name+".stderr"),
+		exited: make(chan struct{})}
+	out, err := os.Create(p.stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errf, err := os.Create(p.stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(dispatcherBinary(t), append([]string{"run", "--config", s.config}, args...)...)
+	p.cmd.Env = append(s.env(p.http), extraEnv...)
+	p.cmd.Stdout, p.cmd.Stderr = out, errf
+	p.started = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		p.exitedAt = time.Now()
+		p.state = p.cmd.ProcessState
+		_ = out.Close()
+		_ = errf.Close()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			p.logTail(t)
+		}
+	})
+	return p
+}
+
+func (p *proc) running() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+func (p *proc) describe() string {
+	if p.running() {
+		return "running"
+	}
+	return p.state.String()
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (p *proc) kill() {
+	if p.running() {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-p.exited
+}
+
+// term sends SIGTERM.
+func (p *proc) term() { _ = p.cmd.Process.Signal(syscall.SIGTERM) }
+
+// waitExit waits up to d for the process to end.
+func (p *proc) waitExit(d time.Duration) bool {
+	select {
+	case <-p.exited:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// waitReady polls /readyz until 200, the process exits or d passes.
+func (p *proc) waitReady(t *testing.T, d time.Duration) {
+	t.Helper()
+	if err := p.ready(d); err != nil {
+		t.Fatalf("%s: %v\n%s", p.name, err, tail(p.stderr, 25))
+	}
+}
+
+func (p *proc) ready(d time.Duration) error {
+	c := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if !p.running() {
+			return fmt.Errorf("exited before ready (%s)", p.describe())
+		}
+		resp, err := c.Get("http://" + p.http + "/readyz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	return fmt.Errorf("not ready after %s", d)
+}
+
+// logLines returns the process's stderr lines matching re.
+func (p *proc) logLines(re *regexp.Regexp) []string {
+	b, _ := os.ReadFile(p.stderr)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if re.MatchString(l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// logTail logs the process's last warnings and errors and last lines.
+func (p *proc) logTail(t *testing.T) {
+	t.Helper()
+	n := p.tailLines
+	if n == 0 {
+		n = 20
+	}
+	warn := p.logLines(regexp.MustCompile(`"level":"(warning|error|fatal|panic)"`))
+	t.Logf("--- %s (%s): %d warning/error lines, the last ones:\n%s\n--- %s, last lines of stderr:\n%s",
+		p.name, p.describe(), len(warn), strings.Join(lastN(warn, 5), "\n"), p.name, tail(p.stderr, n))
+	if o := tail(p.stdout, 5); o != "" {
+		t.Logf("--- %s stdout:\n%s", p.name, o)
+	}
+}
+
+func lastN(xs []string, n int) []string {
+	if len(xs) > n {
+		return xs[len(xs)-n:]
+	}
+	return xs
+}
+
+// tail returns the last n lines of a file.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ---------------------------------------------------------------------------
+// Topics and groups
+
+// readTopic reads every partition of topic from its first to its last
+// offset as of the call.
+func (s *stack) readTopic(t *testing.T, topic string) []kafka.Message {
+	t.Helper()
+	msgs, err := s.readTopicErr(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+func (s *stack) readTopicErr(topic string) ([]kafka.Message, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ends, err := s.offsets(ctx, topic, kafka.LastOffset)
+	if err != nil {
+		return nil, err
+	}
+	firsts, err := s.offsets(ctx, topic, kafka.FirstOffset)
+	if err != nil {
+		return nil, err
+	}
+	var out []kafka.Message
+	for p, end := range ends {
+		if end <= firsts[p] {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: topic, Partition: p,
+			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
+		if err := r.SetOffset(firsts[p]); err != nil {
+			_ = r.Close()
+			return nil, err
+		}
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				_ = r.Close()
+				return nil, fmt.Errorf("read %s[%d]: %w", topic, p, err)
+			}
+			out = append(out, m)
+			if m.Offset+1 >= end {
+				break
+			}
+		}
+		_ = r.Close()
+	}
+	return out, nil
+}
+
+// offsets returns the first or last (next) offset of every partition.
+func (s *stack) offsets(ctx context.Context, topic string, which int64) (map[int]int64, error) {
+	c := &kafka.Client{Addr: kafka.TCP(s.brokers...), Timeout: 10 * time.Second}
+	req := make([]kafka.OffsetRequest, partitions)
+	for p := range req {
+		req[p] = kafka.OffsetRequest{Partition: p, Timestamp: which}
+	}
+	res, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: req}})
+	if err != nil {
+		return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
+	}
+	out := map[int]int64{}
+	for _, po := range res.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("list offsets of %s[%d]: %w", topic, po.Partition, po.Error)
+		}
+		if which == kafka.FirstOffset {
+			out[po.Partition] = po.FirstOffset
+		} else {
+			out[po.Partition] = po.LastOffset
+		}
+	}
+	return out, nil
+}
+
+// lag is how many messages of topic the group has not committed yet.
+func (s *stack) lag(group, topic string) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ends, err := s.offsets(ctx, topic, kafka.LastOffset)
+	if err != nil {
+		return 0, err
+	}
+	c := &kafka.Client{Addr: kafka.TCP(s.brokers...), Timeout: 10 * time.Second}
+	parts := make([]int, partitions)
+	for p := range parts {
+		parts[p] = p
+	}
+	res, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return 0, fmt.Errorf("offsets of group %s: %w", group, err)
+	}
+	var lag int64
+	for _, po := range res.Topics[topic] {
+		committed := max(po.CommittedOffset, 0)
+		lag += ends[po.Partition] - committed
+	}
+	return lag, nil
+}
+
+// groupMembers describes a consumer group: its state and, per member
+// (client host and id), the partitions of each topic it holds.
+func (s *stack) groupMembers(group string) (string, map[string]map[string][]int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(s.brokers...), Timeout: 10 * time.Second}
+	res, err := c.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+	if err != nil {
+		return "", nil, err
+	}
+	if len(res.Groups) != 1 {
+		return "", nil, fmt.Errorf("describe %s: %d groups", group, len(res.Groups))
+	}
+	g := res.Groups[0]
+	if g.Error != nil {
+		return "", nil, g.Error
+	}
+	out := map[string]map[string][]int{}
+	for _, m := range g.Members {
+		ts := map[string][]int{}
+		for _, tp := range m.MemberAssignments.Topics {
+			ts[tp.Topic] = append(ts[tp.Topic], tp.Partitions...)
+		}
+		out[m.MemberID] = ts
+	}
+	return g.GroupState, out, nil
+}
+
+// ---------------------------------------------------------------------------
+// Audit records and the check against the model
+
+// result is the part of an audit record (dispatcher/audit.go) we check.
+type result struct {
+	IntentID   string `json:"intent_id"`
+	AlertID    string `json:"alert_id"`
+	CaseRef    string `json:"case_ref"`
+	ContactID  string `json:"contact_id"`
+	Channel    string `json:"channel"`
+	Outcome    string `json:"outcome"`
+	ProviderID string `json:"provider_id"`
+}
+
+func (s *stack) results(t *testing.T) []result {
+	t.Helper()
+	rs, err := s.resultsErr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+func (s *stack) resultsErr() ([]result, error) {
+	msgs, err := s.readTopicErr("notifications.results")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]result, 0, len(msgs))
+	for _, m := range msgs {
+		var r result
+		if err := json.Unmarshal(m.Value, &r); err != nil {
+			return nil, fmt.Errorf("audit record at %d/%d: %w", m.Partition, m.Offset, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+var refRe = regexp.MustCompile(`\bRef ([0-9a-f]{16})\b`)
+
+// report compares what the provider accepted and what was audited with
+// the expected notifications.
+type report struct {
+	expected   int
+	accepted   int // messages the provider accepted, duplicates included
+	lost       []notif
+	duplicates map[notif]int // accepted more than once: how many times
+	unexpected []string      // accepted messages the model does not expect
+	// unaudited: expected notifications accepted at least once without a
+	// sent audit record carrying one of their sids.
+	unaudited []notif
+	// sidsUnaudited: accepted sids without a sent audit record, split by
+	// why that may be acceptable.
+	sidsClientGone int      // the client hung up before the answer: it never knew the sid
+	goneAudited    int      // ... and yet the sid is audited (should not happen)
+	sidsCrash      int      // answered less than auditGrace before its process was killed
+	sidsMissing    []string // answered to a process killed auditGrace or more later
+	sidsPending    []string // answered to a process still running: may yet be audited
+	auditMismatch  []string // a sent record whose alert or contact does not match the sid's message
+}
+
+// auditGrace: an answer this close before a kill may die with the process
+// before it is recorded (then the send is repeated and the new sid
+// audited). An answer received longer before a kill was known to the
+// process and must have been recorded.
+const auditGrace = 2 * time.Second
+
+// check builds the report; kills are the SIGKILL times, in order.
+func (m model) check(exp map[notif]string, answers []providertest.TwilioAnswer, results []result, kills []time.Time) report {
+	rep := report{expected: len(exp), accepted: len(answers), duplicates: map[notif]int{}}
+	sidsOf := map[notif][]string{}
+	sidMsg := map[string]notif{}
+	for _, a := range answers {
+		ref := refRe.FindStringSubmatch(a.Body)
+		n := notif{to: a.To}
+		if ref != nil {
+			n.alert = ref[1]
+		}
+		if _, ok := exp[n]; !ok {
+			rep.unexpected = append(rep.unexpected, fmt.Sprintf("to %s: %q", a.To, a.Body))
+			continue
+		}
+		sidsOf[n] = append(sidsOf[n], a.Sid)
+		sidMsg[a.Sid] = n
+	}
+	sent := map[string]result{}
+	for _, r := range results {
+		if r.Outcome != "sent" || r.ProviderID == "" {
+			continue
+		}
+		sent[r.ProviderID] = r
+		if n, ok := sidMsg[r.ProviderID]; ok && (r.AlertID != n.alert || r.ContactID != m.contacts[n.to] || r.Channel != "sms") {
+			rep.auditMismatch = append(rep.auditMismatch, fmt.Sprintf("sid %s: record %+v, message %+v", r.ProviderID, r, n))
+		}
+	}
+	for n := range exp {
+		sids := sidsOf[n]
+		switch {
+		case len(sids) == 0:
+			rep.lost = append(rep.lost, n)
+			continue
+		case len(sids) > 1:
+			rep.duplicates[n] = len(sids)
+		}
+		audited := false
+		for _, sid := range sids {
+			_, ok := sent[sid]
+			audited = audited || ok
+		}
+		if !audited {
+			rep.unaudited = append(rep.unaudited, n)
+		}
+	}
+	for _, a := range answers {
+		if _, ok := sidMsg[a.Sid]; !ok {
+			continue
+		}
+		if _, ok := sent[a.Sid]; ok {
+			if a.ClientGone {
+				rep.goneAudited++
+			}
+			continue
+		}
+		i := sort.Search(len(kills), func(i int) bool { return !kills[i].Before(a.Answered) })
+		switch {
+		case a.ClientGone:
+			rep.sidsClientGone++
+		case i < len(kills) && kills[i].Sub(a.Answered) < auditGrace:
+			rep.sidsCrash++
+		case i == len(kills):
+			rep.sidsPending = append(rep.sidsPending, fmt.Sprintf("%s (%s, answered %s ago)",
+				a.Sid, sidMsg[a.Sid].alert, time.Since(a.Answered).Round(time.Millisecond)))
+		default:
+			rep.sidsMissing = append(rep.sidsMissing, fmt.Sprintf("%s (%s, answered %s before kill %d)",
+				a.Sid, sidMsg[a.Sid].alert, kills[i].Sub(a.Answered).Round(time.Millisecond), i+1))
+		}
+	}
+	sortNotifs(rep.lost)
+	sortNotifs(rep.unaudited)
+	return rep
+}
+
+// complete is true when nothing is lost or unaudited and no sid
+// answered to a running process awaits its audit record.
+func (r report) complete() bool {
+	return len(r.lost) == 0 && len(r.unaudited) == 0 && len(r.sidsPending) == 0
+}
+
+func (r report) dupCount() (notifs, extra int) {
+	for _, c := range r.duplicates {
+		notifs++
+		extra += c - 1
+	}
+	return notifs, extra
+}
+
+// assert fails the test on losses, unaudited notifications or sids and
+// unexpected messages, and logs duplicates without failing.
+func (r report) assert(t *testing.T, exp map[notif]string) {
+	t.Helper()
+	dn, dx := r.dupCount()
+	t.Logf("expected %d notifications; provider accepted %d messages; LOST %d; DUPLICATES %d notifications (%d extra messages); "+
+		"unexpected %d; unaudited notifications %d; accepted sids without audit: %d client gone, %d in a crash window, %d missing, %d pending",
+		r.expected, r.accepted, len(r.lost), dn, dx, len(r.unexpected), len(r.unaudited),
+		r.sidsClientGone, r.sidsCrash, len(r.sidsMissing), len(r.sidsPending))
+	if dn > 0 {
+		t.Logf("duplicates (first 10): %s", firstDups(r.duplicates, exp, 10))
+	}
+	if len(r.lost) > 0 {
+		t.Errorf("LOST %d of %d notifications (never accepted by the provider), first ones: %s",
+			len(r.lost), r.expected, describe(r.lost, exp, 20))
+	}
+	if len(r.unaudited) > 0 {
+		t.Errorf("%d accepted notifications have no audit record with outcome sent for any of their sids: %s",
+			len(r.unaudited), describe(r.unaudited, exp, 20))
+	}
+	if len(r.sidsMissing) > 0 {
+		t.Errorf("%d sids answered to a live process (not within %s of a kill) were never audited: %s",
+			len(r.sidsMissing), auditGrace, strings.Join(first(r.sidsMissing, 20), ", "))
+	}
+	if len(r.sidsPending) > 0 {
+		t.Errorf("%d sids answered to the running process are not audited yet: %s",
+			len(r.sidsPending), strings.Join(first(r.sidsPending, 20), ", "))
+	}
+	if len(r.auditMismatch) > 0 {
+		t.Errorf("%d sent records do not match the message of their sid: %s",
+			len(r.auditMismatch), strings.Join(first(r.auditMismatch, 5), "; "))
+	}
+	if len(r.unexpected) > 0 {
+		t.Errorf("%d accepted messages are not in the expected set (notices? wrong numbers?): %s",
+			len(r.unexpected), strings.Join(first(r.unexpected, 5), "; "))
+	}
+}
+
+func sortNotifs(ns []notif) {
+	sort.Slice(ns, func(i, j int) bool {
+		if ns[i].alert != ns[j].alert {
+			return ns[i].alert < ns[j].alert
+		}
+		return ns[i].to < ns[j].to
+	})
+}
+
+func describe(ns []notif, exp map[notif]string, n int) string {
+	var parts []string
+	for _, x := range first(ns, n) {
+		parts = append(parts, fmt.Sprintf("%s/%s->%s", exp[x], x.alert, x.to))
+	}
+	if len(ns) > n {
+		parts = append(parts, fmt.Sprintf("... (%d more)", len(ns)-n))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func firstDups(d map[notif]int, exp map[notif]string, n int) string {
+	ns := make([]notif, 0, len(d))
+	for x := range d {
+		ns = append(ns, x)
+	}
+	sortNotifs(ns)
+	var parts []string
+	for _, x := range first(ns, n) {
+		parts = append(parts, fmt.Sprintf("%s->%s x%d", exp[x], x.to, d[x]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func first[T any](xs []T, n int) []T {
+	if len(xs) > n {
+		return xs[:n]
+	}
+	return xs
+}
+
+// settle polls until the provider's messages and the audit topic cover
+// every expected notification, or until deadline; it returns the last
+// report. kills are passed through to check.
+func (s *stack) settle(t *testing.T, exp map[notif]string, kills []time.Time, deadline time.Time) report {
+	t.Helper()
+	var rep report
+	for {
+		rs, err := s.resultsErr()
+		if err != nil {
+			t.Logf("read audit topic: %v (retrying)", err)
+		} else {
+			rep = s.model.check(exp, s.sms.Answers(), rs, kills)
+			if rep.complete() {
+				return rep
+			}
+		}
+		if time.Now().After(deadline) {
+			return rep
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// diagnose logs where the pipeline stands: consumer lags and in-flight sends.
+func (s *stack) diagnose(t *testing.T) {
+	t.Helper()
+	var parts []string
+	for _, gt := range [][2]string{{"dispatcher", "case-events"}, {"dispatcher", "case-events.internal"}, {"dispatcher-deliver", "notifications"}} {
+		l, err := s.lag(gt[0], gt[1])
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("%s/%s: %v", gt[0], gt[1], err))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s/%s lag %d", gt[0], gt[1], l))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if ends, err := s.offsets(ctx, "notifications", kafka.LastOffset); err == nil {
+		var n int64
+		for _, e := range ends {
+			n += e
+		}
+		parts = append(parts, fmt.Sprintf("intents written %d", n))
+	}
+	parts = append(parts, fmt.Sprintf("redis delivery queues %d jobs", s.queuedJobs()))
+	parts = append(parts, fmt.Sprintf("provider in flight %d, requests %d", s.sms.InFlight(), len(s.sms.Arrivals())))
+	t.Logf("pipeline: %s", strings.Join(parts, "; "))
+}
+
+// queuedJobs counts the jobs in the deliver stage's Redis queues, sorted
+// sets under deliver:queue: (diagnostics only: 0 if they are renamed).
+func (s *stack) queuedJobs() int64 {
+	c := redis.NewClient(&redis.Options{Addr: s.redis.Addr})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var n int64
+	iter := c.Scan(ctx, 0, "deliver:queue:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if k, err := c.ZCard(ctx, iter.Val()).Result(); err == nil {
+			n += k
+		}
+	}
+	return n
+}
