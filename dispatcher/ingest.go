@@ -2,9 +2,11 @@ package dispatcher
 
 import (
 	"context"
-
+	"errors"
 	"fmt"
-	"sync/atomic"
+	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -22,12 +24,30 @@ type IngestConfig struct {
 	DLQTopic      string
 	BatchSize     int           // most messages handled per round trip
 	BatchWait     time.Duration // how long to wait to fill a batch after its first message
-	Backoff       Backoff
+	// Backoff spaces the retries of a failing fetch, batch or commit
+	// (Min, Max; default 100ms to 5s). Ingest never gives up while its
+	// context lives: For is not used.
+	Backoff Backoff
 	// MaxFutureSkew is how far in the future an upstream event's
 	// occurred_at may be (default 5m); later ones are dead-lettered: a
 	// skewed producer clock would otherwise push the case's deadlines out.
 	MaxFutureSkew time.Duration
 	Now           func() time.Time
+	// CreateTopics, when set, are created if missing when Run starts and
+	// whenever ingest finds one of its topics missing (a broker that came
+	// back empty).
+	CreateTopics []TopicSpec
+	// ProbeInterval is how often Run checks that the broker answers and
+	// its topics exist (default 1s): readiness follows it.
+	ProbeInterval time.Duration
+	// RejoinBackoff is the consumer group's wait before joining again
+	// after a failed join (default 1s).
+	RejoinBackoff time.Duration
+	// PartitionWatch is how often the group looks for new partitions or
+	// topics that came into being (default 2s).
+	PartitionWatch time.Duration
+	// OpTimeout bounds one offset commit or probe (default 10s).
+	OpTimeout time.Duration
 }
 
 func (c *IngestConfig) defaults() {
@@ -49,8 +69,11 @@ func (c *IngestConfig) defaults() {
 	if c.BatchWait <= 0 {
 		c.BatchWait = 5 * time.Millisecond
 	}
-	if c.Backoff == (Backoff{}) {
-		c.Backoff = DefaultBackoff
+	if c.Backoff.Min <= 0 {
+		c.Backoff.Min = DefaultBackoff.Min
+	}
+	if c.Backoff.Max <= 0 {
+		c.Backoff.Max = DefaultBackoff.Max
 	}
 	if c.MaxFutureSkew <= 0 {
 		c.MaxFutureSkew = 5 * time.Minute
@@ -58,54 +81,224 @@ func (c *IngestConfig) defaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.ProbeInterval <= 0 {
+		c.ProbeInterval = time.Second
+	}
+	if c.RejoinBackoff <= 0 {
+		c.RejoinBackoff = time.Second
+	}
+	if c.PartitionWatch <= 0 {
+		c.PartitionWatch = 2 * time.Second
+	}
+	if c.OpTimeout <= 0 {
+		c.OpTimeout = 10 * time.Second
+	}
 }
 
 // Ingest consumes case events: decode, dead-letter the malformed, apply
 // to case state, pass to the next stage, and only then commit offsets.
 type Ingest struct {
 	cfg    IngestConfig
-	reader *kafka.Reader
+	reader *kafka.Reader // built by Run: a process that does not ingest never joins the group
 	writer *kafka.Writer // dead letters
 	store  *Store
 	next   Stage
 	log    logrus.FieldLogger
 	stats  *Stats
-	ready  atomic.Bool
+	health failures
 }
 
-// NewIngest builds the consumer. writer sends dead letters (its Topic is
-// left empty; each message names its own).
+// What Ingest reports failing (Check).
+const (
+	failKafka  = "kafka"  // the broker does not answer or a topic is missing
+	failFetch  = "fetch"  // reading case events fails
+	failBatch  = "batch"  // dead-lettering, applying or the next stage fails
+	failCommit = "commit" // committing offsets fails
+)
+
+// NewIngest builds the consumer; its Kafka reader is created by Run.
+// writer sends dead letters (its Topic is left empty; each message names
+// its own).
 func NewIngest(cfg IngestConfig, store *Store, next Stage, writer *kafka.Writer, log logrus.FieldLogger, stats *Stats) *Ingest {
 	cfg.defaults()
-	in := &Ingest{cfg: cfg, store: store, next: next, writer: writer, log: log.WithField("component", "ingest"), stats: stats}
-	in.reader = newReader(cfg.Brokers, cfg.GroupID, []string{cfg.Topic, cfg.InternalTopic}, in.log)
-	in.ready.Store(true)
-	return in
+	return &Ingest{cfg: cfg, store: store, next: next, writer: writer, log: log.WithField("component", "ingest"), stats: stats}
 }
 
-// Ready is false while a batch is failing and being retried.
-func (in *Ingest) Ready() bool { return in.ready.Load() }
+// Ready is false while fetching, a batch, committing or the broker probe
+// is failing.
+func (in *Ingest) Ready() bool { return in.Check() == nil }
 
-// Run consumes until ctx ends (returns nil) or a batch keeps failing past
-// the backoff budget (returns the error, offsets uncommitted, so another
-// instance or a restart takes over without losing anything).
+// Check is the ingest's readiness check (Options.Checks): nil when
+// nothing is failing, else what fails.
+func (in *Ingest) Check() error { return in.health.err() }
+
+// Run consumes until ctx ends, then returns nil. Failures to fetch, to
+// process a batch or to commit never end it: they are retried with
+// backoff (offsets uncommitted, so nothing is lost), reported by Check,
+// and logged once per retry.
 func (in *Ingest) Run(ctx context.Context) error {
+	if len(in.cfg.CreateTopics) > 0 {
+		in.ensureTopics(ctx)
+	}
+	rc := readerConfig(in.cfg.Brokers, in.cfg.GroupID, []string{in.cfg.Topic, in.cfg.InternalTopic}, in.log)
+	rc.WatchPartitionChanges = true // topics created after the join (a broker back empty) get assigned
+	rc.PartitionWatchInterval = in.cfg.PartitionWatch
+	rc.JoinGroupBackoff = in.cfg.RejoinBackoff
+	rc.ErrorLogger = throttledLogger(in.log.WithField("component", "kafka-reader").Warnf, 5*time.Second)
+	in.reader = kafka.NewReader(rc)
 	defer in.reader.Close()
-	for {
+
+	probeDone := make(chan struct{})
+	go func() { defer close(probeDone); in.probe(ctx) }()
+	defer func() { <-probeDone }()
+
+	for attempt := 0; ; {
 		batch, err := in.fetch(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("fetch from %s: %w", in.cfg.Topic, err)
-		}
-		if err := in.handle(ctx, batch); err != nil {
-			if ctx.Err() != nil {
+			in.failed(ctx, failFetch, attempt, fmt.Errorf("fetch from %s: %w", in.cfg.Topic, err))
+			if !ingestSleep(ctx, in.cfg.Backoff.Delay(attempt)) {
 				return nil
 			}
-			return err
+			attempt++
+			continue
+		}
+		attempt = 0
+		in.health.set(failFetch, nil)
+		if !in.handle(ctx, batch) {
+			return nil
 		}
 	}
+}
+
+// failed records a failure of one kind for readiness, logs it (once per
+// backoff step: the caller waits before the next attempt) and, when a
+// topic is missing, creates the topics if configured to.
+func (in *Ingest) failed(ctx context.Context, what string, attempt int, err error) {
+	in.health.set(what, err)
+	in.stats.Retries.Inc()
+	in.log.WithError(err).WithFields(logrus.Fields{"failing": what, "attempt": attempt + 1}).Warn("ingest failing; retrying with backoff (nothing committed)")
+	if isUnknownTopic(err) && len(in.cfg.CreateTopics) > 0 {
+		in.ensureTopics(ctx)
+	}
+}
+
+// ensureTopics creates the configured topics that are missing.
+func (in *Ingest) ensureTopics(ctx context.Context) {
+	tctx, cancel := context.WithTimeout(ctx, in.cfg.OpTimeout)
+	defer cancel()
+	created, err := ensureTopics(tctx, in.cfg.Brokers, in.cfg.CreateTopics)
+	if err != nil && ctx.Err() == nil {
+		in.log.WithError(err).Warn("creating missing topics failed")
+	}
+	if len(created) > 0 {
+		in.log.WithField("topics", created).Warn("created missing topics")
+	}
+}
+
+// probe checks every ProbeInterval that a broker answers and the ingest's
+// topics exist (readiness), creating them if configured to.
+func (in *Ingest) probe(ctx context.Context) {
+	t := time.NewTicker(in.cfg.ProbeInterval)
+	defer t.Stop()
+	attempt := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := in.checkBroker(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			attempt = 0
+			in.health.set(failKafka, nil)
+			continue
+		}
+		// Log once per backoff step, not once per probe.
+		if attempt == 0 || in.cfg.Backoff.Delay(attempt) >= in.cfg.Backoff.Max*4/5 && attempt%int(max(1, in.cfg.Backoff.Max/in.cfg.ProbeInterval)) == 0 {
+			in.log.WithError(err).WithField("attempt", attempt+1).Warn("Kafka probe failing; not ready")
+		}
+		in.health.set(failKafka, err)
+		if isUnknownTopic(err) && len(in.cfg.CreateTopics) > 0 {
+			in.ensureTopics(ctx)
+		}
+		attempt++
+	}
+}
+
+// checkBroker asks the first broker that answers for the ingest's topics.
+func (in *Ingest) checkBroker(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, min(in.cfg.OpTimeout, max(in.cfg.ProbeInterval, time.Second)))
+	defer cancel()
+	d := &kafka.Dialer{Timeout: time.Second}
+	var errs []error
+	for _, b := range in.cfg.Brokers {
+		conn, err := d.DialContext(pctx, "tcp", b)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if dl, ok := pctx.Deadline(); ok {
+			_ = conn.SetDeadline(dl)
+		}
+		_, err = conn.ReadPartitions(in.cfg.Topic, in.cfg.InternalTopic, in.cfg.DLQTopic)
+		_ = conn.Close()
+		if err != nil {
+			return fmt.Errorf("metadata of %s, %s, %s: %w", in.cfg.Topic, in.cfg.InternalTopic, in.cfg.DLQTopic, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("no broker answers: %w", errors.Join(errs...))
+}
+
+// ingestSleep waits d; false when ctx ended first.
+func ingestSleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// failures is what fails now, by kind, for readiness.
+type failures struct {
+	mu  sync.Mutex
+	now map[string]error
+}
+
+func (f *failures) set(what string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil {
+		delete(f.now, what)
+		return
+	}
+	if f.now == nil {
+		f.now = map[string]error{}
+	}
+	f.now[what] = err
+}
+
+func (f *failures) err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.now) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(f.now))
+	for n := range f.now {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return fmt.Errorf("%s failing: %w", strings.Join(names, ", "), f.now[names[0]])
 }
 
 // fetch blocks for one message, then takes what else arrives within
@@ -128,25 +321,49 @@ func (in *Ingest) fetch(ctx context.Context) ([]kafka.Message, error) {
 	return batch, nil
 }
 
-func (in *Ingest) handle(ctx context.Context, batch []kafka.Message) error {
+// handle processes a batch and commits it, retrying each with backoff
+// until it succeeds; false when ctx ended first (nothing more committed).
+func (in *Ingest) handle(ctx context.Context, batch []kafka.Message) bool {
 	start := time.Now()
-	err := in.cfg.Backoff.Retry(ctx, func() error { return in.process(ctx, batch) }, func(attempt int, err error) {
-		in.ready.Store(false)
-		in.stats.Retries.Inc()
-		in.log.WithError(err).WithField("attempt", attempt+1).Warn("batch failed; retrying (nothing committed)")
-	})
-	if err != nil {
-		return fmt.Errorf("process batch of %d: %w", len(batch), err)
+	if !in.retry(ctx, failBatch, func() error {
+		if err := in.process(ctx, batch); err != nil {
+			return fmt.Errorf("process batch of %d: %w", len(batch), err)
+		}
+		return nil
+	}) {
+		return false
 	}
-	in.ready.Store(true)
-	err = in.cfg.Backoff.Retry(ctx, func() error { return in.reader.CommitMessages(ctx, batch...) }, func(attempt int, err error) {
-		in.log.WithError(err).WithField("attempt", attempt+1).Warn("offset commit failed; retrying")
-	})
-	if err != nil {
-		return fmt.Errorf("commit batch of %d: %w", len(batch), err)
+	if !in.retry(ctx, failCommit, func() error {
+		cctx, cancel := context.WithTimeout(ctx, in.cfg.OpTimeout)
+		defer cancel()
+		if err := in.reader.CommitMessages(cctx, batch...); err != nil {
+			return fmt.Errorf("commit batch of %d: %w", len(batch), err)
+		}
+		return nil
+	}) {
+		return false
 	}
 	in.stats.BatchSeconds.Observe(time.Since(start).Seconds())
-	return nil
+	return true
+}
+
+// retry calls fn until it succeeds (true) or ctx ends (false), with
+// backoff between attempts; failures are reported as what.
+func (in *Ingest) retry(ctx context.Context, what string, fn func() error) bool {
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if ctx.Err() != nil {
+			return false
+		}
+		if err == nil {
+			in.health.set(what, nil)
+			return true
+		}
+		in.failed(ctx, what, attempt, err)
+		if !ingestSleep(ctx, in.cfg.Backoff.Delay(attempt)) {
+			return false
+		}
+	}
 }
 
 // process is one attempt at a batch; it is idempotent.
@@ -198,22 +415,53 @@ func (in *Ingest) decode(m kafka.Message) (event.Event, error) {
 	return ev, nil
 }
 
+// deadLetters writes the dead letters one by one, so that one that cannot
+// be written whole (too large for the writer or the broker) is replaced by
+// its bounded copy without holding up the others.
 func (in *Ingest) deadLetters(ctx context.Context, dead []kafka.Message) error {
-	if len(dead) == 0 {
-		return nil
-	}
-	for i := range dead {
-		dead[i].Topic = in.cfg.DLQTopic
-	}
-	if err := in.writer.WriteMessages(ctx, dead...); err != nil {
-		return fmt.Errorf("write %d dead letters to %s: %w", len(dead), in.cfg.DLQTopic, err)
-	}
 	for _, d := range dead {
+		d.Topic = in.cfg.DLQTopic
+		out, err := in.writeDeadLetter(ctx, d)
+		if err != nil {
+			return err
+		}
 		in.stats.DeadLetters.Inc()
-		in.log.WithFields(logrus.Fields{"reason": headerValue(d, HeaderReason), "source_offset": headerValue(d, HeaderSourceOffset),
-			"source_partition": headerValue(d, HeaderSourcePartition)}).Warn("malformed event dead-lettered")
+		in.log.WithFields(logrus.Fields{"reason": headerValue(out, HeaderReason), "source_offset": headerValue(out, HeaderSourceOffset),
+			"source_partition": headerValue(out, HeaderSourcePartition), "truncated": headerValue(out, HeaderTruncated) == "true",
+			"original_size": len(d.Value)}).Warn("malformed event dead-lettered")
 	}
 	return nil
+}
+
+// writeDeadLetter writes d whole if it fits, else (or if the broker
+// refuses it as too large) a bounded copy: the first 64 KiB, then none of
+// the value. It returns what was written.
+func (in *Ingest) writeDeadLetter(ctx context.Context, d kafka.Message) (kafka.Message, error) {
+	limit := writerLimit(in.writer)
+	out := d
+	if messageBytes(d) > limit {
+		out = boundedDeadLetter(d, deadLetterKeep)
+	}
+	for {
+		err := in.writer.WriteMessages(ctx, out)
+		if err == nil {
+			return out, nil
+		}
+		if !isTooLarge(err) || len(out.Value) == 0 {
+			return out, fmt.Errorf("write dead letter to %s: %w", in.cfg.DLQTopic, err)
+		}
+		keep := deadLetterKeep
+		if headerValue(out, HeaderTruncated) == "true" {
+			keep = 0 // even the bounded copy is refused: keep only its headers
+		}
+		out = boundedDeadLetter(d, keep)
+	}
+}
+
+// isTooLarge reports a message refused for its size, by the writer or the
+// broker.
+func isTooLarge(err error) bool {
+	return kafkaErrIs(err, kafka.MessageSizeTooLarge) || kafkaErrIs(err, kafka.RecordListTooLarge)
 }
 
 func headerValue(m kafka.Message, key string) string {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/viogen-alerts/dispatcher/event"
@@ -66,9 +67,10 @@ func TestIngestRedisDownIsRetriedNotLost(t *testing.T) {
 	}
 }
 
-// A batch that keeps failing past the budget stops the consumer with an
-// error and commits nothing.
-func TestIngestGivesUpWithoutCommitting(t *testing.T) {
+// A batch that keeps failing far past Backoff.For does not stop the
+// consumer: it keeps retrying, commits nothing and reports not-ready, and
+// once Redis is back the batch is applied and committed.
+func TestIngestNeverGivesUp(t *testing.T) {
 	_, brokers := testenv.StartKafka(t, 1, TopicCaseEvents, TopicInternal, TopicDLQ)
 	srv := testenv.StartRedis(t)
 	store := NewStore(srv.Client(t), time.Hour)
@@ -81,14 +83,48 @@ func TestIngestGivesUpWithoutCommitting(t *testing.T) {
 	if err := w.WriteMessages(ctx, kafka.Message{Topic: TopicCaseEvents, Key: []byte("C-G1"), Value: b}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := IngestConfig{Brokers: brokers, GroupID: "giveup", Backoff: Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond, For: 500 * time.Millisecond}}
-	in := NewIngest(cfg, store, newRecorder(), NewWriter(brokers, quietLog()), quietLog(), NewStats(nil))
-	if err := in.Run(ctx); err == nil {
-		t.Fatal("want an error after the retry budget")
+	cfg := IngestConfig{Brokers: brokers, GroupID: "giveup", Backoff: Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond, For: 100 * time.Millisecond}}
+	stats := NewStats(nil)
+	rec := newRecorder()
+	in := NewIngest(cfg, store, rec, NewWriter(brokers, quietLog()), quietLog(), stats)
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- in.Run(rctx) }()
+
+	// Failed attempts go on well past For.
+	waitFor(t, ctx, func() bool { return counterValue(t, stats.Retries) >= 2 })
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned after %s of failures: %v", time.Since(start), err)
+	default:
+	}
+	if time.Since(start) < 3*cfg.Backoff.For {
+		t.Fatalf("2 attempts in %s: Run did not go on past For", time.Since(start))
+	}
+	if in.Ready() {
+		t.Error("ready while the batch fails")
 	}
 	if n := committed(ctx, t, brokers, "giveup"); n != 0 {
 		t.Fatalf("committed %d", n)
 	}
+	srv.Restart(t)
+	waitFor(t, ctx, func() bool { return rec.distinct() == 1 && committed(ctx, t, brokers, "giveup") == 1 })
+	waitFor(t, ctx, in.Ready)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+func counterValue(t *testing.T, c interface{ Write(*dto.Metric) error }) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }
 
 // committed sums the committed offsets of group over the case-events topic.

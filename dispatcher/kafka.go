@@ -1,6 +1,8 @@
 package dispatcher
 
 import (
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -19,7 +21,11 @@ const (
 // newReader is a consumer-group reader tuned per docs/operations.md:
 // short MaxWait so Close is quick, fast rebalances, explicit commits.
 func newReader(brokers []string, group string, topics []string, log logrus.FieldLogger) *kafka.Reader {
-	return kafka.NewReader(kafka.ReaderConfig{
+	return kafka.NewReader(readerConfig(brokers, group, topics, log))
+}
+
+func readerConfig(brokers []string, group string, topics []string, log logrus.FieldLogger) kafka.ReaderConfig {
+	return kafka.ReaderConfig{
 		Brokers:           brokers,
 		GroupID:           group,
 		GroupTopics:       topics,
@@ -33,7 +39,32 @@ func newReader(brokers []string, group string, topics []string, log logrus.Field
 		ReadBackoffMin:    50 * time.Millisecond,
 		ReadBackoffMax:    time.Second,
 		ErrorLogger:       kafka.LoggerFunc(log.WithField("component", "kafka-reader").Warnf),
-	})
+	}
+}
+
+// throttledLogger passes at most one message per every to log (with the
+// count of those it dropped meanwhile): during a broker outage kafka-go
+// reports every reconnection attempt.
+func throttledLogger(log func(string, ...any), every time.Duration) kafka.LoggerFunc {
+	var mu sync.Mutex
+	var last time.Time
+	dropped := 0
+	return func(format string, args ...any) {
+		mu.Lock()
+		now := time.Now()
+		if now.Sub(last) < every {
+			dropped++
+			mu.Unlock()
+			return
+		}
+		n := dropped
+		last, dropped = now, 0
+		mu.Unlock()
+		if n > 0 {
+			format += fmt.Sprintf(" (%d similar messages dropped)", n)
+		}
+		log(format, args...)
+	}
 }
 
 // NewWriter is a synchronous, fully acknowledged writer keyed by case id.

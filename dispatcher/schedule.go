@@ -39,6 +39,7 @@ type Scheduler struct {
 
 	once     sync.Once
 	instance string
+	health   failures // schedules whose last firing attempt failed
 	// observe, when set (tests), sees every firing attempt of Run.
 	observe func(s *rules.Schedule, at time.Time, sent bool, err error)
 }
@@ -52,9 +53,10 @@ const (
 	scheduleMaxWait = time.Minute
 	// A firing is sent at most scheduleLate after its time: one missed
 	// by a restart, a deploy or an outage is sent late, once; a failed
-	// one is tried again every scheduleRetry until then.
+	// one is tried again with backoff (at most scheduleRetry apart) until
+	// then.
 	scheduleLate  = time.Hour
-	scheduleRetry = 30 * time.Second
+	scheduleRetry = 5 * time.Second
 	// scheduleBatch bounds one pipelined read of case hashes.
 	scheduleBatch = 500
 	// scheduleWallLayout names a firing by its local wall-clock time, without
@@ -120,6 +122,7 @@ type scheduleSlot struct {
 	at   time.Time // the firing (its nominal time)
 	wake time.Time // when to try it: at, or a retry
 	off  bool      // never fires again
+	fail int       // consecutive failed attempts (backoff step)
 }
 
 // step tries a due firing and arms the next one.
@@ -157,17 +160,28 @@ func (sc *Scheduler) try(ctx context.Context, sl *scheduleSlot, now time.Time) b
 		sc.observe(sl.s, sl.at, sent, err)
 	}
 	if err == nil || ctx.Err() != nil {
+		sl.fail = 0
+		sc.health.set(sl.s.ID, nil)
 		return true
 	}
-	log := sc.Log.WithError(err).WithFields(logrus.Fields{"schedule": sl.s.ID, "fire_at": fireWall(sl.s, sl.at)})
-	if retry := now.Add(scheduleRetry); retry.Sub(sl.at) <= scheduleLate {
+	log := sc.Log.WithError(err).WithFields(logrus.Fields{"schedule": sl.s.ID, "fire_at": fireWall(sl.s, sl.at), "attempt": sl.fail + 1})
+	delay := min(Backoff{Min: 500 * time.Millisecond, Max: scheduleRetry}.Delay(sl.fail), scheduleRetry)
+	sl.fail++
+	if retry := now.Add(delay); retry.Sub(sl.at) <= scheduleLate {
 		sl.wake = retry
+		sc.health.set(sl.s.ID, err)
 		log.Warn("schedule firing failed; will retry")
 		return false
 	}
+	sl.fail = 0
+	sc.health.set(sl.s.ID, nil) // the next firing starts afresh
 	log.Error("schedule firing failed; giving up")
 	return true
 }
+
+// Check is the scheduler's readiness check: nil unless a firing is
+// failing and being retried.
+func (sc *Scheduler) Check() error { return sc.health.err() }
 
 // Fire sends the firing of s at `at` unless another instance has: it
 // takes the firing's lock, builds the digests and writes their intents.

@@ -36,6 +36,12 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Routes adds handlers to the admin HTTP server.
 	Routes func(mux *http.ServeMux)
+	// Checks are named readiness checks: /readyz runs them all and is 503,
+	// naming the failing ones, while any fails or has not answered within
+	// a second. nil is fine; NewService adds "redis" and, unless NoIngest,
+	// "ingest" (which the names given here must not use). A check must be
+	// safe to call concurrently and should answer quickly.
+	Checks map[string]func() error
 }
 
 // Service is one running dispatcher.
@@ -45,6 +51,7 @@ type Service struct {
 	Store  *Store
 	Writer *kafka.Writer
 	ingest *Ingest
+	checks map[string]func() error
 	ln     net.Listener
 }
 
@@ -73,6 +80,23 @@ func NewService(o Options) (*Service, error) {
 		next = LogStage{Log: o.Log}
 	}
 	s.ingest = NewIngest(o.Ingest, s.Store, next, s.Writer, o.Log, s.Stats)
+	s.checks = make(map[string]func() error, len(o.Checks)+2)
+	for name, fn := range o.Checks {
+		if fn != nil {
+			s.checks[name] = fn
+		}
+	}
+	s.checks["redis"] = func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+		defer cancel()
+		if err := o.Redis.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("redis ping: %w", err)
+		}
+		return nil
+	}
+	if !o.NoIngest {
+		s.checks["ingest"] = s.ingest.Check
+	}
 	if o.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", o.HTTPAddr)
 		if err != nil {
@@ -92,7 +116,8 @@ func (s *Service) HTTPAddr() string {
 }
 
 // Run consumes until ctx ends or a component fails; it then stops every
-// component and waits for them.
+// component and waits for them. The ingest does not fail on Kafka or Redis
+// outages: it retries until ctx ends, reporting not-ready meanwhile.
 func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -30,6 +30,8 @@ type Timers struct {
 	Lease  time.Duration    // how long a claimed timer is hidden (default 30s)
 	Batch  int              // timers claimed per set and round (default 500)
 	Log    logrus.FieldLogger
+
+	health failures // what the last round of Run failed on
 }
 
 // claimTimersScript leases up to ARGV[2] members due at ARGV[1] until
@@ -64,24 +66,46 @@ func (t *Timers) defaults() {
 	}
 }
 
-// Run fires due timers until ctx ends.
+// Run fires due timers until ctx ends. A failing round (Redis or Kafka
+// down) never ends it: the next round waits with backoff (from Poll up to
+// 5s), Check reports the failure, and it is logged once per backoff step.
 func (t *Timers) Run(ctx context.Context) error {
 	t.defaults()
-	tick := time.NewTicker(t.Poll)
-	defer tick.Stop()
+	backoff := Backoff{Min: t.Poll, Max: 5 * time.Second}
+	wait, attempt := t.Poll, 0
 	for {
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return nil
-		case <-tick.C:
+		case <-timer.C:
 		}
+		var failed error
 		for _, key := range []string{keyTimerCheckin, keyTimerReassess, keyTimerEscalation} {
-			if _, err := t.FireDue(ctx, key); err != nil && ctx.Err() == nil {
-				t.Log.WithError(err).WithField("timers", key).Warn("firing timers failed; they stay due")
+			if _, err := t.FireDue(ctx, key); err != nil && ctx.Err() == nil && failed == nil {
+				failed = fmt.Errorf("fire %s: %w", key, err)
 			}
 		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		t.health.set("timers", failed)
+		if failed == nil {
+			if attempt > 0 {
+				t.Log.WithField("attempts", attempt).Info("firing timers works again")
+			}
+			wait, attempt = t.Poll, 0
+			continue
+		}
+		t.Log.WithError(failed).WithField("attempt", attempt+1).Warn("firing timers failed; they stay due, retrying with backoff")
+		wait = backoff.Delay(attempt)
+		attempt++
 	}
 }
+
+// Check is the timers' readiness check: nil unless the last round failed.
+func (t *Timers) Check() error { return t.health.err() }
 
 type claimed struct {
 	member string

@@ -8,7 +8,6 @@ import (
 	"io"
 	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -18,6 +17,10 @@ const MaxSize = 64 << 10
 
 // Error is a decoding or validation failure; Field names the offending
 // field as a JSON path (e.g. "risk.level"), or "$" for the whole message.
+// Error texts end up in logs and dead-letter headers, so they never
+// repeat input: Field holds only contract field names (an unknown key is
+// named by its position in its object, in Reason), and Reason says what
+// is expected, never what was found.
 type Error struct {
 	Field  string
 	Reason string
@@ -118,17 +121,22 @@ func checkKeys(b []byte) error {
 // walkObject checks the keys of an object whose '{' was just read.
 func walkObject(dec *json.Decoder, s shape, path string) error {
 	seen := make(map[string]bool, len(s))
-	for dec.More() {
+	for n := 1; dec.More(); n++ {
 		tok, err := dec.Token()
 		if err != nil {
 			return syntaxErr(err)
 		}
 		key, _ := tok.(string)
-		field := joinField(path, key)
 		child, ok := s[key]
 		if !ok {
-			return fieldErr(field, "unknown field (the contract is strict; see docs/events.md)")
+			// The key itself is never repeated: it may be personal data.
+			where := "at top level"
+			if path != "" {
+				where = "in this object"
+			}
+			return fieldErr(objectField(path), "unknown key #%d %s (the contract is strict and case-sensitive; see docs/events.md)", n, where)
 		}
+		field := joinField(path, key)
 		if seen[key] {
 			return fieldErr(field, "appears more than once")
 		}
@@ -172,47 +180,75 @@ func walkValue(dec *json.Decoder, s shape, path string) error {
 	return nil
 }
 
-var plainKeyRe = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
-
-// joinField makes a JSON path; odd keys (empty, dotted, long) are quoted
-// and cut so the path stays readable and never empty.
+// joinField makes the JSON path of a known key (a contract field name).
 func joinField(path, key string) string {
-	if !plainKeyRe.MatchString(key) {
-		if len(key) > 64 {
-			key = key[:64] + "..."
-		}
-		key = strconv.Quote(key)
-	}
 	if path == "" {
 		return key
 	}
 	return path + "." + key
 }
 
+// objectField is the Field of an error about the object at path.
+func objectField(path string) string {
+	if path == "" {
+		return "$"
+	}
+	return path
+}
+
+// syntaxErr reports invalid JSON by byte offset: encoding/json's own
+// texts quote the offending input.
 func syntaxErr(err error) error {
 	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fieldErr("$", "invalid JSON: unexpected end of input")
 	}
-	return fieldErr("$", "invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fieldErr("$", "invalid JSON at byte %d", se.Offset)
+	}
+	return fieldErr("$", "invalid JSON")
 }
 
 // jsonErr turns encoding/json's errors into *Error with a field name.
 func jsonErr(err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		f := te.Field
-		if f == "" {
-			f = "$"
-		}
+		// checkKeys let only contract keys through, so the path is made
+		// of field names; keep only the known ones all the same.
+		f := knownPath(te.Field)
 		got, _, _ := strings.Cut(te.Value, " ") // "number 1.5": keep the kind, not the value
+		switch got {
+		case "string", "number", "bool", "array", "object", "null":
+		default:
+			got = "value of another type"
+		}
 		return fieldErr(f, "must be %s, got a JSON %s", jsonKind(te.Type), got)
 	}
-	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, `json: unknown field "`); ok && name != `"` {
-		name = strings.TrimSuffix(name, `"`)
-		return fieldErr(name, "unknown field (the contract is strict; see docs/events.md)")
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return syntaxErr(err)
 	}
-	return fieldErr("$", "invalid JSON: %s", strings.TrimPrefix(msg, "json: "))
+	// Unknown fields were refused by checkKeys (by position); whatever
+	// else encoding/json reports may quote input.
+	return fieldErr("$", "invalid JSON")
+}
+
+// knownPath keeps a dotted path only if each part is a contract field
+// (an index such as [1] is allowed after one), else "$".
+func knownPath(p string) string {
+	if p == "" {
+		return "$"
+	}
+	s := wireShape
+	for _, part := range strings.Split(p, ".") {
+		name, _, _ := strings.Cut(part, "[")
+		child, ok := s[name]
+		if !ok {
+			return "$"
+		}
+		s = child
+	}
+	return p
 }
 
 // jsonKind names the JSON a Go type reads, for error reasons.

@@ -230,6 +230,7 @@ type errRow struct {
 	raw      string              // used as is, instead of base, when set
 	internal bool                // decode with DecodeInternal
 	field    string
+	reason   string // a prefix the Reason must have, when set
 }
 
 func (r errRow) message(t testing.TB) []byte {
@@ -368,14 +369,14 @@ func errRows() []errRow {
 		{name: "ack on upstream event", base: BreachReported, ops: []op{set("ack", map[string]any{"escalation_id": "esc-1", "via": "sms"})}, field: "ack"},
 
 		// Unknown fields: a stray personal-data field is refused, not carried.
-		{name: "victim_name", base: CaseOpened, ops: []op{set("victim_name", "María López")}, field: "victim_name"},
-		{name: "unknown nested field", base: CaseOpened, ops: []op{set("jurisdiction.address", "Calle Mayor 1")}, field: "jurisdiction.address"},
-		{name: "unknown field in body", base: RiskAssessed, ops: []op{set("risk.phone", "600000000")}, field: "risk.phone"},
-		{name: "unknown field in relocation.to", base: CaseRelocated, ops: []op{set("relocation.to.street", "x")}, field: "relocation.to.street"},
-		{name: "key in other case", base: CaseOpened, ops: []op{del("case_id"), set("Case_ID", "C-HER-0001")}, field: "Case_ID"},
-		{name: "key folding to a known one", base: CaseOpened, ops: []op{del("source"), set("ſource", "viogen")}, field: `"ſource"`},
-		{name: "empty key", base: CaseOpened, ops: []op{set("", 1)}, field: `""`},
-		{name: "dotted key", base: CaseOpened, ops: []op{set("jurisdiction", map[string]any{"a.b": 1})}, field: `jurisdiction."a.b"`},
+		{name: "victim_name", base: CaseOpened, ops: []op{set("victim_name", "María López")}, field: "$", reason: "unknown key #10 at top level"},
+		{name: "unknown nested field", base: CaseOpened, ops: []op{set("jurisdiction.address", "Calle Mayor 1")}, field: "jurisdiction", reason: "unknown key #1 in this object"},
+		{name: "unknown field in body", base: RiskAssessed, ops: []op{set("risk.phone", "600000000")}, field: "risk", reason: "unknown key #3 in this object"},
+		{name: "unknown field in relocation.to", base: CaseRelocated, ops: []op{set("relocation.to.street", "x")}, field: "relocation.to", reason: "unknown key #4 in this object"},
+		{name: "key in other case", base: CaseOpened, ops: []op{del("case_id"), set("Case_ID", "C-HER-0001")}, field: "$", reason: "unknown key #1 at top level"},
+		{name: "key folding to a known one", base: CaseOpened, ops: []op{del("source"), set("ſource", "viogen")}, field: "$", reason: "unknown key #9 at top level"},
+		{name: "empty key", base: CaseOpened, ops: []op{set("", 1)}, field: "$", reason: "unknown key #1 at top level"},
+		{name: "dotted key", base: CaseOpened, ops: []op{set("jurisdiction", map[string]any{"a.b": 1})}, field: "jurisdiction", reason: "unknown key #1 in this object"},
 		{name: "duplicate key", base: CaseOpened, mangle: func(b []byte) []byte {
 			return bytes.Replace(b, []byte(`{`), []byte(`{"case_id":"C-PMI-0001",`), 1)
 		}, field: "case_id"},
@@ -447,6 +448,9 @@ func TestDecodeErrors(t *testing.T) {
 				}
 				if e.Reason == "" {
 					t.Errorf("empty Reason")
+				}
+				if !strings.HasPrefix(e.Reason, r.reason) {
+					t.Errorf("internal=%v: Reason %q, want prefix %q", internal, e.Reason, r.reason)
 				}
 				if err.Error() != e.Field+": "+e.Reason {
 					t.Errorf("Error() = %q", err.Error())

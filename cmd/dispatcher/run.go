@@ -43,12 +43,20 @@ func serve(ctx context.Context, s settings, getenv env, log *logrus.Logger, dev 
 		return err
 	}
 	defer rdb.Close()
+	if specs := s.topicSpecs(); len(specs) > 0 {
+		// A broker that is down now is not fatal: the consumer creates the
+		// topics when it finds them missing.
+		if err := dispatcher.EnsureTopics(ctx, s.brokerList(), specs); err != nil {
+			log.WithError(err).Warn("creating topics failed; will retry when the broker answers")
+		}
+	}
 	w := dispatcher.NewWriter(s.brokerList(), log)
 	esc := dispatcher.NewEscalationStore(rdb, s.dedupTTL)
 	periods := dispatcher.PeriodsFrom(a.cfg)
 	opts := dispatcher.Options{
 		Periods:  &periods,
-		Ingest:   dispatcher.IngestConfig{Brokers: s.brokerList(), GroupID: s.group, Topic: s.topic},
+		Ingest:   dispatcher.IngestConfig{Brokers: s.brokerList(), GroupID: s.group, Topic: s.topic, CreateTopics: s.topicSpecs()},
+		Checks:   map[string]func() error{}, // stages add theirs
 		Redis:    rdb,
 		Writer:   w,
 		Decide:   a.decider(rdb, w, esc, log),

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,11 @@ type settings struct {
 	dedupTTL    time.Duration
 	templateDir string
 	stages      string
+	// createTopics creates missing topics at start and when the consumer
+	// finds one missing (a broker back empty).
+	createTopics bool
+	partitions   int
+	replication  int
 }
 
 func (s *settings) runs(stage string) bool {
@@ -44,6 +50,8 @@ Environment (flags win):
   DISPATCHER_CONFIG    configuration file (YAML)
   HTTP_ADDR            admin HTTP address (/healthz, /readyz, /metrics, ...)
   LOG_LEVEL, LOG_FORMAT  debug|info|warn|error; json|text
+  KAFKA_CREATE_TOPICS  true|false: create missing topics (default false for run, true for dev)
+  KAFKA_PARTITIONS, KAFKA_REPLICATION  partitions and replication factor of created topics (6, 1)
 `
 
 func (s *settings) register(fs *flag.FlagSet, getenv env, defaults settings) {
@@ -70,6 +78,34 @@ func (s *settings) register(fs *flag.FlagSet, getenv env, defaults settings) {
 		}
 	}
 	fs.DurationVar(&s.dedupTTL, "dedup-ttl", ttl, "how long event ids are remembered for idempotency (env DEDUP_TTL)")
+	// dev's embedded broker is empty at each start: creation is on there.
+	create := defaults.createTopics || fs.Name() == "dev"
+	if v, err := strconv.ParseBool(getenv("KAFKA_CREATE_TOPICS")); err == nil {
+		create = v
+	}
+	fs.BoolVar(&s.createTopics, "create-topics", create, "create missing topics at start and when the broker loses them (env KAFKA_CREATE_TOPICS)")
+	intEnv := func(p *int, name, envName string, def int, help string) {
+		if v, err := strconv.Atoi(getenv(envName)); err == nil {
+			def = v
+		}
+		fs.IntVar(p, name, def, help+" (env "+envName+")")
+	}
+	intEnv(&s.partitions, "partitions", "KAFKA_PARTITIONS", 6, "partitions of topics the dispatcher creates")
+	intEnv(&s.replication, "replication", "KAFKA_REPLICATION", 1, "replication factor of topics the dispatcher creates")
+}
+
+// topicSpecs are the topics to create, or none when creation is off.
+func (s *settings) topicSpecs() []dispatcher.TopicSpec {
+	if !s.createTopics {
+		return nil
+	}
+	specs := dispatcher.AllTopics(s.partitions, s.replication)
+	for i := range specs {
+		if specs[i].Name == dispatcher.TopicCaseEvents && s.topic != "" {
+			specs[i].Name = s.topic
+		}
+	}
+	return specs
 }
 
 func (s *settings) logger(w io.Writer) (*logrus.Logger, error) {
