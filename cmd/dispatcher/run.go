@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/viogen-alerts/dispatcher/dispatcher"
 )
 
 func cmdRun(ctx context.Context, args []string, io stdio, getenv env) int {
-	fs := newFlagSet("run", "Usage: dispatcher run [flags]\n\nConsume case events from Kafka and dispatch alerts."+envHelp+channelEnvHelp, io.err)
+	fs := newFlagSet("run", "Usage: dispatcher run [flags]\n\nConsume case events from Kafka and dispatch alerts."+envHelp+channelEnvHelp+deliverEnvHelp, io.err)
 	var s settings
 	s.register(fs, getenv, settings{httpAddr: ":8080", logFormat: "json"})
 	if code, done := parseFlags(fs, args); done {
@@ -64,6 +65,7 @@ func serve(ctx context.Context, s settings, getenv env, log *logrus.Logger, dev 
 		DedupTTL: s.dedupTTL,
 		HTTPAddr: s.httpAddr,
 		Log:      log,
+		Registry: prometheus.NewRegistry(),
 	}
 	if s.runs("decide") {
 		a.addDecide(&opts, esc, getenv, log)
