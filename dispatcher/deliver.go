@@ -32,6 +32,7 @@ type Directory interface {
 // DeliverConfig tunes delivery.
 type DeliverConfig struct {
 	Brokers      []string
+	Security     KafkaSecurity
 	GroupID      string // default "dispatcher-deliver"
 	IntentsTopic string
 	ResultsTopic string
@@ -290,6 +291,9 @@ func (d *Deliverer) pollOnce(ctx context.Context, l *lane) bool {
 		return false
 	}
 	d.health.ok("queue")
+	// A full claim may have left more due; a short one emptied what was
+	// due (later retries come on the tick, new overflow pokes again).
+	l.due.Store(len(qs) == free)
 	d.offer(ctx, qs)
 	return len(qs) == free
 }
@@ -313,7 +317,7 @@ func (d *Deliverer) offer(ctx context.Context, qs []queued) {
 		d.log.WithError(err).Warn("overflow jobs not made due; their leases run out instead")
 	}
 	for _, q := range back {
-		d.laneOf(q.job.Channel).poke()
+		d.laneOf(q.job.Channel).pending()
 	}
 }
 

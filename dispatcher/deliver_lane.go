@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +20,10 @@ type lane struct {
 	norm   []queued
 	closed bool
 	wake   chan struct{} // asks the lane's poller to look at Redis now
+	// due says Redis may hold jobs of this lane that are due now (overflow,
+	// jobs given back): workers then ask the poller for more as they free
+	// room, instead of waiting for its next tick.
+	due atomic.Bool
 }
 
 func newLane(name string, limit int) *lane {
@@ -63,12 +68,14 @@ func (l *lane) take() (queued, bool) {
 		case len(l.crit) > 0:
 			q := l.crit[0]
 			l.crit = l.crit[1:]
+			l.refill()
 			return q, true
 		case l.closed:
 			return queued{}, false
 		case len(l.norm) > 0:
 			q := l.norm[0]
 			l.norm = l.norm[1:]
+			l.refill()
 			return q, true
 		}
 		l.cond.Wait()
@@ -84,6 +91,20 @@ func (l *lane) close() []queued {
 	l.crit, l.norm = nil, nil
 	l.cond.Broadcast()
 	return left
+}
+
+// refill asks the poller for more once half the backlog is free and Redis
+// may hold due jobs. Called with l.mu held.
+func (l *lane) refill() {
+	if l.due.Load() && len(l.crit)+len(l.norm) <= l.limit/2 {
+		l.poke()
+	}
+}
+
+// pending notes that Redis may hold due jobs and wakes the poller.
+func (l *lane) pending() {
+	l.due.Store(true)
+	l.poke()
 }
 
 func (l *lane) poke() {

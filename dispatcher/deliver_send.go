@@ -35,7 +35,7 @@ func (d *Deliverer) run(ctx context.Context, q queued) {
 func (d *Deliverer) giveBack(ctx context.Context, q queued, due time.Time) {
 	_ = d.queue.setScore(context.WithoutCancel(ctx), []queued{q}, due)
 	d.holds.drop(q)
-	d.laneOf(q.job.Channel).poke()
+	d.laneOf(q.job.Channel).pending()
 }
 
 // attempt runs one job. The check for an earlier send and the in-flight
@@ -230,7 +230,7 @@ func (d *Deliverer) fallback(ctx context.Context, in Intent, chans []string) ([]
 		if err := d.queue.add(ctx, retryJob{Intent: in, Channel: ch, Attempt: 1}, d.now()); err != nil {
 			return nil, err
 		}
-		d.laneOf(ch).poke()
+		d.laneOf(ch).pending()
 	}
 	return []Result{resultFor(in, "", 0, OutcomeFallback, d.now())}, nil
 }

@@ -141,7 +141,7 @@ func (d *Deliverer) receipt(ctx context.Context, cb sms.StatusCallback) (int, er
 		if err := d.queue.add(ctx, j, now); err != nil {
 			return 0, err
 		}
-		d.laneOf(j.Channel).poke()
+		d.laneOf(j.Channel).pending()
 	}
 	if err := d.publish(ctx, results); err != nil {
 		return 0, err
