@@ -3,7 +3,7 @@ GO ?= go
 CONFIG ?= deploy/config/viogen.yaml
 EVENTS ?= deploy/examples/events.jsonl
 
-.PHONY: run test lint bench fuzz build deps
+.PHONY: run test lint bench fuzz build deps mutate
 
 # The dispatcher with an embedded Kafka broker and Redis and the example
 # config; it publishes the example scenario so alerts show at once.
@@ -28,6 +28,12 @@ fuzz:
 
 build:
 	$(GO) build -o bin/dispatcher ./cmd/dispatcher
+
+# Mutation testing (gremlins) of event, rules and the core dispatcher files,
+# each group with its own tests; slow (about an hour), not part of `make test`.
+# MUTATE_GROUPS="event rules" runs a subset; see docs/testing.md.
+mutate: deps
+	./scripts/mutate.sh
 
 # Tests start their own redis-server; install it if this machine lacks it.
 deps:

@@ -241,11 +241,21 @@ func TestInvalidRecipient(t *testing.T) {
 	}
 }
 
+// TestConcurrentSendsShareSlots measures the sessions open at once: a relay
+// in front of the fake holds every new connection for a while, as a slow
+// server would, so ten concurrent sends pile up there unless the channel
+// keeps them to MaxConns. Max must be MaxConns exactly: more is the limit
+// broken, fewer is the slots not shared.
 func TestConcurrentSendsShareSlots(t *testing.T) {
+	const maxConns, sends = 2, 10
 	fake := providertest.NewSMTP(t, user, pass)
-	ch := newChannel(t, fake, func(c *email.Config) { c.MaxConns = 2 })
+	gauge := providertest.NewConnGauge(t, fake.Addr(), 150*time.Millisecond)
+	ch := newChannel(t, fake, func(c *email.Config) {
+		c.MaxConns = maxConns
+		c.URL = "smtp://" + user + ":" + pass + "@" + gauge.Addr()
+	})
 	var wg sync.WaitGroup
-	for i := range 10 {
+	for i := range sends {
 		wg.Go(func() {
 			m := message(fmt.Sprintf("agente%d@example.org", i))
 			if _, err := ch.Send(context.Background(), m); err != nil {
@@ -254,8 +264,14 @@ func TestConcurrentSendsShareSlots(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := len(fake.Messages()); n != 10 {
-		t.Errorf("delivered %d, want 10", n)
+	if n := len(fake.Messages()); n != sends {
+		t.Errorf("delivered %d, want %d", n, sends)
+	}
+	if n := gauge.Total(); n != sends {
+		t.Errorf("%d sessions through the gauge, want %d (one per send)", n, sends)
+	}
+	if m := gauge.Max(); m != maxConns {
+		t.Errorf("%d sessions open at once, want exactly MaxConns = %d", m, maxConns)
 	}
 }
 

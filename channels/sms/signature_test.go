@@ -89,6 +89,21 @@ func newCallbackServer(t *testing.T) *callbackServer {
 	return cs
 }
 
+// receive waits for what the callback server got, failing the test after 5 s
+// (the handler refused the request, or Twilio's fake never made it) instead
+// of hanging until the package timeout.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s never reached the callback server (waited 5s)", what)
+	}
+	var zero T
+	return zero
+}
+
 func TestStatusCallbackRoundTrip(t *testing.T) {
 	fake := providertest.NewTwilio(t, accountSID, authToken)
 	cs := newCallbackServer(t)
@@ -103,7 +118,7 @@ func TestStatusCallbackRoundTrip(t *testing.T) {
 	if err := fake.SendStatus(ctx, r.ProviderID, "delivered", ""); err != nil {
 		t.Fatalf("SendStatus: %v", err)
 	}
-	got := <-cs.statuses
+	got := receive(t, cs.statuses, "the delivered status callback")
 	if got != (sms.StatusCallback{MessageSid: r.ProviderID, MessageStatus: "delivered"}) || !got.Final() || got.Failed() {
 		t.Errorf("callback = %+v", got)
 	}
@@ -111,7 +126,7 @@ func TestStatusCallbackRoundTrip(t *testing.T) {
 	if err := fake.SendStatus(ctx, r.ProviderID, "undelivered", "30003"); err != nil {
 		t.Fatalf("SendStatus: %v", err)
 	}
-	if got := <-cs.statuses; got.ErrorCode != "30003" || !got.Failed() || !got.Final() {
+	if got := receive(t, cs.statuses, "the undelivered status callback"); got.ErrorCode != "30003" || !got.Failed() || !got.Final() {
 		t.Errorf("callback = %+v", got)
 	}
 
@@ -155,7 +170,7 @@ func TestInboundRoundTrip(t *testing.T) {
 	if err := fake.SendInbound(ctx, cs.URL+"/twilio/inbound", to, from, "STOP"); err != nil {
 		t.Fatalf("SendInbound: %v", err)
 	}
-	in := <-cs.inbound
+	in := receive(t, cs.inbound, "the inbound SMS")
 	if in.From != to || in.Body != "STOP" || !strings.HasPrefix(in.MessageSid, "SM") {
 		t.Errorf("inbound = %+v", in)
 	}

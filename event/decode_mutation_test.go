@@ -1,0 +1,61 @@
+package event
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// Tests written to kill mutants that survived `make mutate` (see
+// docs/testing.md): the exact reasons of JSON syntax and type errors, which
+// TestDecodeErrors checks only by field.
+
+func decodeReason(t *testing.T, raw string) string {
+	t.Helper()
+	_, err := Decode([]byte(raw))
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("Decode(%q) = %v, want an *Error", raw, err)
+	}
+	if e.Field != "$" && !strings.HasPrefix(e.Reason, "must be") {
+		t.Fatalf("Decode(%q): field %q", raw, e.Field)
+	}
+	return e.Reason
+}
+
+// An empty or truncated message says so; other invalid JSON gives the byte
+// offset (syntaxErr's io.EOF test negated made every error "end of input").
+func TestSyntaxErrorReasons(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{"", "invalid JSON: unexpected end of input"},
+		{"   ", "invalid JSON: unexpected end of input"},
+		{`{"id":"e1",`, "invalid JSON: unexpected end of input"},
+		{`{"id":"e1" "type":"case.opened"}`, "invalid JSON at byte 11"},
+		{`{"id" 1}`, "invalid JSON at byte "},
+		{`x`, "invalid JSON at byte 1"},
+	} {
+		if got := decodeReason(t, tc.raw); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("Decode(%q) reason %q, want prefix %q", tc.raw, got, tc.want)
+		}
+	}
+}
+
+// A value of the wrong JSON type names the kind the field wants (jsonKind's
+// nil test negated named "another JSON type" for every field).
+func TestTypeErrorReasonsNameTheWantedKind(t *testing.T) {
+	for _, tc := range []struct {
+		raw, want string
+	}{
+		{`{"id":12}`, "must be a string, got a JSON number"},
+		{`{"version":"1"}`, "must be a"},
+		{`{"jurisdiction":"13047"}`, "must be a"},
+	} {
+		got := decodeReason(t, tc.raw)
+		if !strings.HasPrefix(got, tc.want) || strings.Contains(got, "another JSON type") {
+			t.Errorf("Decode(%q) reason %q, want prefix %q and a named kind", tc.raw, got, tc.want)
+		}
+	}
+	if got := jsonKind(nil); got != "another JSON type" {
+		t.Errorf("jsonKind(nil) = %q", got)
+	}
+}
