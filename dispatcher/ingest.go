@@ -106,6 +106,10 @@ type Ingest struct {
 	log    logrus.FieldLogger
 	stats  *Stats
 	health failures
+	// rejoin asks Run to rebuild its reader (topics were created);
+	// rejoinNow is Run's own note that it must.
+	rejoin    chan struct{}
+	rejoinNow bool
 }
 
 // What Ingest reports failing (Check).
@@ -121,7 +125,8 @@ const (
 // its own).
 func NewIngest(cfg IngestConfig, store *Store, next Stage, writer *kafka.Writer, log logrus.FieldLogger, stats *Stats) *Ingest {
 	cfg.defaults()
-	return &Ingest{cfg: cfg, store: store, next: next, writer: writer, log: log.WithField("component", "ingest"), stats: stats}
+	return &Ingest{cfg: cfg, store: store, next: next, writer: writer, log: log.WithField("component", "ingest"), stats: stats,
+		rejoin: make(chan struct{}, 1)}
 }
 
 // Ready is false while fetching, a batch, committing or the broker probe
@@ -140,13 +145,8 @@ func (in *Ingest) Run(ctx context.Context) error {
 	if len(in.cfg.CreateTopics) > 0 {
 		in.ensureTopics(ctx)
 	}
-	rc := readerConfig(in.cfg.Brokers, in.cfg.GroupID, []string{in.cfg.Topic, in.cfg.InternalTopic}, in.log)
-	rc.WatchPartitionChanges = true // topics created after the join (a broker back empty) get assigned
-	rc.PartitionWatchInterval = in.cfg.PartitionWatch
-	rc.JoinGroupBackoff = in.cfg.RejoinBackoff
-	rc.ErrorLogger = throttledLogger(in.log.WithField("component", "kafka-reader").Warnf, 5*time.Second)
-	in.reader = kafka.NewReader(rc)
-	defer in.reader.Close()
+	in.openReader()
+	defer func() { _ = in.reader.Close() }()
 
 	probeDone := make(chan struct{})
 	go func() { defer close(probeDone); in.probe(ctx) }()
@@ -159,6 +159,11 @@ func (in *Ingest) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			in.failed(ctx, failFetch, attempt, fmt.Errorf("fetch from %s: %w", in.cfg.Topic, err))
+			// kafka-go reports a failing group only every few join attempts
+			// and a quiet topic gives no successful fetch to clear it: the
+			// failure counts until a fetch works or no new one came for a
+			// while (the probe covers an outage that goes on).
+			in.health.expire(failFetch, time.Duration(float64(in.cfg.Backoff.Max)*1.2)+3*in.cfg.RejoinBackoff+2*in.cfg.ProbeInterval)
 			if !ingestSleep(ctx, in.cfg.Backoff.Delay(attempt)) {
 				return nil
 			}
@@ -167,9 +172,32 @@ func (in *Ingest) Run(ctx context.Context) error {
 		}
 		attempt = 0
 		in.health.set(failFetch, nil)
-		if !in.handle(ctx, batch) {
+		if batch != nil && !in.handle(ctx, batch) {
 			return nil
 		}
+		if in.rejoinNow {
+			// Topics were created: join again with them in place (a member
+			// that joined just before would keep an empty assignment).
+			in.log.Info("topics created: rejoining the consumer group")
+			_ = in.reader.Close()
+			in.openReader()
+		}
+	}
+}
+
+// openReader builds the consumer-group reader (joining the group) and
+// drops rejoin requests made before.
+func (in *Ingest) openReader() {
+	rc := readerConfig(in.cfg.Brokers, in.cfg.GroupID, []string{in.cfg.Topic, in.cfg.InternalTopic}, in.log)
+	rc.WatchPartitionChanges = true // partitions added later get assigned
+	rc.PartitionWatchInterval = in.cfg.PartitionWatch
+	rc.JoinGroupBackoff = in.cfg.RejoinBackoff
+	rc.ErrorLogger = throttledLogger(in.log.WithField("component", "kafka-reader").Warnf, 5*time.Second)
+	in.reader = kafka.NewReader(rc)
+	in.rejoinNow = false
+	select {
+	case <-in.rejoin:
+	default:
 	}
 }
 
@@ -195,6 +223,10 @@ func (in *Ingest) ensureTopics(ctx context.Context) {
 	}
 	if len(created) > 0 {
 		in.log.WithField("topics", created).Warn("created missing topics")
+		select {
+		case in.rejoin <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -215,12 +247,17 @@ func (in *Ingest) probe(ctx context.Context) {
 			return
 		}
 		if err == nil {
+			if attempt > 0 {
+				in.log.WithField("failed_probes", attempt).Info("Kafka answers again")
+			}
 			attempt = 0
 			in.health.set(failKafka, nil)
 			continue
 		}
-		// Log once per backoff step, not once per probe.
-		if attempt == 0 || in.cfg.Backoff.Delay(attempt) >= in.cfg.Backoff.Max*4/5 && attempt%int(max(1, in.cfg.Backoff.Max/in.cfg.ProbeInterval)) == 0 {
+		// Log at most once per backoff step: probes 1, 2, 4, 8... then one
+		// every Backoff.Max.
+		every := max(1, int(in.cfg.Backoff.Max/in.cfg.ProbeInterval))
+		if attempt < every && attempt&(attempt-1) == 0 || attempt%every == 0 {
 			in.log.WithError(err).WithField("attempt", attempt+1).Warn("Kafka probe failing; not ready")
 		}
 		in.health.set(failKafka, err)
@@ -270,13 +307,16 @@ func ingestSleep(ctx context.Context, d time.Duration) bool {
 
 // failures is what fails now, by kind, for readiness.
 type failures struct {
-	mu  sync.Mutex
-	now map[string]error
+	mu    sync.Mutex
+	now   map[string]error
+	until map[string]time.Time // a failure that lapses unless set again
 }
 
+// set records the failure of what (nil clears it).
 func (f *failures) set(what string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	delete(f.until, what)
 	if err == nil {
 		delete(f.now, what)
 		return
@@ -287,15 +327,31 @@ func (f *failures) set(what string, err error) {
 	f.now[what] = err
 }
 
+// expire makes the current failure of what lapse after d.
+func (f *failures) expire(what string, d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.now[what]; !ok {
+		return
+	}
+	if f.until == nil {
+		f.until = map[string]time.Time{}
+	}
+	f.until[what] = time.Now().Add(d)
+}
+
 func (f *failures) err() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.now) == 0 {
-		return nil
-	}
 	names := make([]string, 0, len(f.now))
 	for n := range f.now {
+		if u, ok := f.until[n]; ok && time.Now().After(u) {
+			continue
+		}
 		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return nil
 	}
 	sort.Strings(names)
 	return fmt.Errorf("%s failing: %w", strings.Join(names, ", "), f.now[names[0]])
@@ -303,9 +359,28 @@ func (f *failures) err() error {
 
 // fetch blocks for one message, then takes what else arrives within
 // BatchWait, up to BatchSize.
+// A rejoin request interrupts the wait for the first one: fetch then
+// returns no batch and no error, with rejoinNow set.
 func (in *Ingest) fetch(ctx context.Context) ([]kafka.Message, error) {
-	m, err := in.reader.FetchMessage(ctx)
+	fctx, cancel := context.WithCancel(ctx)
+	stop, asked := make(chan struct{}), make(chan bool, 1)
+	go func() {
+		select {
+		case <-in.rejoin:
+			cancel()
+			asked <- true
+		case <-stop:
+			asked <- false
+		}
+	}()
+	m, err := in.reader.FetchMessage(fctx)
+	close(stop)
+	in.rejoinNow = <-asked
+	cancel()
 	if err != nil {
+		if in.rejoinNow && ctx.Err() == nil {
+			return nil, nil
+		}
 		return nil, err
 	}
 	batch := []kafka.Message{m}

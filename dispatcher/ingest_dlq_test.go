@@ -95,7 +95,7 @@ func normalEvents(t *testing.T, prefix string, n int) []kafka.Message {
 func TestIngestOversizedRecordsAreDeadLetteredBounded(t *testing.T) {
 	brokers := bigBroker(t, 200_000)
 	store, _ := newTestStore(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
 	big := func(n int, seed byte) []byte {
