@@ -59,3 +59,32 @@ func TestTypeErrorReasonsNameTheWantedKind(t *testing.T) {
 		t.Errorf("jsonKind(nil) = %q", got)
 	}
 }
+
+// Bounds are inclusive: a free-text field of exactly its maximum length and
+// times in 1970 and 9999 (in UTC) are accepted; one byte or one second
+// beyond is refused (killed mutants: `len(v) > max` and the year tests made
+// `>=`/`<=`).
+func TestDecodeBoundsAreInclusive(t *testing.T) {
+	ok := [][]byte{
+		edited(t, CaseClosed, set("closure.reason", strings.Repeat("r", 128))),
+		edited(t, BreachReported, set("breach.channel", strings.Repeat("c", 64))),
+		edited(t, CaseOpened, set("occurred_at", "1970-01-01T00:00:00Z")),
+		edited(t, CaseOpened, set("occurred_at", "9999-12-31T23:59:59Z")),
+	}
+	for _, b := range ok {
+		if _, err := Decode(b); err != nil {
+			t.Errorf("Decode(%s): %v", b, err)
+		}
+	}
+	bad := [][]byte{
+		edited(t, CaseClosed, set("closure.reason", strings.Repeat("r", 129))),
+		edited(t, CaseOpened, set("occurred_at", "1969-12-31T23:59:59Z")),
+		edited(t, CaseOpened, set("occurred_at", "1970-01-01T00:30:00+01:00")),
+		edited(t, CaseOpened, set("occurred_at", "9999-12-31T23:00:00-02:00")),
+	}
+	for _, b := range bad {
+		if _, err := Decode(b); err == nil {
+			t.Errorf("Decode(%s) succeeded, want an error", b)
+		}
+	}
+}
