@@ -508,7 +508,9 @@ var piiPatterns = []struct {
 }{
 	{"phone number", regexp.MustCompile(`\+\d[\d ]{8,16}\d`)},
 	{"phone number", regexp.MustCompile(`(?i)%2B\d{9,15}`)},
-	{"phone number", regexp.MustCompile(`\b(?:0034|34)?[67]\d{8}\b`)},
+	// A national mobile number, not a JSON number (latency_ms can be
+	// nine digits) nor a fraction of a second.
+	{"phone number", regexp.MustCompile(`(?:^|[^\w:.])((?:0034|34)?[67]\d{8})\b`)},
 	{"e-mail address", regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}`)},
 	{"e-mail address", regexp.MustCompile(`(?i)[A-Za-z0-9._\-]+%40[A-Za-z0-9\-]+\.[A-Za-z]{2,}`)},
 	// Not after a '.' or a digit: fractions of a second end in Z too.
@@ -772,21 +774,11 @@ func TestWholeServiceOnRealRedisIsPIIFree(t *testing.T) {
 		}
 		return time.Since(stableSince) >= 2*time.Second
 	})
-	counts := st.providerCounts()
+	// Exactly one message per distinct intent and channel, each in the
+	// audit trail (read together: a timer may still add an intent).
+	counts := waitDelivered(t, st, 20*time.Second)
 	t.Logf("%d events (+%d malformed); route-test predicts %d sends; providers got %v", nEvents, len(malformedEvents), wantSends, counts)
-	intents := intentsOn(t, st.brokers)
-	_, sends := unsettled(intents, resultsOn(t, st.brokers))
-	total := 0
-	for _, n := range counts {
-		total += n
-	}
-	if want := plannedSends(intents); total != want {
-		t.Errorf("providers got %d messages for %d planned sends (one per distinct intent and channel)", total, want)
-	}
 	for ch, n := range counts {
-		if n != sends[ch] {
-			t.Errorf("%s: the provider got %d messages, the audit trail records %d sent", ch, n, sends[ch])
-		}
 		if n == 0 {
 			t.Errorf("%s: the provider got nothing: its bodies were not checked", ch)
 		}
