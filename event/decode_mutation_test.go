@@ -2,6 +2,7 @@ package event
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -86,5 +87,29 @@ func TestDecodeBoundsAreInclusive(t *testing.T) {
 		if _, err := Decode(b); err == nil {
 			t.Errorf("Decode(%s) succeeded, want an error", b)
 		}
+	}
+}
+
+// More bounds: 32 protection measures are accepted, 33 are not (the latter
+// is in TestDecodeErrors); an ack.via over 64 bytes is refused; a Level past
+// the last name prints as a number instead of panicking.
+func TestDecodeMoreBounds(t *testing.T) {
+	measures := make([]string, 32)
+	for i := range measures {
+		measures[i] = "m"
+	}
+	if _, err := Decode(edited(t, ProtectionOrderIssued, set("protection_order.measures", measures))); err != nil {
+		t.Errorf("32 measures: %v", err)
+	}
+	long := edited(t, EscalationAcknowledged, set("ack.via", strings.Repeat("v", 65)))
+	if _, err := DecodeInternal(long); err == nil {
+		t.Error("an ack.via of 65 bytes was accepted")
+	}
+	ok := edited(t, EscalationAcknowledged, set("ack.via", strings.Repeat("v", 64)))
+	if _, err := DecodeInternal(ok); err != nil {
+		t.Errorf("an ack.via of 64 bytes: %v", err)
+	}
+	if s := Level(len(levelNames)).String(); s != fmt.Sprintf("level(%d)", len(levelNames)) {
+		t.Errorf("Level(len(levelNames)).String() = %q", s)
 	}
 }
