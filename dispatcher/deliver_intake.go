@@ -15,7 +15,7 @@ import (
 // Broker or Redis failures are retried with bounded backoff for as long
 // as ctx lives, with the stage reported not ready meanwhile.
 func (d *Deliverer) consume(ctx context.Context) {
-	r := newReader(d.cfg.Brokers, d.cfg.GroupID, []string{d.cfg.IntentsTopic}, d.log)
+	r := d.cfg.Security.newReader(d.cfg.Brokers, d.cfg.GroupID, []string{d.cfg.IntentsTopic}, d.log)
 	defer r.Close()
 	pctx, stopProbe := context.WithCancel(ctx)
 	probeDone := make(chan struct{})

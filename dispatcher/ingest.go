@@ -18,6 +18,7 @@ import (
 // IngestConfig says where case events come from.
 type IngestConfig struct {
 	Brokers       []string
+	Security      KafkaSecurity // TLS and SASL of every connection to Brokers (zero: plaintext)
 	GroupID       string
 	Topic         string // upstream case events
 	InternalTopic string // the dispatcher's own timer and ack events
@@ -188,7 +189,7 @@ func (in *Ingest) Run(ctx context.Context) error {
 // openReader builds the consumer-group reader (joining the group) and
 // drops rejoin requests made before.
 func (in *Ingest) openReader() {
-	rc := readerConfig(in.cfg.Brokers, in.cfg.GroupID, []string{in.cfg.Topic, in.cfg.InternalTopic}, in.log)
+	rc := in.cfg.Security.readerConfig(in.cfg.Brokers, in.cfg.GroupID, []string{in.cfg.Topic, in.cfg.InternalTopic}, in.log)
 	rc.WatchPartitionChanges = true // partitions added later get assigned
 	rc.PartitionWatchInterval = in.cfg.PartitionWatch
 	rc.JoinGroupBackoff = in.cfg.RejoinBackoff
@@ -217,7 +218,7 @@ func (in *Ingest) failed(ctx context.Context, what string, attempt int, err erro
 func (in *Ingest) ensureTopics(ctx context.Context) {
 	tctx, cancel := context.WithTimeout(ctx, in.cfg.OpTimeout)
 	defer cancel()
-	created, err := ensureTopics(tctx, in.cfg.Brokers, in.cfg.CreateTopics)
+	created, err := in.cfg.Security.ensureTopics(tctx, in.cfg.Brokers, in.cfg.CreateTopics)
 	if err != nil && ctx.Err() == nil {
 		in.log.WithError(err).Warn("creating missing topics failed")
 	}
@@ -272,7 +273,7 @@ func (in *Ingest) probe(ctx context.Context) {
 func (in *Ingest) checkBroker(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, min(in.cfg.OpTimeout, max(in.cfg.ProbeInterval, time.Second)))
 	defer cancel()
-	d := &kafka.Dialer{Timeout: time.Second}
+	d := in.cfg.Security.Dialer(time.Second)
 	var errs []error
 	for _, b := range in.cfg.Brokers {
 		conn, err := d.DialContext(pctx, "tcp", b)

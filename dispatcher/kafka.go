@@ -20,8 +20,9 @@ const (
 
 // newReader is a consumer-group reader tuned per docs/operations.md:
 // short MaxWait so Close is quick, fast rebalances, explicit commits.
+// It is plaintext: KafkaSecurity.newReader is the same with TLS and SASL.
 func newReader(brokers []string, group string, topics []string, log logrus.FieldLogger) *kafka.Reader {
-	return kafka.NewReader(readerConfig(brokers, group, topics, log))
+	return KafkaSecurity{}.newReader(brokers, group, topics, log)
 }
 
 func readerConfig(brokers []string, group string, topics []string, log logrus.FieldLogger) kafka.ReaderConfig {
@@ -69,8 +70,13 @@ func throttledLogger(log func(string, ...any), every time.Duration) kafka.Logger
 
 // NewWriter is a synchronous, fully acknowledged writer keyed by case id.
 // CRC32Balancer matches librdkafka (kcat) so every producer of ours and
-// theirs puts a case on the same partition.
+// theirs puts a case on the same partition. It is plaintext:
+// KafkaSecurity.NewWriter is the same with TLS and SASL.
 func NewWriter(brokers []string, log logrus.FieldLogger) *kafka.Writer {
+	return KafkaSecurity{}.NewWriter(brokers, log)
+}
+
+func newWriter(brokers []string, log logrus.FieldLogger) *kafka.Writer {
 	return &kafka.Writer{
 		Addr:         kafka.TCP(brokers...),
 		Balancer:     &kafka.CRC32Balancer{},

@@ -73,7 +73,7 @@ func NewService(o Options) (*Service, error) {
 	}
 	s.Writer = o.Writer
 	if s.Writer == nil {
-		s.Writer = NewWriter(o.Ingest.Brokers, o.Log)
+		s.Writer = o.Ingest.Security.NewWriter(o.Ingest.Brokers, o.Log)
 	}
 	next := o.Decide
 	if next == nil {

@@ -37,7 +37,7 @@ func EnsureTopics(ctx context.Context, brokers []string, topics []TopicSpec) err
 }
 
 // ensureTopics is EnsureTopics that also reports which topics it created.
-func ensureTopics(ctx context.Context, brokers []string, topics []TopicSpec) ([]string, error) {
+func (s KafkaSecurity) ensureTopics(ctx context.Context, brokers []string, topics []TopicSpec) ([]string, error) {
 	if len(topics) == 0 {
 		return nil, nil
 	}
@@ -60,7 +60,7 @@ func ensureTopics(ctx context.Context, brokers []string, topics []TopicSpec) ([]
 		}
 		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t.Name, NumPartitions: p, ReplicationFactor: r})
 	}
-	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: s.Transport()}
 	resp, err := c.CreateTopics(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("create topics: %w", err)

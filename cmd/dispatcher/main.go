@@ -37,7 +37,7 @@ type stdio struct {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(dispatch(ctx, os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}, os.Getenv))
+	os.Exit(dispatchEnv(ctx, os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}, os.Getenv, os.Environ()))
 }
 
 func dispatch(ctx context.Context, args []string, io stdio, getenv env) int {

@@ -43,10 +43,15 @@ Example: dispatcher publish deploy/examples/events.jsonl
 	}
 	log := logrus.New()
 	log.SetOutput(io.err)
-	w := dispatcher.NewWriter(splitList(*brokers), log)
+	sec, err := kafkaSecurity(getenv, log, false)
+	if err != nil {
+		fmt.Fprintln(io.err, "dispatcher publish:", err)
+		return 2
+	}
+	w := sec.NewWriter(splitList(*brokers), log)
 	defer w.Close()
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		fmt.Fprintf(io.err, "dispatcher publish: send to %s: %v\n", *topic, err)
+		fmt.Fprintf(io.err, "dispatcher publish: send to %s: %v\n", *topic, explainKafkaErr(ctx, sec, splitList(*brokers), err))
 		return 1
 	}
 	fmt.Fprintf(io.out, "published %d events to %s\n", len(msgs), *topic)

@@ -11,7 +11,7 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, io stdio, getenv env) int {
-	fs := newFlagSet("run", "Usage: dispatcher run [flags]\n\nConsume case events from Kafka and dispatch alerts."+envHelp+channelEnvHelp+deliverEnvHelp, io.err)
+	fs := newFlagSet("run", "Usage: dispatcher run [flags]\n\nConsume case events from Kafka and dispatch alerts."+envHelp+kafkaEnvHelp+channelEnvHelp+deliverEnvHelp, io.err)
 	var s settings
 	s.register(fs, getenv, settings{httpAddr: ":8080", logFormat: "json"})
 	if code, done := parseFlags(fs, args); done {
@@ -35,6 +35,10 @@ func serve(ctx context.Context, s settings, getenv env, log *logrus.Logger, dev 
 	if !s.runs("decide") && !s.runs("deliver") {
 		return fmt.Errorf("--stages %q: name decide, deliver or both", s.stages)
 	}
+	sec, err := kafkaSecurity(getenv, log, dev)
+	if err != nil {
+		return err
+	}
 	a, err := loadApp(s.config, s.templateDir)
 	if err != nil {
 		return err
@@ -47,16 +51,16 @@ func serve(ctx context.Context, s settings, getenv env, log *logrus.Logger, dev 
 	if specs := s.topicSpecs(); len(specs) > 0 {
 		// A broker that is down now is not fatal: the consumer creates the
 		// topics when it finds them missing.
-		if err := dispatcher.EnsureTopics(ctx, s.brokerList(), specs); err != nil {
+		if err := sec.EnsureTopics(ctx, s.brokerList(), specs); err != nil {
 			log.WithError(err).Warn("creating topics failed; will retry when the broker answers")
 		}
 	}
-	w := dispatcher.NewWriter(s.brokerList(), log)
+	w := sec.NewWriter(s.brokerList(), log)
 	esc := dispatcher.NewEscalationStore(rdb, s.dedupTTL)
 	periods := dispatcher.PeriodsFrom(a.cfg)
 	opts := dispatcher.Options{
 		Periods:  &periods,
-		Ingest:   dispatcher.IngestConfig{Brokers: s.brokerList(), GroupID: s.group, Topic: s.topic, CreateTopics: s.topicSpecs()},
+		Ingest:   dispatcher.IngestConfig{Brokers: s.brokerList(), Security: sec, GroupID: s.group, Topic: s.topic, CreateTopics: s.topicSpecs()},
 		Checks:   map[string]func() error{}, // stages add theirs
 		Redis:    rdb,
 		Writer:   w,
@@ -79,7 +83,7 @@ func serve(ctx context.Context, s settings, getenv env, log *logrus.Logger, dev 
 	if err != nil {
 		return err
 	}
-	log.WithFields(logrus.Fields{"brokers": s.brokerList(), "group": s.group, "topic": s.topic, "stages": s.stages,
+	log.WithFields(logrus.Fields{"brokers": s.brokerList(), "kafka_security": sec.String(), "group": s.group, "topic": s.topic, "stages": s.stages,
 		"http": svc.HTTPAddr(), "config": s.config}).Info("dispatcher started")
 	if ready != nil {
 		ready(svc)

@@ -87,6 +87,7 @@ func (a *app) addDelivery(opts *dispatcher.Options, getenv env, log *logrus.Logg
 	if err != nil {
 		return err
 	}
+	dcfg.Security = opts.Ingest.Security
 	d := dispatcher.NewDeliverer(dcfg, dispatcher.DeliverDeps{
 		Rules: a.cfg, Templates: a.tmpl, Channels: cs.chans, Limits: cs.limits,
 		Directory: dispatcher.ConfigDirectory{Cfg: a.cfg, Secret: secrets(getenv, cs)},

@@ -1,0 +1,131 @@
+package dispatcher
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/sirupsen/logrus"
+)
+
+// KafkaSecurity is how every connection the dispatcher opens to Kafka is
+// encrypted and authenticated: consumer-group readers, writers, the
+// topic-creation client and the readiness probe. The zero value is
+// plaintext without authentication (what the package-level NewWriter,
+// EnsureTopics and a config without Security use).
+//
+// It never prints its secrets: String (and so %v of a config that holds
+// it) names the mechanism and user only.
+type KafkaSecurity struct {
+	TLS  *tls.Config    // nil: plaintext
+	SASL sasl.Mechanism // nil: no authentication
+}
+
+// Enabled reports whether TLS or SASL is configured.
+func (s KafkaSecurity) Enabled() bool { return s.TLS != nil || s.SASL != nil }
+
+// String describes the settings without secrets, for logs.
+func (s KafkaSecurity) String() string {
+	tlsDesc := "off"
+	if s.TLS != nil {
+		tlsDesc = "on"
+		if s.TLS.InsecureSkipVerify {
+			tlsDesc = "on (certificate NOT verified)"
+		}
+		if len(s.TLS.Certificates) > 0 {
+			tlsDesc += " with client certificate"
+		}
+	}
+	saslDesc := "off"
+	if s.SASL != nil {
+		saslDesc = s.SASL.Name()
+	}
+	return "tls " + tlsDesc + ", sasl " + saslDesc
+}
+
+// GoString keeps %#v from printing the mechanism's password or the
+// client key.
+func (s KafkaSecurity) GoString() string { return "dispatcher.KafkaSecurity{" + s.String() + "}" }
+
+// Dialer is a dialer for kafka-go readers and single connections.
+func (s KafkaSecurity) Dialer(timeout time.Duration) *kafka.Dialer {
+	return &kafka.Dialer{Timeout: timeout, DualStack: true, TLS: s.TLS, SASLMechanism: s.SASL}
+}
+
+// Transport is a transport for kafka-go writers and clients: nil (the
+// interface, so kafka-go's shared default) when nothing is configured.
+func (s KafkaSecurity) Transport() kafka.RoundTripper {
+	if !s.Enabled() {
+		return nil
+	}
+	return &kafka.Transport{
+		Dial:        (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
+		DialTimeout: 5 * time.Second,
+		TLS:         s.TLS,
+		SASL:        s.SASL,
+	}
+}
+
+// NewWriter is NewWriter over these settings.
+func (s KafkaSecurity) NewWriter(brokers []string, log logrus.FieldLogger) *kafka.Writer {
+	w := newWriter(brokers, log)
+	w.Transport = s.Transport()
+	return w
+}
+
+// EnsureTopics is EnsureTopics over these settings.
+func (s KafkaSecurity) EnsureTopics(ctx context.Context, brokers []string, topics []TopicSpec) error {
+	_, err := s.ensureTopics(ctx, brokers, topics)
+	return err
+}
+
+// ensureTopics without settings is plaintext (kept for its callers).
+func ensureTopics(ctx context.Context, brokers []string, topics []TopicSpec) ([]string, error) {
+	return KafkaSecurity{}.ensureTopics(ctx, brokers, topics)
+}
+
+// newReader is newReader over these settings.
+func (s KafkaSecurity) newReader(brokers []string, group string, topics []string, log logrus.FieldLogger) *kafka.Reader {
+	return kafka.NewReader(s.readerConfig(brokers, group, topics, log))
+}
+
+// readerConfig is readerConfig dialing with these settings.
+func (s KafkaSecurity) readerConfig(brokers []string, group string, topics []string, log logrus.FieldLogger) kafka.ReaderConfig {
+	rc := readerConfig(brokers, group, topics, log)
+	if s.Enabled() {
+		rc.Dialer = s.Dialer(10 * time.Second)
+	}
+	return rc
+}
+
+// Check dials the first broker that answers and reads the metadata of
+// topics: what a reader or writer would do first. Its error says whether
+// the TLS handshake or the SASL authentication failed.
+func (s KafkaSecurity) Check(ctx context.Context, brokers []string, topics ...string) error {
+	d := s.Dialer(5 * time.Second)
+	var last error
+	for _, b := range brokers {
+		conn, err := d.DialContext(ctx, "tcp", b)
+		if err != nil {
+			last = fmt.Errorf("connect to %s (%s): %w", b, s, err)
+			continue
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(dl)
+		}
+		_, err = conn.ReadPartitions(topics...)
+		_ = conn.Close()
+		if err != nil {
+			return fmt.Errorf("metadata from %s: %w", b, err)
+		}
+		return nil
+	}
+	if last == nil {
+		return fmt.Errorf("no Kafka brokers")
+	}
+	return last
+}
