@@ -26,3 +26,12 @@ func TestParseDurationDayBounds(t *testing.T) {
 		}
 	}
 }
+
+// Empty input is an error, not a panic (killed mutant: `len(b) > 0` made
+// `>= 0` indexed b[0]).
+func TestDurationUnmarshalJSONEmpty(t *testing.T) {
+	var d Duration
+	if err := d.UnmarshalJSON(nil); err == nil {
+		t.Error("UnmarshalJSON(nil) = nil, want an error")
+	}
+}
