@@ -32,8 +32,8 @@ func cmdRun(ctx context.Context, args []string, io stdio, getenv env) int {
 // serve wires and runs one dispatcher until ctx ends or it fails. ready,
 // when set, is called with the service once it listens.
 func serve(ctx context.Context, s settings, getenv env, log *logrus.Logger, dev bool, ready func(*dispatcher.Service)) error {
-	if !s.runs("decide") && !s.runs("deliver") {
-		return fmt.Errorf("--stages %q: name decide, deliver or both", s.stages)
+	if err := s.checkStages(); err != nil {
+		return err
 	}
 	sec, err := kafkaSecurity(getenv, log, dev)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -51,7 +52,7 @@ func TestSecretEnvResolves(t *testing.T) {
 		"KAFKA_TLS_CA_FILE":          writeSecret(t, dir, "ca.pem", "not read as a secret"),
 		"SMTP_FROM":                  "alertas@dispatcher.example.net",
 	}
-	getenv, err := secretEnv(envMap(m), environOf(m))
+	getenv, err := secretEnv(envMap(m), environOf(m), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestSecretEnvRefuses(t *testing.T) {
 			name string
 			env  map[string]string
 			want []string
-		}{"unreadable file", map[string]string{"PD_SES_VIOGEN_FILE": unreadable}, []string{"PD_SES_VIOGEN_FILE", "permission denied"}})
+		}{"unreadable file", map[string]string{"TWILIO_AUTH_TOKEN_FILE": unreadable}, []string{"TWILIO_AUTH_TOKEN_FILE", "permission denied"}})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,7 +179,7 @@ func TestSecretFilesEndToEnd(t *testing.T) {
 	if len(secrets) < 8 {
 		t.Fatalf("only %d secrets moved to files: %v", len(secrets), secrets)
 	}
-	getenv, err := secretEnv(envMap(env), environOf(env))
+	getenv, err := secretEnv(envMap(env), environOf(env), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,5 +232,38 @@ func TestSecretFilesEndToEnd(t *testing.T) {
 	defer cancel()
 	if _, err := r.FetchMessage(ctx); err == nil {
 		t.Error("a reader without SASL credentials read from the secured broker")
+	}
+}
+
+// Other programs' *_FILE variables (SSL_CERT_FILE names a CA bundle far
+// over the secret size limit) never stop the dispatcher; a config-named
+// secret from an unreadable file reads as unset with a warning naming it.
+func TestSecretEnvIgnoresOtherProgramsFiles(t *testing.T) {
+	dir := t.TempDir()
+	const content = "fake-secret-content-must-not-show"
+	env := map[string]string{
+		"SSL_CERT_FILE":      writeSecret(t, dir, "bundle.pem", strings.Repeat("-----BEGIN CERTIFICATE-----\n", 5000)),
+		"TF_CLI_CONFIG_FILE": filepath.Join(dir, "missing"),
+		"PD_SES_VIOGEN_FILE": writeSecret(t, dir, "empty", "\n"),
+		"PD_PL_PALMA_FILE":   writeSecret(t, dir, "pd", content+"\n"),
+	}
+	var out, errb bytes.Buffer
+	if code := dispatchEnv(context.Background(), []string{"check", "--config", exampleConfig}, stdio{in: strings.NewReader(""), out: &out, err: &errb},
+		envMap(env), environOf(env)); code != 0 {
+		t.Fatalf("check exited %d with unrelated *_FILE variables set: %s", code, errb.String())
+	}
+	var warn bytes.Buffer
+	getenv, err := secretEnv(envMap(env), environOf(env), &warn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := getenv("PD_PL_PALMA"); got != content {
+		t.Errorf("PD_PL_PALMA from its file: %q", got)
+	}
+	if got := getenv("PD_SES_VIOGEN"); got != "" || !strings.Contains(warn.String(), "PD_SES_VIOGEN_FILE") {
+		t.Errorf("an empty PD_SES_VIOGEN_FILE: value %q, warning %q", got, warn.String())
+	}
+	if strings.Contains(warn.String()+errb.String()+out.String(), content) {
+		t.Error("a secret's content reached the output")
 	}
 }

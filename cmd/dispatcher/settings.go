@@ -34,6 +34,22 @@ type settings struct {
 	replication  int
 }
 
+// checkStages refuses a --stages value naming no stage or an unknown
+// one: a typo such as "decide,delivr" must not start a process that
+// silently never delivers.
+func (s *settings) checkStages() error {
+	names := splitList(s.stages)
+	for _, x := range names {
+		if x != "decide" && x != "deliver" {
+			return fmt.Errorf("--stages %q: unknown stage %q; name decide, deliver or both (decide,deliver)", s.stages, x)
+		}
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("--stages %q: name decide, deliver or both (decide,deliver)", s.stages)
+	}
+	return nil
+}
+
 func (s *settings) runs(stage string) bool {
 	for _, x := range splitList(s.stages) {
 		if x == stage {

@@ -61,6 +61,10 @@ func (a *app) addDecide(opts *dispatcher.Options, esc *dispatcher.EscalationStor
 	sched := &dispatcher.Scheduler{Rules: a.cfg, Redis: opts.Redis, Writer: opts.Writer, Topic: dispatcher.TopicIntents,
 		Clock: dispatcher.RealClock{}, Log: log.WithField("component", "schedules")}
 	opts.Extra = append(opts.Extra, timers.Run, sched.Run)
+	if opts.Checks == nil {
+		opts.Checks = map[string]func() error{}
+	}
+	opts.Checks["timers"], opts.Checks["schedules"] = timers.Check, sched.Check
 	api := &dispatcher.AckAPI{Rules: a.cfg, Store: esc, Log: log.WithField("component", "ack-api"),
 		Acks:        &dispatcher.Acknowledger{Store: esc, Writer: opts.Writer, Now: time.Now},
 		TwilioToken: getenv("TWILIO_AUTH_TOKEN"), InboundURL: getenv("TWILIO_INBOUND_URL")}
