@@ -40,7 +40,7 @@ GROUPS_TABLE='
 event|event||
 rules|rules||
 ladder|dispatcher|ladder.go|TestLadder|TestMissedCheckin|TestCheckin|TestTimers
-decide|dispatcher|decide.go suppress.go|TestDecide|TestCritical
+decide|dispatcher|decide.go suppress.go|TestDecide|TestCritical|TestLadder|TestMissedCheckin|TestCheckin
 deliver-state|dispatcher|delivery_state.go deliver_queue.go|TestDeliver|TestLane|TestOffer|TestBegin
 deliver|dispatcher|deliver.go deliver_finish.go deliver_intake.go deliver_lane.go deliver_send.go|TestDeliver|TestLane|TestOffer|TestBegin|TestLimiter
 '
