@@ -52,6 +52,9 @@ type DeliverConfig struct {
 	// every channel before it is declared undeliverable (default 24h).
 	NoticeHorizon time.Duration
 	Batch         Backoff // transient infrastructure failures (delays)
+	// CreateTopics, when set, are created if the broker lacks them (a
+	// broker back empty after an outage).
+	CreateTopics []TopicSpec
 }
 
 // Channels with a lane of their own; anything else shares "other".

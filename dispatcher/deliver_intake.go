@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -13,18 +12,42 @@ import (
 // offset is committed only once its jobs are durable in Redis; from then
 // on the queue, not Kafka, is what makes sure each job is finished.
 // Broker or Redis failures are retried with bounded backoff for as long
-// as ctx lives, with the stage reported not ready meanwhile.
+// as ctx lives, with the stage reported not ready meanwhile. When the
+// probe had to create missing topics (a broker back empty), the reader
+// joins its group again so that it is assigned their partitions.
 func (d *Deliverer) consume(ctx context.Context) {
-	r := d.cfg.Security.newReader(d.cfg.Brokers, d.cfg.GroupID, []string{d.cfg.IntentsTopic}, d.log)
-	defer r.Close()
+	rejoin := make(chan struct{}, 1)
 	pctx, stopProbe := context.WithCancel(ctx)
 	probeDone := make(chan struct{})
 	defer func() { stopProbe(); <-probeDone }()
-	go func() { defer close(probeDone); d.probeReader(pctx, r) }()
+	go func() { defer close(probeDone); d.probe(pctx, rejoin) }()
+	for ctx.Err() == nil {
+		r := d.cfg.Security.newReader(d.cfg.Brokers, d.cfg.GroupID, []string{d.cfg.IntentsTopic}, d.log)
+		rctx, stop := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-rejoin:
+				d.log.Info("topics created: rejoining the deliver group")
+				stop()
+			case <-rctx.Done():
+			}
+		}()
+		more := d.consumeWith(rctx, r)
+		stop()
+		_ = r.Close()
+		if !more {
+			return
+		}
+	}
+}
+
+// consumeWith runs one reader until its ctx ends; false when the stage
+// must stop (a test hook stopped it).
+func (d *Deliverer) consumeWith(ctx context.Context, r *kafka.Reader) bool {
 	for attempt := 0; ctx.Err() == nil; {
 		batch, err := d.fetch(ctx, r)
 		if ctx.Err() != nil {
-			return
+			return true
 		}
 		if err != nil {
 			d.health.fail("kafka", err)
@@ -36,9 +59,10 @@ func (d *Deliverer) consume(ctx context.Context) {
 		attempt = 0
 		d.health.ok("kafka")
 		if !d.intake(ctx, r, batch) {
-			return
+			return ctx.Err() != nil
 		}
 	}
+	return true
 }
 
 // fetch blocks for one intent, then takes what is already fetched (up to
@@ -153,10 +177,11 @@ func pause(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// probeReader marks Kafka failing while the reader reports errors: with
-// the broker gone FetchMessage just waits (the reader retries inside), so
-// its error count is what shows the outage.
-func (d *Deliverer) probeReader(ctx context.Context, r *kafka.Reader) {
+// probe asks a broker every second for the stage's topics: with the
+// broker gone FetchMessage just waits (the reader retries inside), so this
+// is what shows an outage. Missing topics are created when configured,
+// and the reader then rejoins.
+func (d *Deliverer) probe(ctx context.Context, rejoin chan<- struct{}) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -165,10 +190,35 @@ func (d *Deliverer) probeReader(ctx context.Context, r *kafka.Reader) {
 			return
 		case <-t.C:
 		}
-		if n := r.Stats().Errors; n > 0 { // Stats resets its counters
-			d.health.fail("kafka-reader", fmt.Errorf("%d reader errors in the last second", n))
-		} else {
-			d.health.ok("kafka-reader")
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := d.cfg.Security.Check(cctx, d.cfg.Brokers, d.cfg.IntentsTopic, d.cfg.ResultsTopic)
+		cancel()
+		if err == nil {
+			d.health.ok("kafka-broker")
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		d.health.fail("kafka-broker", err)
+		if isUnknownTopic(err) && len(d.cfg.CreateTopics) > 0 {
+			d.createTopics(ctx, rejoin)
+		}
+	}
+}
+
+func (d *Deliverer) createTopics(ctx context.Context, rejoin chan<- struct{}) {
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	created, err := d.cfg.Security.ensureTopics(tctx, d.cfg.Brokers, d.cfg.CreateTopics)
+	if err != nil {
+		d.log.WithError(err).Warn("creating missing topics failed")
+	}
+	if len(created) > 0 {
+		d.log.WithField("topics", created).Warn("created missing topics")
+		select {
+		case rejoin <- struct{}{}:
+		default:
 		}
 	}
 }

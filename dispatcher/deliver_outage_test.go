@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
 )
@@ -63,4 +64,58 @@ func TestDeliverCommitsOnlyDurablyQueuedIntents(t *testing.T) {
 	eventually(t, "both SMS to be sent after Redis came back", func() bool { return len(p.twilio.Messages()) == 2 })
 	eventually(t, "both offsets committed", func() bool { return committedIntents(t, brokers, d.cfg.GroupID) == 2 })
 	eventually(t, "the stage to be ready again", func() bool { return d.Ready() == nil })
+}
+
+// The broker goes away and comes back empty: the deliver stage keeps
+// running and reports not ready meanwhile, creates its missing topics,
+// rejoins its group, and delivers what is written afterwards.
+func TestDeliverSurvivesBrokerComingBackEmpty(t *testing.T) {
+	port, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.SeedTopics(2, TopicIntents, TopicResults))
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokers := c1.ListenAddrs()
+	rdb := testenv.StartRedis(t).Client(t)
+	w := NewWriter(brokers, quietLog())
+	t.Cleanup(func() { _ = w.Close() })
+	e := &decideEnv{d: &Decider{Engine: exampleEngine(t), Writer: w}, store: NewStore(rdb, time.Hour), brokers: brokers}
+	p := startProviders(t)
+	d := newDeliverer(t, e, p)
+	d.cfg.Batch = Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}
+	d.cfg.CreateTopics = AllTopics(2, 1)
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	writeIntents(t, w, intentFor("broker-1", "gc-cr-guardia", "sms", true))
+	eventually(t, "the first SMS", func() bool { return len(p.twilio.Messages()) == 1 })
+	c1.Close()
+	eventually(t, "not ready with the broker gone", func() bool { return d.Ready() != nil })
+	c2, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port))
+	if err != nil {
+		t.Fatalf("restart the broker on port %d: %v", port, err)
+	}
+	t.Cleanup(c2.Close)
+	select {
+	case err := <-done:
+		t.Fatalf("the stage stopped during the outage: %v", err)
+	default:
+	}
+	eventually(t, "ready again", func() bool { return d.Ready() == nil })
+	// The writer may need a few tries while the topics are being created.
+	for i := 0; ; i++ {
+		b, _ := intentFor("broker-2", "gc-cr-sala", "sms", false).Encode()
+		if err := w.WriteMessages(context.Background(), kafka.Message{Topic: TopicIntents, Key: []byte("C-HOL-broker-2"), Value: b}); err == nil {
+			break
+		} else if i == 50 {
+			t.Fatalf("write after the restart: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	eventually(t, "the SMS written after the restart", func() bool { return len(p.twilio.Messages()) == 2 })
 }

@@ -91,7 +91,7 @@ func (a *app) addDelivery(opts *dispatcher.Options, getenv env, log *logrus.Logg
 	if err != nil {
 		return err
 	}
-	dcfg.Security = opts.Ingest.Security
+	dcfg.Security, dcfg.CreateTopics = opts.Ingest.Security, opts.Ingest.CreateTopics
 	d := dispatcher.NewDeliverer(dcfg, dispatcher.DeliverDeps{
 		Rules: a.cfg, Templates: a.tmpl, Channels: cs.chans, Limits: cs.limits,
 		Directory: dispatcher.ConfigDirectory{Cfg: a.cfg, Secret: secrets(getenv, cs)},
