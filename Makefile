@@ -30,7 +30,7 @@ build:
 	$(GO) build -o bin/dispatcher ./cmd/dispatcher
 
 # Mutation testing (gremlins) of event, rules and the core dispatcher files,
-# each group with its own tests; slow (about an hour), not part of `make test`.
+# each group with its own tests; slow (hours on 2 cores), not part of `make test`.
 # MUTATE_GROUPS="event rules" runs a subset; see docs/testing.md.
 mutate: deps
 	./scripts/mutate.sh
