@@ -49,7 +49,9 @@ deliver|dispatcher|deliver.go deliver_finish.go deliver_intake.go deliver_lane.g
 command -v redis-server >/dev/null 2>&1 || { echo "redis-server is required (make deps)" >&2; exit 2; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mutate.XXXXXX")
-trap 'chmod -R u+w "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT INT TERM
+cleanup() { chmod -R u+w "$WORK" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 mkdir -p "$WORK/src" "$WORK/tmp" "$WORK/bin" "$OUT"
 
 if [ -n "${MUTATE_REV:-}" ]; then
