@@ -21,6 +21,8 @@ func (d *Deliverer) consume(ctx context.Context) {
 	probeDone := make(chan struct{})
 	defer func() { stopProbe(); <-probeDone }()
 	go func() { defer close(probeDone); d.probe(pctx, rejoin) }()
+	defer startLagWatch(ctx, d.cfg.Security, d.cfg.Brokers, d.cfg.GroupID, []string{d.cfg.IntentsTopic}, d.metrics.lag, lagEvery)()
+	defer d.registerQueueMetrics()()
 	for ctx.Err() == nil {
 		r := d.cfg.Security.newReader(d.cfg.Brokers, d.cfg.GroupID, []string{d.cfg.IntentsTopic}, d.log)
 		rctx, stop := context.WithCancel(ctx)
@@ -162,18 +164,6 @@ func (d *Deliverer) retryCommit(ctx context.Context, r *kafka.Reader, batch []ka
 		if !pause(ctx, d.cfg.Batch.Delay(attempt)) {
 			return
 		}
-	}
-}
-
-// pause waits for d or until ctx ends (false).
-func pause(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

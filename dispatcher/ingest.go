@@ -148,6 +148,7 @@ func (in *Ingest) Run(ctx context.Context) error {
 	}
 	in.openReader()
 	defer func() { _ = in.reader.Close() }()
+	defer startLagWatch(ctx, in.cfg.Security, in.cfg.Brokers, in.cfg.GroupID, []string{in.cfg.Topic, in.cfg.InternalTopic}, in.stats.consumerLag(), lagEvery)()
 
 	probeDone := make(chan struct{})
 	go func() { defer close(probeDone); in.probe(ctx) }()
@@ -165,7 +166,7 @@ func (in *Ingest) Run(ctx context.Context) error {
 			// failure counts until a fetch works or no new one came for a
 			// while (the probe covers an outage that goes on).
 			in.health.expire(failFetch, time.Duration(float64(in.cfg.Backoff.Max)*1.2)+3*in.cfg.RejoinBackoff+2*in.cfg.ProbeInterval)
-			if !ingestSleep(ctx, in.cfg.Backoff.Delay(attempt)) {
+			if !pause(ctx, in.cfg.Backoff.Delay(attempt)) {
 				return nil
 			}
 			attempt++
@@ -292,18 +293,6 @@ func (in *Ingest) checkBroker(ctx context.Context) error {
 		return nil
 	}
 	return fmt.Errorf("no broker answers: %w", errors.Join(errs...))
-}
-
-// ingestSleep waits d; false when ctx ended first.
-func ingestSleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // failures is what fails now, by kind, for readiness.
@@ -436,7 +425,7 @@ func (in *Ingest) retry(ctx context.Context, what string, fn func() error) bool 
 			return true
 		}
 		in.failed(ctx, what, attempt, err)
-		if !ingestSleep(ctx, in.cfg.Backoff.Delay(attempt)) {
+		if !pause(ctx, in.cfg.Backoff.Delay(attempt)) {
 			return false
 		}
 	}

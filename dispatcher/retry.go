@@ -54,3 +54,15 @@ func (b Backoff) Retry(ctx context.Context, fn func() error, onErr func(attempt 
 		}
 	}
 }
+
+// pause waits for d or until ctx ends (false).
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
