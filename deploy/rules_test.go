@@ -18,15 +18,11 @@ import (
 
 const promDir = "prometheus"
 
-// plannedMetrics are the names issue 10 part 4 adds; the rules and the
-// dashboard may use them before they exist (they then match nothing).
-var plannedMetrics = []string{
-	"dispatcher_consumer_lag",
-	"dispatcher_delivery_queue_depth",
-	"dispatcher_delivery_queue_oldest_seconds",
-	"dispatcher_timer_lateness_seconds",
-	"dispatcher_escalations_open",
-}
+// plannedMetrics are names the rules and the dashboard may use before the
+// code registers them (they then match nothing). Issue 10 part 4's are
+// registered now; a planned name the code registers fails the test, so
+// the list only holds what is really still to come.
+var plannedMetrics = []string{}
 
 // externalMetrics come from Prometheus itself and the blackbox exporter.
 var externalMetrics = []string{"up", "probe_success"}
@@ -34,7 +30,9 @@ var externalMetrics = []string{"up", "probe_success"}
 // codeMetrics are the metric names registered in the dispatcher's sources.
 func codeMetrics(t *testing.T) map[string]bool {
 	t.Helper()
-	re := regexp.MustCompile(`Name:\s*"(dispatcher_[a-z0-9_]+)"`)
+	// Metrics created with options (Name: "...") or, for collectors that
+	// read at scrape time, with prometheus.NewDesc("...", ...).
+	re := regexp.MustCompile(`(?:Name:|NewDesc\()\s*"(dispatcher_[a-z0-9_]+)"`)
 	out := map[string]bool{}
 	for _, dir := range []string{"dispatcher", "cmd/dispatcher", "channels", "internal"} {
 		_ = filepath.WalkDir(filepath.Join(repoRoot, dir), func(p string, d os.DirEntry, err error) error {
@@ -145,13 +143,23 @@ func TestAlertRules(t *testing.T) {
 	var missing []string
 	code := codeMetrics(t)
 	for _, n := range plannedMetrics {
-		if !code[n] {
+		if code[n] {
+			t.Errorf("planned metric %s is registered now: remove it from plannedMetrics", n)
+		} else {
 			missing = append(missing, n)
 		}
 	}
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		t.Logf("planned metrics not registered yet (their rules stay silent): %s", strings.Join(missing, ", "))
+	}
+	// Issue 10 part 4's metrics, which the rules and dashboard watch.
+	for _, n := range []string{"dispatcher_consumer_lag", "dispatcher_delivery_queue_depth", "dispatcher_delivery_queue_oldest_seconds",
+		"dispatcher_timer_lateness_seconds", "dispatcher_escalations_open", "dispatcher_notification_latency_seconds",
+		"dispatcher_config_reload_total", "dispatcher_config_info", "dispatcher_build_info"} {
+		if !code[n] {
+			t.Errorf("metric %s is not registered by the dispatcher's code", n)
+		}
 	}
 }
 

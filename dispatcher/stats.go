@@ -11,6 +11,9 @@ type Stats struct {
 	DeadLetters  prometheus.Counter
 	Retries      prometheus.Counter
 	BatchSeconds prometheus.Histogram
+	// ConsumerLag is the case-event consumer group's lag (shared with the
+	// deliver stage's, which reads other topics).
+	ConsumerLag *prometheus.GaugeVec
 }
 
 // NewStats registers the metrics with reg (nil = a private registry).
@@ -34,6 +37,7 @@ func NewStats(reg prometheus.Registerer) *Stats {
 		}),
 	}
 	reg.MustRegister(s.Events, s.DeadLetters, s.Retries, s.BatchSeconds)
+	s.ConsumerLag = newConsumerLag(reg)
 	return s
 }
 
@@ -46,4 +50,12 @@ func (s *Stats) countEvent(it Item) {
 		outcome = "stale"
 	}
 	s.Events.WithLabelValues(string(it.Event.Type), outcome).Inc()
+}
+
+// consumerLag is the lag gauge, nil for nil stats.
+func (s *Stats) consumerLag() *prometheus.GaugeVec {
+	if s == nil {
+		return nil
+	}
+	return s.ConsumerLag
 }

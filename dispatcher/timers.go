@@ -30,6 +30,8 @@ type Timers struct {
 	Lease  time.Duration    // how long a claimed timer is hidden (default 30s)
 	Batch  int              // timers claimed per set and round (default 500)
 	Log    logrus.FieldLogger
+	// Metrics observe firing lateness (nil: none).
+	Metrics *TimerMetrics
 
 	health failures // what the last round of Run failed on
 }
@@ -144,6 +146,7 @@ func (t *Timers) FireDue(ctx context.Context, key string) (int, error) {
 		}
 		return 0, err
 	}
+	t.Metrics.fired(key, cs, now)
 	return len(evs), t.finish(ctx, key, cs)
 }
 

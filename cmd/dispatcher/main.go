@@ -21,6 +21,7 @@ Commands:
   publish     send JSON-lines events to Kafka, keyed by case_id
   check       validate a configuration file
   route-test  show which rules, targets and messages an event produces
+  topics      create the dispatcher's Kafka topics and list them
 
 Run 'dispatcher <command> --help' for a command's flags and environment.
 `
@@ -47,7 +48,7 @@ func dispatch(ctx context.Context, args []string, io stdio, getenv env) int {
 	}
 	cmds := map[string]func(context.Context, []string, stdio, env) int{
 		"run": cmdRun, "dev": cmdDev, "publish": cmdPublish,
-		"check": cmdCheck, "route-test": cmdRouteTest,
+		"check": cmdCheck, "route-test": cmdRouteTest, "topics": cmdTopics,
 	}
 	switch args[0] {
 	case "-h", "--help", "help":

@@ -55,6 +55,11 @@ func serve(ctx context.Context, s settings, getenv env, log *logrus.Logger, dev 
 			log.WithError(err).Warn("creating topics failed; will retry when the broker answers")
 		}
 	}
+	reg := prometheus.NewRegistry()
+	dispatcher.RegisterRuntimeMetrics(reg)
+	if hash, err := dispatcher.ConfigHash(s.config); err == nil {
+		dispatcher.NewConfigMetrics(reg).Loaded(hash)
+	}
 	w := sec.NewWriter(s.brokerList(), log)
 	esc := dispatcher.NewEscalationStore(rdb, s.dedupTTL)
 	periods := dispatcher.PeriodsFrom(a.cfg)
@@ -69,7 +74,7 @@ func serve(ctx context.Context, s settings, getenv env, log *logrus.Logger, dev 
 		DedupTTL: s.dedupTTL,
 		HTTPAddr: s.httpAddr,
 		Log:      log,
-		Registry: prometheus.NewRegistry(),
+		Registry: reg,
 	}
 	if s.runs("decide") {
 		a.addDecide(&opts, esc, getenv, log)

@@ -57,7 +57,11 @@ func (a *app) decider(rdb redis.UniversalClient, w *kafka.Writer, esc *dispatche
 // addDecide adds the timers and the acknowledgement API of the decide
 // stage to opts.
 func (a *app) addDecide(opts *dispatcher.Options, esc *dispatcher.EscalationStore, getenv env, log *logrus.Logger) {
-	timers := &dispatcher.Timers{Redis: opts.Redis, Writer: opts.Writer, Store: esc, Now: time.Now, Log: log.WithField("component", "timers")}
+	timers := &dispatcher.Timers{Redis: opts.Redis, Writer: opts.Writer, Store: esc, Now: time.Now, Log: log.WithField("component", "timers"),
+		Metrics: dispatcher.NewTimerMetrics(opts.Registry)}
+	if opts.Registry != nil {
+		opts.Registry.MustRegister(dispatcher.NewEscalationsCollector(esc))
+	}
 	sched := &dispatcher.Scheduler{Rules: a.cfg, Redis: opts.Redis, Writer: opts.Writer, Topic: dispatcher.TopicIntents,
 		Clock: dispatcher.RealClock{}, Log: log.WithField("component", "schedules")}
 	opts.Extra = append(opts.Extra, timers.Run, sched.Run)

@@ -1,0 +1,47 @@
+package dispatcher
+
+import (
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TimerMetrics measure how late due timers fire.
+type TimerMetrics struct {
+	Lateness *prometheus.HistogramVec
+}
+
+// NewTimerMetrics registers dispatcher_timer_lateness_seconds with reg
+// (nil: unregistered).
+func NewTimerMetrics(reg prometheus.Registerer) *TimerMetrics {
+	return &TimerMetrics{Lateness: registerShared(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "dispatcher_timer_lateness_seconds",
+		Help:    "How long after its due time a timer fired (check-in, reassessment, escalation step).",
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600},
+	}, []string{"timer"}))}
+}
+
+// timerName is the timer label for a timer set's key.
+func timerName(key string) string {
+	switch {
+	case strings.Contains(key, "checkin"):
+		return "checkin"
+	case strings.Contains(key, "reassess"):
+		return "reassessment"
+	case strings.Contains(key, "escalation"):
+		return "escalation"
+	}
+	return "other"
+}
+
+// fired observes the lateness of timers fired at now; nil m does nothing.
+func (m *TimerMetrics) fired(key string, cs []claimed, now time.Time) {
+	if m == nil || m.Lateness == nil {
+		return
+	}
+	o := m.Lateness.WithLabelValues(timerName(key))
+	for _, c := range cs {
+		o.Observe(max(now.Sub(c.due).Seconds(), 0))
+	}
+}
