@@ -232,7 +232,7 @@ func (d *Deliverer) drain(work context.Context, stopWork context.CancelFunc, wor
 	d.log.WithFields(logrus.Fields{"in_flight": sends, "given_back": len(left), "grace": d.cfg.Grace.String()}).
 		Info("shutdown: delivery draining")
 	gctx, cancel := context.WithTimeout(work, 5*time.Second)
-	if err := d.queue.setScore(gctx, left, d.now()); err != nil {
+	if err := d.queue.giveBackNow(gctx, left, d.now()); err != nil {
 		d.log.WithError(err).Warn("shutdown: jobs not given back; their leases run out instead")
 	}
 	cancel()
@@ -316,7 +316,7 @@ func (d *Deliverer) offer(ctx context.Context, qs []queued) {
 	if len(back) == 0 {
 		return
 	}
-	if err := d.queue.setScore(ctx, back, d.now()); err != nil {
+	if err := d.queue.giveBackNow(ctx, back, d.now()); err != nil {
 		d.log.WithError(err).Warn("overflow jobs not made due; their leases run out instead")
 	}
 	for _, q := range back {
@@ -335,12 +335,12 @@ func (d *Deliverer) renew(ctx context.Context) {
 		case <-t.C:
 		}
 		jobs, claims := d.holds.snapshot()
-		err := d.queue.setScore(ctx, jobs, d.now().Add(d.cfg.Lease))
-		if err == nil {
-			err = d.state.renewClaims(ctx, claims, d.cfg.Lease)
-		}
-		if err != nil && ctx.Err() == nil {
-			d.log.WithError(err).Warn("renewing delivery leases failed")
+		// Each renewed on its own: a failure of one must not let the
+		// other run out (an expired claim mid-send means a duplicate).
+		for _, err := range []error{d.queue.setScore(ctx, jobs, d.now().Add(d.cfg.Lease)), d.state.renewClaims(ctx, claims, d.cfg.Lease)} {
+			if err != nil && ctx.Err() == nil {
+				d.log.WithError(err).Warn("renewing delivery leases failed")
+			}
 		}
 	}
 }

@@ -112,3 +112,45 @@ func TestBeginChecksAndClaimsAtomically(t *testing.T) {
 		t.Fatalf("after A released, C claims: %q", st)
 	}
 }
+
+// A critical job waiting in Redis (it found no room in a lane) is claimed
+// before a backlog of older non-critical ones.
+func TestQueuedCriticalJobIsClaimedBeforeABacklog(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	q := &jobQueue{rdb: rdb, prefix: "deliver:queue:"}
+	ctx := context.Background()
+	now := time.Now()
+	var backlog []queued
+	for i := range 50 {
+		backlog = append(backlog, laneJob(t, fmt.Sprint("old-", i), false))
+	}
+	if err := q.hold(ctx, backlog, now.Add(-time.Hour)); err != nil { // due for an hour
+		t.Fatal(err)
+	}
+	crit := laneJob(t, "crit", true)
+	if err := q.hold(ctx, []queued{crit}, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.giveBackNow(ctx, []queued{crit}, now); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.claim(ctx, "sms", now, 1, time.Minute)
+	if err != nil || len(got) != 1 || got[0].job.Intent.ID != "crit" {
+		t.Fatalf("claimed %v (%v), want the critical job first", got, err)
+	}
+}
+
+// A channel without a lane of its own is queued where the "other" lane's
+// poller looks: overflow, retries and crash recovery find it.
+func TestOtherChannelsShareTheOtherLanesQueue(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	q := &jobQueue{rdb: rdb, prefix: "deliver:queue:"}
+	in := testIntent("other-1")
+	if err := q.add(context.Background(), retryJob{Intent: in, Channel: "fax", Attempt: 1}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.claim(context.Background(), "other", time.Now(), 10, time.Minute)
+	if err != nil || len(got) != 1 || got[0].job.Channel != "fax" {
+		t.Fatalf("the other lane claimed %v (%v)", got, err)
+	}
+}

@@ -44,7 +44,28 @@ type jobQueue struct {
 	prefix string // "deliver:queue:"
 }
 
-func (q *jobQueue) key(channel string) string { return q.prefix + channel }
+// key is the set of a channel's lane; channels without a lane of their
+// own share "other", which is also where that lane's poller looks.
+func (q *jobQueue) key(channel string) string {
+	for _, n := range laneNames {
+		if n == channel {
+			return q.prefix + channel
+		}
+	}
+	return q.prefix + "other"
+}
+
+// critAhead is how far ahead of other due jobs a critical job made due
+// now is scored, so claims (lowest score first) take it before a backlog.
+const critAhead = 24 * time.Hour
+
+// dueNow scores a job due at now, critical ones ahead of the rest.
+func dueNow(q queued, now time.Time) time.Time {
+	if q.job.Intent.Critical {
+		return now.Add(-critAhead)
+	}
+	return now
+}
 
 func ms(t time.Time) float64 { return float64(t.UnixMilli()) }
 
@@ -79,12 +100,21 @@ func (q *jobQueue) add(ctx context.Context, j retryJob, due time.Time) error {
 // setScore moves jobs that are still queued to score at (a lease renewed,
 // or a job given back due now); finished jobs are not brought back.
 func (q *jobQueue) setScore(ctx context.Context, jobs []queued, at time.Time) error {
+	return q.score(ctx, jobs, func(queued) time.Time { return at })
+}
+
+// giveBackNow makes jobs that are still queued due now, critical first.
+func (q *jobQueue) giveBackNow(ctx context.Context, jobs []queued, now time.Time) error {
+	return q.score(ctx, jobs, func(j queued) time.Time { return dueNow(j, now) })
+}
+
+func (q *jobQueue) score(ctx context.Context, jobs []queued, at func(queued) time.Time) error {
 	if len(jobs) == 0 {
 		return nil
 	}
 	pipe := q.rdb.Pipeline()
 	for _, j := range jobs {
-		pipe.ZAddXX(ctx, q.key(j.job.Channel), redis.Z{Score: ms(at), Member: j.raw})
+		pipe.ZAddXX(ctx, q.key(j.job.Channel), redis.Z{Score: ms(at(j)), Member: j.raw})
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("re-score %d delivery jobs: %w", len(jobs), err)

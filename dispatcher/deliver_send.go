@@ -25,6 +25,11 @@ func (d *Deliverer) run(ctx context.Context, q queued) {
 			Warn("delivery attempt failed on our side; the job runs again")
 		d.health.fail("attempt", err)
 		d.giveBack(ctx, q, d.now().Add(d.cfg.Batch.Delay(0)))
+		if len(f.results) > 0 {
+			// What did happen (a final failure) is audited now; the job
+			// runs again for what did not (the fallback or notice).
+			d.complete(ctx, finished{results: f.results})
+		}
 		return
 	}
 	d.health.ok("attempt")
@@ -74,10 +79,10 @@ func (d *Deliverer) attempt(ctx context.Context, q queued) (finished, error) {
 		if !in.OccurredAt.IsZero() {
 			r.LatencyMS = now.Sub(in.OccurredAt).Milliseconds()
 		}
-		if err := d.state.markSent(context.WithoutCancel(ctx), in, r, owner); err != nil {
+		if err := d.recordSent(ctx, in, r, owner); err != nil {
 			return finished{}, err
 		}
-		d.metrics.sent(r)
+		d.metrics.sent(r, in)
 		d.logResult(r, nil)
 		return finished{results: []Result{r}, done: []queued{q}}, nil
 	}
@@ -88,6 +93,23 @@ func (d *Deliverer) attempt(ctx context.Context, q queued) (finished, error) {
 		return finished{}, nil
 	}
 	return d.failed(ctx, q, r, sendErr)
+}
+
+// recordSent writes the sent-marker of an accepted send, retrying a
+// Redis blip for up to a lease while the claim is still held and renewed:
+// giving up at once would let the claim run out and the message go again.
+func (d *Deliverer) recordSent(ctx context.Context, in Intent, r Result, owner string) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Lease)
+	defer cancel()
+	var last error
+	ok := d.retryInfra(rctx, "marker", func() error {
+		last = d.state.markSent(rctx, in, r, owner)
+		return last
+	})
+	if !ok {
+		return fmt.Errorf("record accepted send (it may go out again): %w", last)
+	}
+	return nil
 }
 
 // send renders and sends, waiting for the provider's rate limit.
@@ -251,7 +273,9 @@ func (d *Deliverer) notice(ctx context.Context, in Intent) ([]Result, error) {
 		n.ID = NoticeID(in.AlertID, t.ContactID)
 		n.Kind, n.Template, n.Unrouted, n.Critical = KindNotice, "unrouted", true, true
 		n.AgencyID, n.AgencyName, n.ContactID, n.Locale = t.AgencyID, t.AgencyName, t.ContactID, t.Locale
-		n.Channels, n.Fallback, n.DecidedAt, n.OtherAgency = t.Channels, nil, now, in.AgencyName
+		// The decision time of the unreachable intent: the notice's horizon
+		// counts from it, and a re-run writes the very same notice.
+		n.Channels, n.Fallback, n.DecidedAt, n.OtherAgency = t.Channels, nil, in.DecidedAt, in.AgencyName
 		b, err := n.Encode()
 		if err != nil {
 			return nil, err

@@ -108,10 +108,7 @@ func (d *Deliverer) receipt(ctx context.Context, cb sms.StatusCallback) (int, er
 	}
 
 	now := d.now()
-	var (
-		results []Result
-		jobs    []retryJob
-	)
+	var results []Result
 	if cb.Failed() {
 		r := resultFor(*in, sms.Name, 0, OutcomeUndeliv, now)
 		r.ProviderID, r.ErrorCode, r.ErrorClass = cb.MessageSid, cb.ErrorCode, "permanent"
@@ -123,11 +120,11 @@ func (d *Deliverer) receipt(ctx context.Context, cb sms.StatusCallback) (int, er
 		if err != nil {
 			return 0, err
 		}
-		more, js, err := d.afterUndelivered(ctx, *in, states, owner, l)
+		more, err := d.afterUndelivered(ctx, *in, states, owner, l)
 		if err != nil {
 			return 0, err
 		}
-		results, jobs = append(results, more...), js
+		results = append(results, more...)
 	} else {
 		r := resultFor(*in, sms.Name, 0, OutcomeDelivered, now)
 		r.ProviderID = cb.MessageSid
@@ -136,12 +133,6 @@ func (d *Deliverer) receipt(ctx context.Context, cb sms.StatusCallback) (int, er
 		}
 		results = append(results, r)
 		l.Info("sms delivered to the handset")
-	}
-	for _, j := range jobs {
-		if err := d.queue.add(ctx, j, now); err != nil {
-			return 0, err
-		}
-		d.laneOf(j.Channel).pending()
 	}
 	if err := d.publish(ctx, results); err != nil {
 		return 0, err
@@ -155,21 +146,21 @@ func (d *Deliverer) receipt(ctx context.Context, cb sms.StatusCallback) (int, er
 // afterUndelivered applies the plan to an SMS that did not reach the
 // handset (its channel already marked failed in states). Like the send
 // path's afterFailure, but a critical intent does not wait for its other
-// channels, and fallback channels are queued rather than sent here.
-func (d *Deliverer) afterUndelivered(ctx context.Context, in Intent, states map[string]string, owner string, l logrus.FieldLogger) ([]Result, []retryJob, error) {
-	// A notice is itself critical, but "unreachable" is only true of it
-	// when all its channels failed.
-	urgent := in.Critical && in.Kind != KindNotice
-	if !urgent && !allFailed(states, in.Channels) {
-		return nil, nil, nil // another planned channel may still get through
+// channels, and fallback channels are queued rather than sent here. The
+// jobs are queued before the step is claimed: a Redis blip between the two
+// can repeat an audit record, never lose the follow-up.
+func (d *Deliverer) afterUndelivered(ctx context.Context, in Intent, states map[string]string, owner string, l logrus.FieldLogger) ([]Result, error) {
+	if in.Kind == KindNotice {
+		// The last resort: never a notice about a notice, but sent again.
+		if !allFailed(states, in.Channels) {
+			return nil, nil // another channel of the notice may get through
+		}
+		return d.resendNotice(ctx, in, owner, l)
+	}
+	if !in.Critical && !allFailed(states, in.Channels) {
+		return nil, nil // another planned channel may still get through
 	}
 	if len(in.Fallback) > 0 && !allFailed(states, in.Fallback) {
-		ok, err := d.state.claimStep(ctx, in, "fallback", owner)
-		if err != nil || !ok {
-			// Already fallen back (send path or another receipt): the
-			// fallback channels' own failures lead to the notice.
-			return nil, nil, err
-		}
 		var jobs []retryJob
 		for _, ch := range in.Fallback {
 			if states[ch] != stateFailed && ch != sms.Name {
@@ -177,17 +168,71 @@ func (d *Deliverer) afterUndelivered(ctx context.Context, in Intent, states map[
 			}
 		}
 		if len(jobs) > 0 {
+			if err := d.queueFollowUps(ctx, jobs, d.now()); err != nil {
+				return nil, err
+			}
+			ok, err := d.state.claimStep(ctx, in, "fallback", owner)
+			if err != nil || !ok {
+				return nil, err // the send path fell back already: same jobs, queued once
+			}
 			l.WithField("fallback", in.Fallback).Warn("sms undelivered: falling back")
-			return []Result{resultFor(in, "", 0, OutcomeFallback, d.now())}, jobs, nil
+			return []Result{resultFor(in, "", 0, OutcomeFallback, d.now())}, nil
 		}
 	}
 	ok, err := d.state.claimStep(ctx, in, "notice", owner)
 	if err != nil || !ok {
-		return nil, nil, err
+		return nil, err
 	}
 	l.Warn("sms undelivered and no fallback channel left: telling the coordinating center")
-	rs, err := d.notice(ctx, in)
-	return rs, nil, err
+	return d.notice(ctx, in)
+}
+
+// resendNotice sends a notice that reached nobody again, as a new intent
+// (the undelivered one is marked sent), until NoticeHorizon has passed
+// since it was decided; then it is declared undeliverable, loudly.
+func (d *Deliverer) resendNotice(ctx context.Context, in Intent, owner string, l logrus.FieldLogger) ([]Result, error) {
+	now := d.now()
+	if now.Sub(in.DecidedAt) >= d.cfg.NoticeHorizon {
+		d.metrics.undeliverable.Inc()
+		l.Error("UNDELIVERABLE: coordinating-center notice not delivered past its horizon")
+		r := resultFor(in, sms.Name, 0, OutcomeFailed, now)
+		r.ErrorClass, r.ErrorCode = "permanent", "undeliverable"
+		return []Result{r}, nil
+	}
+	again := in
+	again.ID = IntentID("resend:"+in.ID, 0, 0, owner)
+	jobs := make([]retryJob, len(in.Channels))
+	for i, ch := range in.Channels {
+		jobs[i] = retryJob{Intent: again, Channel: ch, Attempt: 1}
+	}
+	if err := d.queueFollowUps(ctx, jobs, now.Add(d.cfg.Retry.Delay(0))); err != nil {
+		return nil, err
+	}
+	l.WithField("resend_id", again.ID).Warn("coordinating-center notice undelivered: sending it again")
+	r := resultFor(in, sms.Name, 0, OutcomeRetry, now)
+	r.ErrorClass = "retryable"
+	return []Result{r}, nil
+}
+
+// queueFollowUps queues jobs due at due, riding out a short Redis blip.
+func (d *Deliverer) queueFollowUps(ctx context.Context, jobs []retryJob, due time.Time) error {
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var last error
+	if !d.retryInfra(qctx, "queue", func() error {
+		for _, j := range jobs {
+			if last = d.queue.add(qctx, j, due); last != nil {
+				return last
+			}
+		}
+		return nil
+	}) {
+		return fmt.Errorf("queue follow-up jobs: %w", last)
+	}
+	for _, j := range jobs {
+		d.laneOf(j.Channel).pending()
+	}
+	return nil
 }
 
 // claimStepScript is once with an owner: the field is claimed for ARGV[2]
