@@ -42,7 +42,7 @@ shows what they would have sent.`+envHelp+channelEnvHelp+deliverEnvHelp, io.err)
 	}
 	defer broker.Close()
 	s.brokers = "127.0.0.1:" + strconv.Itoa(*port)
-	if s.redisURL == "" {
+	if s.redisURL == "" && s.redisAddrs == "" {
 		mr := miniredis.NewMiniRedis()
 		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
 			fmt.Fprintln(io.err, "dispatcher dev: start embedded Redis:", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -16,22 +17,31 @@ import (
 
 // settings are what run and dev share, from flags with environment defaults.
 type settings struct {
-	brokers     string
-	redisURL    string
-	config      string
-	httpAddr    string
-	group       string
-	topic       string
-	logLevel    string
-	logFormat   string
-	dedupTTL    time.Duration
-	templateDir string
-	stages      string
+	brokers  string
+	redisURL string
+	// redisAddrs (comma-separated host:port seeds) selects a Redis Cluster,
+	// or with redisMaster the Sentinels of a Sentinel-managed master.
+	redisAddrs  string
+	redisMaster string
+	// redisCluster forces cluster mode with a single seed address (a
+	// cluster's configuration endpoint).
+	redisCluster bool
+	config       string
+	httpAddr     string
+	group        string
+	topic        string
+	logLevel     string
+	logFormat    string
+	dedupTTL     time.Duration
+	templateDir  string
+	stages       string
 	// createTopics creates missing topics at start and when the consumer
 	// finds one missing (a broker back empty).
 	createTopics bool
 	partitions   int
 	replication  int
+	// getenv reads the Redis credentials (never flags: a flag shows in ps).
+	getenv env
 }
 
 // checkStages refuses a --stages value naming no stage or an unknown
@@ -62,7 +72,14 @@ func (s *settings) runs(stage string) bool {
 const envHelp = `
 Environment (flags win):
   KAFKA_BROKERS        comma-separated host:port list
-  REDIS_URL            redis://[user:pass@]host:port/db (rediss:// for TLS)
+  REDIS_URL            redis://[user:pass@]host:port/db (rediss:// for TLS): one server
+  REDIS_ADDRS          comma-separated host:port list instead of REDIS_URL: two or more
+                       = Redis Cluster seeds; with REDIS_MASTER_NAME = Sentinel addresses
+  REDIS_MASTER_NAME    Sentinel master name (failover client)
+  REDIS_CLUSTER        true: cluster mode even with one REDIS_ADDRS seed
+  REDIS_USERNAME, REDIS_PASSWORD  ACL user and password for REDIS_ADDRS (also *_FILE)
+  REDIS_SENTINEL_PASSWORD  password of the Sentinels themselves (also *_FILE)
+  REDIS_TLS            true: TLS to REDIS_ADDRS
   DISPATCHER_CONFIG    configuration file (YAML)
   HTTP_ADDR            admin HTTP address (/healthz, /readyz, /metrics, ...)
   LOG_LEVEL, LOG_FORMAT  debug|info|warn|error; json|text
@@ -79,6 +96,14 @@ func (s *settings) register(fs *flag.FlagSet, getenv env, defaults settings) {
 	}
 	str(&s.brokers, "brokers", "KAFKA_BROKERS", defaults.brokers, "Kafka brokers, comma-separated")
 	str(&s.redisURL, "redis", "REDIS_URL", defaults.redisURL, "Redis URL")
+	str(&s.redisAddrs, "redis-addrs", "REDIS_ADDRS", defaults.redisAddrs, "Redis Cluster seeds or Sentinel addresses, comma-separated (instead of --redis)")
+	str(&s.redisMaster, "redis-master-name", "REDIS_MASTER_NAME", defaults.redisMaster, "Sentinel master name (with --redis-addrs)")
+	cluster := defaults.redisCluster
+	if v, err := strconv.ParseBool(getenv("REDIS_CLUSTER")); err == nil {
+		cluster = v
+	}
+	fs.BoolVar(&s.redisCluster, "redis-cluster", cluster, "cluster mode even with one --redis-addrs seed (env REDIS_CLUSTER)")
+	s.getenv = getenv
 	str(&s.config, "config", "DISPATCHER_CONFIG", defaults.config, "configuration file")
 	str(&s.httpAddr, "http", "HTTP_ADDR", defaults.httpAddr, "admin HTTP address; empty = off")
 	str(&s.group, "group", "KAFKA_GROUP", "dispatcher", "consumer group of the decide stage")
@@ -154,8 +179,16 @@ func (s *settings) brokerList() []string {
 }
 
 func (s *settings) redisClient() (redis.UniversalClient, error) {
-	if s.redisURL == "" {
-		return nil, fmt.Errorf("REDIS_URL is not set")
+	addrs := splitList(s.redisAddrs)
+	switch {
+	case len(addrs) > 0 && s.redisURL != "":
+		return nil, fmt.Errorf("set either REDIS_URL or REDIS_ADDRS, not both")
+	case len(addrs) > 0:
+		return redis.NewUniversalClient(s.universalOptions(addrs)), nil
+	case s.redisMaster != "":
+		return nil, fmt.Errorf("REDIS_MASTER_NAME needs REDIS_ADDRS (the Sentinels)")
+	case s.redisURL == "":
+		return nil, fmt.Errorf("REDIS_URL (or REDIS_ADDRS) is not set")
 	}
 	opt, err := redis.ParseURL(s.redisURL)
 	if err != nil {
@@ -163,6 +196,22 @@ func (s *settings) redisClient() (redis.UniversalClient, error) {
 		return nil, fmt.Errorf("REDIS_URL is not a valid redis:// or rediss:// URL")
 	}
 	return redis.NewClient(opt), nil
+}
+
+// universalOptions are the options of REDIS_ADDRS: a Sentinel failover
+// client with a master name, else a cluster client for two or more seeds
+// (or REDIS_CLUSTER), else a plain client.
+func (s *settings) universalOptions(addrs []string) *redis.UniversalOptions {
+	get := s.getenv
+	if get == nil {
+		get = func(string) string { return "" }
+	}
+	o := &redis.UniversalOptions{Addrs: addrs, MasterName: s.redisMaster, IsClusterMode: s.redisCluster && s.redisMaster == "",
+		Username: get("REDIS_USERNAME"), Password: get("REDIS_PASSWORD"), SentinelPassword: get("REDIS_SENTINEL_PASSWORD")}
+	if tlsOn, _ := strconv.ParseBool(get("REDIS_TLS")); tlsOn {
+		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return o
 }
 
 func newFlagSet(name, synopsis string, out io.Writer) *flag.FlagSet {
