@@ -350,6 +350,24 @@ func (s *EscalationStore) OpenForCase(ctx context.Context, caseRef string) ([]*E
 
 // Save writes an escalation and keeps its indexes and step timer in step
 // with its state: open ones are indexed and timed, finished ones are not.
+//
+// In a Redis Cluster the global keys (escidx:<alert>, ackcode:<code>,
+// esc:open, timers:escalation) each live in their own slot and the case's
+// keys in the case's, so no single transaction may hold them all (MULTI
+// across slots fails with CROSSSLOT). Save writes in two steps:
+//  1. the global indexes and the timer, each a one-key command (a plain
+//     pipeline, split per node); every one is idempotent;
+//  2. the escalation record with the case's own indexes (esc-open, crit)
+//     in one MULTI on the case's slot: the commit point.
+//
+// The record goes last because it is what every caller reads to tell a
+// replay (Ladder.Open skips an existing record, Timeout a step already
+// taken, Ack a finished one, Merge a recorded alert), and every Save runs
+// while handling an event whose offset is committed only after it: a
+// crash between the steps leaves the old record, so the event is handled
+// again and Save repeated, completing both. What step 1 alone leaves
+// meanwhile is harmless: an index or timer naming a missing or older
+// record is skipped by its readers (ByRef, Timeout's step check).
 func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 	b, err := json.Marshal(e)
 	if err != nil {
@@ -357,30 +375,37 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 	}
 	ref := EscRef(e.CaseRef, e.ID)
 	ttl := s.ttl.Milliseconds()
-	pipe := s.rdb.TxPipeline()
-	pipe.Set(ctx, escKey(e.CaseRef, e.ID), b, s.ttl)
-	pipe.Set(ctx, escIdxKey(e.ID), e.CaseRef, s.ttl)
+	global := s.rdb.Pipeline()
+	global.Set(ctx, escIdxKey(e.ID), e.CaseRef, s.ttl)
 	if e.State == EscOpen {
 		// The code is allocated before the intents; claiming it again only
 		// refreshes it. A code another open escalation holds is never moved.
-		claimCodeScript.Eval(ctx, pipe, []string{ackCodeKey(e.AckCode)}, ref, ttl)
-		pipe.SAdd(ctx, caseEscKey(e.CaseRef), e.ID)
-		pipe.ZAddNX(ctx, keyEscOpen, redis.Z{Score: float64(e.OpenedAt.UnixMilli()), Member: ref})
+		claimCodeScript.Eval(ctx, global, []string{ackCodeKey(e.AckCode)}, ref, ttl)
+		global.ZAddNX(ctx, keyEscOpen, redis.Z{Score: float64(e.OpenedAt.UnixMilli()), Member: ref})
 		if !e.DueAt.IsZero() {
-			pipe.ZAdd(ctx, keyTimerEscalation, redis.Z{Score: float64(e.DueAt.UnixMilli()), Member: ref})
+			global.ZAdd(ctx, keyTimerEscalation, redis.Z{Score: float64(e.DueAt.UnixMilli()), Member: ref})
 		} else {
-			pipe.ZRem(ctx, keyTimerEscalation, ref)
+			global.ZRem(ctx, keyTimerEscalation, ref)
 		}
 	} else {
-		// Acknowledged or closed: the code is freed for other escalations,
-		// and no later critical alert merges into this one.
-		freeCodeScript.Eval(ctx, pipe, []string{ackCodeKey(e.AckCode)}, ref, ttl)
-		pipe.HDel(ctx, critIndexKey(e.CaseRef), critIndexField(e.Alert.Rule, e.ID))
-		pipe.SRem(ctx, caseEscKey(e.CaseRef), e.ID)
-		pipe.ZRem(ctx, keyEscOpen, ref)
-		pipe.ZRem(ctx, keyTimerEscalation, ref)
+		// Acknowledged or closed: the code is freed for other escalations.
+		freeCodeScript.Eval(ctx, global, []string{ackCodeKey(e.AckCode)}, ref, ttl)
+		global.ZRem(ctx, keyEscOpen, ref)
+		global.ZRem(ctx, keyTimerEscalation, ref)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if _, err := global.Exec(ctx); err != nil {
+		return fmt.Errorf("save escalation %s indexes: %w", e.ID, err)
+	}
+	tx := s.rdb.TxPipeline() // every key carries the {case} hash tag: one slot
+	tx.Set(ctx, escKey(e.CaseRef, e.ID), b, s.ttl)
+	if e.State == EscOpen {
+		tx.SAdd(ctx, caseEscKey(e.CaseRef), e.ID)
+	} else {
+		// No later critical alert merges into this one.
+		tx.HDel(ctx, critIndexKey(e.CaseRef), critIndexField(e.Alert.Rule, e.ID))
+		tx.SRem(ctx, caseEscKey(e.CaseRef), e.ID)
+	}
+	if _, err := tx.Exec(ctx); err != nil {
 		return fmt.Errorf("save escalation %s: %w", e.ID, err)
 	}
 	return nil

@@ -1,6 +1,8 @@
 package dispatcher
 
 import (
+	"github.com/redis/go-redis/v9"
+
 	"context"
 	"fmt"
 	"sort"
@@ -37,8 +39,14 @@ type pipeline struct {
 
 func startPipeline(t *testing.T, now func() time.Time) *pipeline {
 	t.Helper()
+	return startPipelineOn(t, testenv.StartRedis(t).Client(t), now)
+}
+
+// startPipelineOn is startPipeline on a given Redis (a cluster, a guarded
+// client).
+func startPipelineOn(t *testing.T, rdb redis.UniversalClient, now func() time.Time) *pipeline {
+	t.Helper()
 	_, brokers := testenv.StartKafka(t, 2, TopicCaseEvents, TopicInternal, TopicDLQ, TopicIntents, TopicResults)
-	rdb := testenv.StartRedis(t).Client(t)
 	w := NewWriter(brokers, quietLog())
 	t.Cleanup(func() { _ = w.Close() })
 	eng := exampleEngine(t)
