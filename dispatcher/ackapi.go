@@ -47,6 +47,15 @@ type AckAPI struct {
 	// signature is checked against InboundURL, the exact public URL
 	// configured at Twilio (never r.URL). Either "" leaves the route off.
 	TwilioToken, InboundURL string
+	// Live, when set, supplies the configuration in use instead of Rules.
+	Live *Live
+}
+
+func (a *AckAPI) rules() *rules.Config {
+	if a.Live != nil {
+		return a.Live.Load().Config
+	}
+	return a.Rules
 }
 
 const (
@@ -114,7 +123,7 @@ func (a *AckAPI) authenticate(w http.ResponseWriter, r *http.Request) (*rules.Ag
 	var agency *rules.Agency
 	ok := false
 	if len(token) <= ackMaxToken {
-		agency, ok = a.Rules.AgencyByToken(token)
+		agency, ok = a.rules().AgencyByToken(token)
 	}
 	if !ok {
 		a.log().WithFields(logrus.Fields{"remote": r.RemoteAddr, "path": r.URL.Path}).
@@ -265,7 +274,7 @@ func (a *AckAPI) handleInbound(w http.ResponseWriter, r *http.Request) {
 	}
 	// Neither the number nor the body is logged: the body is free text.
 	l := a.log().WithFields(logrus.Fields{"sid": in.MessageSid, "from": channels.Mask(in.From), "via": ackViaSMS})
-	senders := a.Rules.ContactsByPhone(in.From)
+	senders := a.rules().ContactsByPhone(in.From)
 	if len(senders) == 0 {
 		l.Warn("inbound sms from a number of no contact ignored")
 		twiml(w, http.StatusOK, "")

@@ -33,6 +33,16 @@ type Decider struct {
 	// acknowledgement and handles timeouts, acknowledgements and the
 	// check-ins that resolve missed-check-in escalations.
 	Ladder *Ladder
+	// Live, when set, supplies the engine in use (read once per batch)
+	// instead of Engine, so a reload takes effect at the next batch.
+	Live *Live
+}
+
+func (d *Decider) engine() *rules.Engine {
+	if d.Live != nil {
+		return d.Live.Load().Engine
+	}
+	return d.Engine
 }
 
 type decision struct {
@@ -97,7 +107,8 @@ func (d *Decider) applyLadder(ctx context.Context, it Item) error {
 // decide runs rules and suppression for items and sends what is allowed;
 // critical alerts merged into an open escalation are recorded on it.
 func (d *Decider) decide(ctx context.Context, items []Item) error {
-	decided, reqs := d.evaluate(items)
+	eng := d.engine() // one configuration for the whole batch
+	decided, reqs := d.evaluate(eng, items)
 	if len(reqs) == 0 {
 		return nil
 	}
@@ -118,7 +129,7 @@ func (d *Decider) decide(ctx context.Context, items []Item) error {
 			d.logDecision(dc, nil, "suppressed")
 		}
 	}
-	if err := d.emit(ctx, sent); err != nil {
+	if err := d.emit(ctx, eng.Config(), sent); err != nil {
 		return err
 	}
 	// After emit: the escalation merged into may have been opened by an
@@ -139,7 +150,7 @@ func (d *Decider) decide(ctx context.Context, items []Item) error {
 // the event that caused it and after those of earlier events. A duplicate
 // is evaluated again with its original outcome, so a batch that failed
 // after deciding is decided the same way on retry.
-func (d *Decider) evaluate(items []Item) ([]decision, []SuppressRequest) {
+func (d *Decider) evaluate(eng *rules.Engine, items []Item) ([]decision, []SuppressRequest) {
 	var out []decision
 	var reqs []SuppressRequest
 	for i := range items {
@@ -149,7 +160,7 @@ func (d *Decider) evaluate(items []Item) ([]decision, []SuppressRequest) {
 			reqs = append(reqs, SuppressRequest{CaseID: it.Event.CaseID, EventID: it.Event.ID, Reset: true})
 		}
 		tr.Duplicate = false
-		alerts, err := d.Engine.Evaluate(it.Event, tr, it.Outcome.Case)
+		alerts, err := eng.Evaluate(it.Event, tr, it.Outcome.Case)
 		if err != nil {
 			// A rule failing at run time is a configuration fault: the other
 			// rules' alerts still go; the operator sees this error.
@@ -174,7 +185,7 @@ func (d *Decider) escalates(a rules.Alert) bool {
 // step 0 of each alert and writes its intents in one call, then opens the
 // escalations; the offset is committed only after this. The codes are
 // allocated first because the intents print them; a replay gets the same.
-func (d *Decider) emit(ctx context.Context, ds []decision) error {
+func (d *Decider) emit(ctx context.Context, cfg *rules.Config, ds []decision) error {
 	if len(ds) == 0 {
 		return nil
 	}
@@ -203,7 +214,7 @@ func (d *Decider) emit(ctx context.Context, ds []decision) error {
 	var msgs []kafka.Message
 	opened := make([]openedAlert, 0, len(ds))
 	for i, dc := range ds {
-		intents := StepIntents(d.Engine.Config(), dc.alert, 0, 0, codes[i], now)
+		intents := StepIntents(cfg, dc.alert, 0, 0, codes[i], now)
 		d.logDecision(dc, intents, "notify")
 		for _, in := range intents {
 			b, err := in.Encode()

@@ -104,6 +104,7 @@ type Deliverer struct {
 	cfg     DeliverConfig
 	rcfg    *rules.Config
 	tmpl    *templates.Set
+	live    *Live
 	dir     Directory
 	chans   map[string]channels.Channel
 	limits  map[string]*Limiter
@@ -130,6 +131,10 @@ type Deliverer struct {
 type DeliverDeps struct {
 	Rules     *rules.Config
 	Templates *templates.Set
+	// Live, when set, supplies the configuration and templates in use
+	// instead of Rules and Templates (a reload takes effect at the next
+	// send). Give the ConfigDirectory the same Live.
+	Live      *Live
 	Directory Directory
 	Channels  map[string]channels.Channel
 	Limits    map[string]*Limiter
@@ -140,6 +145,16 @@ type DeliverDeps struct {
 	MarkerTTL time.Duration // how long sent-markers live (default 30 days)
 	// Registry takes the delivery metrics (nil: a private registry).
 	Registry prometheus.Registerer
+}
+
+// config returns the configuration and templates in use, from one
+// snapshot.
+func (d *Deliverer) config() (*rules.Config, *templates.Set) {
+	if d.live != nil {
+		s := d.live.Load()
+		return s.Config, s.Templates
+	}
+	return d.rcfg, d.tmpl
 }
 
 // NewDeliverer builds the deliver stage.
@@ -154,7 +169,7 @@ func NewDeliverer(cfg DeliverConfig, d DeliverDeps) *Deliverer {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	dl := &Deliverer{
-		cfg: cfg, rcfg: d.Rules, tmpl: d.Templates, dir: d.Directory, chans: d.Channels, limits: d.Limits,
+		cfg: cfg, rcfg: d.Rules, tmpl: d.Templates, live: d.Live, dir: d.Directory, chans: d.Channels, limits: d.Limits,
 		state:  &deliveryState{rdb: d.Redis, ttl: d.MarkerTTL},
 		queue:  &jobQueue{rdb: d.Redis, prefix: "deliver:queue:"},
 		writer: d.Writer, log: d.Log.WithField("component", "deliver"), now: d.Now,

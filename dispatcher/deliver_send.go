@@ -122,7 +122,8 @@ func (d *Deliverer) send(ctx context.Context, in Intent, ch string) (channels.Re
 	if err != nil {
 		return channels.Receipt{}, channels.NewPermanent(ch, "no_address", err)
 	}
-	msg, err := Render(d.tmpl, in, ch, d.rcfg.Location())
+	rcfg, tmpl := d.config()
+	msg, err := Render(tmpl, in, ch, rcfg.Location())
 	if err != nil {
 		return channels.Receipt{}, channels.NewPermanent(ch, "template", err)
 	}
@@ -265,8 +266,9 @@ func NoticeID(alertID, contactID string) string { return IntentID("notice:"+aler
 // notice tells the fallback coordinating center that a target could not
 // be reached, as intents of their own written to the intents topic.
 func (d *Deliverer) notice(ctx context.Context, in Intent) ([]Result, error) {
-	step := rules.PolicyStep{Notify: []rules.TargetSpec{{Agency: d.rcfg.FallbackAgency, Via: []string{"sms", "email"}}}}
-	targets, _ := d.rcfg.Resolve(step, rules.RouteContext{})
+	rcfg, _ := d.config()
+	step := rules.PolicyStep{Notify: []rules.TargetSpec{{Agency: rcfg.FallbackAgency, Via: []string{"sms", "email"}}}}
+	targets, _ := rcfg.Resolve(step, rules.RouteContext{})
 	now := d.now()
 	for _, t := range targets {
 		n := in

@@ -13,12 +13,21 @@ import (
 type ConfigDirectory struct {
 	Cfg    *rules.Config
 	Secret func(name string) string
+	// Live, when set, supplies the configuration in use instead of Cfg.
+	Live *Live
+}
+
+func (c ConfigDirectory) cfg() *rules.Config {
+	if c.Live != nil {
+		return c.Live.Load().Config
+	}
+	return c.Cfg
 }
 
 // SigningSecret returns the contact's own webhook signing key, or nil
 // when the contact names none (the channel's default key signs).
 func (c ConfigDirectory) SigningSecret(contactID string) ([]byte, error) {
-	_, ct, ok := c.Cfg.Contact(contactID)
+	_, ct, ok := c.cfg().Contact(contactID)
 	if !ok || ct.WebhookSecretEnv == "" {
 		return nil, nil
 	}
@@ -32,7 +41,7 @@ func (c ConfigDirectory) SigningSecret(contactID string) ([]byte, error) {
 // Address implements Directory. Its errors name the contact and the
 // channel, never an address.
 func (c ConfigDirectory) Address(contactID, channel string) (string, error) {
-	_, ct, ok := c.Cfg.Contact(contactID)
+	_, ct, ok := c.cfg().Contact(contactID)
 	if !ok {
 		return "", fmt.Errorf("contact %s is no longer in the configuration", contactID)
 	}

@@ -26,6 +26,17 @@ type Ladder struct {
 	Intents string // notifications topic
 	Results string // notifications.results topic
 	Log     logrus.FieldLogger
+	// Live, when set, supplies the configuration in use instead of Rules.
+	// Steps always come from the escalation's own policy snapshot; the
+	// configuration resolves their targets (agencies and contacts).
+	Live *Live
+}
+
+func (l *Ladder) rules() *rules.Config {
+	if l.Live != nil {
+		return l.Live.Load().Config
+	}
+	return l.Rules
 }
 
 // Open records escalations for alerts just notified at step 0, with the
@@ -158,7 +169,7 @@ func (l *Ladder) advance(ctx context.Context, e *Escalation, now time.Time) erro
 		if e.Step >= len(steps) {
 			return l.exhausted(ctx, e, now)
 		}
-		intents := StepIntents(l.Rules, e.Alert, e.Step, e.Round, e.AckCode, now)
+		intents := StepIntents(l.rules(), e.Alert, e.Step, e.Round, e.AckCode, now)
 		if len(intents) == 0 {
 			e.Skipped = append(e.Skipped, e.Step)
 			l.Log.WithFields(logrus.Fields{"alert_id": e.ID, "case_ref": e.CaseRef, "step": e.Step}).Warn("escalation step resolves to nobody: skipped")
@@ -182,7 +193,7 @@ func (l *Ladder) advance(ctx context.Context, e *Escalation, now time.Time) erro
 // that nobody acknowledged, and closes the escalation.
 func (l *Ladder) exhausted(ctx context.Context, e *Escalation, now time.Time) error {
 	step := rules.PolicyStep{Notify: []rules.TargetSpec{{Agency: "coordinating_center", Via: []string{"sms", "email"}}}}
-	targets, _ := l.Rules.Resolve(step, e.Alert.Route)
+	targets, _ := l.rules().Resolve(step, e.Alert.Route)
 	var intents []Intent
 	for _, t := range targets {
 		intents = append(intents, Intent{
@@ -233,7 +244,7 @@ func (l *Ladder) resolvePages(e *Escalation, now time.Time) []Intent {
 	var out []Intent
 	seen := map[string]bool{}
 	for step := 0; step <= e.Step && step < len(e.Alert.Policy.Steps); step++ {
-		for _, in := range StepIntents(l.Rules, e.Alert, step, 0, e.AckCode, now) {
+		for _, in := range StepIntents(l.rules(), e.Alert, step, 0, e.AckCode, now) {
 			if !contains(in.Channels, "pager") || seen[in.ContactID] {
 				continue
 			}

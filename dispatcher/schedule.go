@@ -36,6 +36,9 @@ type Scheduler struct {
 	// Instance names this process in the locks it holds (default host,
 	// pid and a random suffix).
 	Instance string
+	// Live, when set, supplies the configuration in use instead of Rules;
+	// Run re-arms every schedule when it changes.
+	Live *Live
 
 	once     sync.Once
 	instance string
@@ -79,18 +82,11 @@ func DigestCaseRef(scheduleID string) string { return "digest-" + scheduleID }
 // until then. The firing locks keep all of it to one send per firing.
 func (sc *Scheduler) Run(ctx context.Context) error {
 	clock := sc.clock()
-	now := clock.Now()
-	var slots []*scheduleSlot
-	for i := range sc.Rules.Schedules {
-		s := &sc.Rules.Schedules[i]
-		at := s.NextFire(now.Add(-scheduleLate)) // a firing just missed is still sent
-		if at.IsZero() {
-			sc.Log.WithField("schedule", s.ID).Warn("schedule never fires")
-			continue
-		}
-		slots = append(slots, &scheduleSlot{s: s, at: at, wake: at})
-		sc.Log.WithFields(logrus.Fields{"schedule": s.ID, "next": fireWall(s, at)}).Info("schedule armed")
+	var changed <-chan struct{}
+	if sc.Live != nil {
+		changed = sc.Live.Changed()
 	}
+	slots := sc.arm(clock.Now())
 	for {
 		now := clock.Now()
 		for _, sl := range slots {
@@ -112,8 +108,40 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-clock.After(wait):
+		case <-changed:
+			// A reload: the schedules are armed again from the new
+			// configuration. A firing already sent is not sent again (its
+			// lock is held); a removed schedule stops.
+			for _, sl := range slots {
+				sc.health.set(sl.s.ID, nil)
+			}
+			slots = sc.arm(clock.Now())
 		}
 	}
+}
+
+func (sc *Scheduler) rules() *rules.Config {
+	if sc.Live != nil {
+		return sc.Live.Load().Config
+	}
+	return sc.Rules
+}
+
+// arm computes the next firing of every schedule of the configuration.
+func (sc *Scheduler) arm(now time.Time) []*scheduleSlot {
+	cfg := sc.rules()
+	var slots []*scheduleSlot
+	for i := range cfg.Schedules {
+		s := &cfg.Schedules[i]
+		at := s.NextFire(now.Add(-scheduleLate)) // a firing just missed is still sent
+		if at.IsZero() {
+			sc.Log.WithField("schedule", s.ID).Warn("schedule never fires")
+			continue
+		}
+		slots = append(slots, &scheduleSlot{s: s, at: at, wake: at})
+		sc.Log.WithFields(logrus.Fields{"schedule": s.ID, "next": fireWall(s, at)}).Info("schedule armed")
+	}
+	return slots
 }
 
 // scheduleSlot is one schedule's next firing in Run.
@@ -254,7 +282,8 @@ type dueCase struct {
 // digests builds one intent per recipient contact that has cases due
 // in the local day of at, and says how many cases were due.
 func (sc *Scheduler) digests(ctx context.Context, s *rules.Schedule, at time.Time, wall string) ([]Intent, int, error) {
-	sel, allowed := digestSelector(sc.Rules, s)
+	cfg := sc.rules()
+	sel, allowed := digestSelector(cfg, s)
 	if len(allowed) == 0 {
 		return nil, 0, nil
 	}
@@ -263,7 +292,7 @@ func (sc *Scheduler) digests(ctx context.Context, s *rules.Schedule, at time.Tim
 	if err != nil {
 		return nil, 0, err
 	}
-	groups := groupDigests(sc.Rules, s, sel, allowed, cases)
+	groups := groupDigests(cfg, s, sel, allowed, cases)
 	return digestIntents(s, at, wall, sc.clock().Now(), groups), len(cases), nil
 }
 

@@ -23,7 +23,10 @@ type Options struct {
 	Writer   *kafka.Writer
 	DedupTTL time.Duration
 	// Periods set check-in and re-assessment deadlines (nil = defaults).
-	Periods  *Periods
+	Periods *Periods
+	// Live, when set, supplies the periods of the configuration in use
+	// (a reload changes them) instead of Periods.
+	Live     *Live
 	HTTPAddr string // admin HTTP; "" = none
 	Log      logrus.FieldLogger
 	// Decide is the stage after case state; nil logs each event.
@@ -71,6 +74,7 @@ func NewService(o Options) (*Service, error) {
 	if o.Periods != nil {
 		s.Store.Periods = *o.Periods
 	}
+	s.Store.Live = o.Live
 	s.Writer = o.Writer
 	if s.Writer == nil {
 		s.Writer = o.Ingest.Security.NewWriter(o.Ingest.Brokers, o.Log)

@@ -61,6 +61,16 @@ type Store struct {
 	DedupTTL time.Duration
 	// Periods set the check-in and re-assessment deadlines.
 	Periods Periods
+	// Live, when set, supplies the periods of the configuration in use
+	// instead of Periods (a reload changes deadlines set from then on).
+	Live *Live
+}
+
+func (s *Store) periods() Periods {
+	if s.Live != nil {
+		return PeriodsFrom(s.Live.Load().Config)
+	}
+	return s.Periods
 }
 
 // NewStore returns a Store; dedupTTL <= 0 means 30 days.
@@ -142,11 +152,12 @@ func (s *Store) applyArgs(ev event.Event, ttl string) []any {
 	args := []any{ev.ID, string(ev.Type), ev.Version, ev.OccurredAt.UnixMilli(), int(lvl),
 		j.Municipality, j.Province, j.Region, ev.ResponsibleUnit, ttl,
 		to.Municipality, to.Province, to.Region, toUnit, internal}
+	p := s.periods()
 	for l := event.Bajo; l <= event.Extremo; l++ {
-		args = append(args, s.Periods.Checkin[l].Milliseconds())
+		args = append(args, p.Checkin[l].Milliseconds())
 	}
 	for l := event.Bajo; l <= event.Extremo; l++ {
-		args = append(args, s.Periods.Reassess[l].Milliseconds())
+		args = append(args, p.Reassess[l].Milliseconds())
 	}
 	var dueBy, timerDue int64
 	if ev.Incident != nil && ev.Incident.ReassessmentDueBy != nil {

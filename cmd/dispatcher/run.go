@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
@@ -22,7 +25,20 @@ func cmdRun(ctx context.Context, args []string, io stdio, getenv env) int {
 		fmt.Fprintln(io.err, "dispatcher run:", err)
 		return 2
 	}
-	if err := serve(ctx, s, getenv, log, false, nil); err != nil {
+	// SIGHUP reloads the configuration and templates (see reload.go).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default: // a reload is already pending
+			}
+		}
+	}()
+	if err := serveReload(ctx, s, getenv, log, false, nil, reload); err != nil {
 		log.WithError(err).Error("dispatcher stopped")
 		return 1
 	}
@@ -32,6 +48,12 @@ func cmdRun(ctx context.Context, args []string, io stdio, getenv env) int {
 // serve wires and runs one dispatcher until ctx ends or it fails. ready,
 // when set, is called with the service once it listens.
 func serve(ctx context.Context, s settings, getenv env, log *logrus.Logger, dev bool, ready func(*dispatcher.Service)) error {
+	return serveReload(ctx, s, getenv, log, dev, ready, nil)
+}
+
+// serveReload is serve that reloads the configuration and templates on
+// every receive from reload (nil: never).
+func serveReload(ctx context.Context, s settings, getenv env, log *logrus.Logger, dev bool, ready func(*dispatcher.Service), reload <-chan struct{}) error {
 	if err := s.checkStages(); err != nil {
 		return err
 	}
@@ -43,6 +65,7 @@ func serve(ctx context.Context, s settings, getenv env, log *logrus.Logger, dev 
 	if err != nil {
 		return err
 	}
+	a.live = dispatcher.NewLive(a.snapshot())
 	rdb, err := s.redisClient()
 	if err != nil {
 		return err
@@ -57,14 +80,16 @@ func serve(ctx context.Context, s settings, getenv env, log *logrus.Logger, dev 
 	}
 	reg := prometheus.NewRegistry()
 	dispatcher.RegisterRuntimeMetrics(reg)
+	cm := dispatcher.NewConfigMetrics(reg)
 	if hash, err := dispatcher.ConfigHash(s.config); err == nil {
-		dispatcher.NewConfigMetrics(reg).Loaded(hash)
+		cm.Loaded(hash)
 	}
 	w := sec.NewWriter(s.brokerList(), log)
 	esc := dispatcher.NewEscalationStore(rdb, s.dedupTTL)
 	periods := dispatcher.PeriodsFrom(a.cfg)
 	opts := dispatcher.Options{
 		Periods:  &periods,
+		Live:     a.live,
 		Ingest:   dispatcher.IngestConfig{Brokers: s.brokerList(), Security: sec, GroupID: s.group, Topic: s.topic, CreateTopics: s.topicSpecs()},
 		Checks:   map[string]func() error{}, // stages add theirs
 		Redis:    rdb,
@@ -90,6 +115,11 @@ func serve(ctx context.Context, s settings, getenv env, log *logrus.Logger, dev 
 	}
 	log.WithFields(logrus.Fields{"brokers": s.brokerList(), "kafka_security": sec.String(), "group": s.group, "topic": s.topic, "stages": s.stages,
 		"http": svc.HTTPAddr(), "config": s.config}).Info("dispatcher started")
+	if reload != nil {
+		rctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go reloadLoop(rctx, reload, s, a.live, cm, log)
+	}
 	if ready != nil {
 		ready(svc)
 	}

@@ -19,6 +19,14 @@ type app struct {
 	cfg    *rules.Config
 	engine *rules.Engine
 	tmpl   *templates.Set
+	// live, when set (serve), is where the running service reads the
+	// configuration: a reload swaps it.
+	live *dispatcher.Live
+}
+
+// snapshot is a as one swappable configuration.
+func (a *app) snapshot() *dispatcher.Snapshot {
+	return &dispatcher.Snapshot{Config: a.cfg, Engine: a.engine, Templates: a.tmpl}
 }
 
 // loadApp reads templates first, so the configuration can be checked
@@ -49,7 +57,8 @@ func (a *app) decider(rdb redis.UniversalClient, w *kafka.Writer, esc *dispatche
 		Topic:    dispatcher.TopicIntents,
 		Log:      l,
 		Now:      time.Now,
-		Ladder: &dispatcher.Ladder{Rules: a.cfg, Store: esc, Writer: w, Intents: dispatcher.TopicIntents,
+		Live:     a.live,
+		Ladder: &dispatcher.Ladder{Rules: a.cfg, Live: a.live, Store: esc, Writer: w, Intents: dispatcher.TopicIntents,
 			Results: dispatcher.TopicResults, Log: l.WithField("component", "ladder")},
 	}
 }
@@ -62,14 +71,14 @@ func (a *app) addDecide(opts *dispatcher.Options, esc *dispatcher.EscalationStor
 	if opts.Registry != nil {
 		opts.Registry.MustRegister(dispatcher.NewEscalationsCollector(esc))
 	}
-	sched := &dispatcher.Scheduler{Rules: a.cfg, Redis: opts.Redis, Writer: opts.Writer, Topic: dispatcher.TopicIntents,
+	sched := &dispatcher.Scheduler{Rules: a.cfg, Live: a.live, Redis: opts.Redis, Writer: opts.Writer, Topic: dispatcher.TopicIntents,
 		Clock: dispatcher.RealClock{}, Log: log.WithField("component", "schedules")}
 	opts.Extra = append(opts.Extra, timers.Run, sched.Run)
 	if opts.Checks == nil {
 		opts.Checks = map[string]func() error{}
 	}
 	opts.Checks["timers"], opts.Checks["schedules"] = timers.Check, sched.Check
-	api := &dispatcher.AckAPI{Rules: a.cfg, Store: esc, Log: log.WithField("component", "ack-api"),
+	api := &dispatcher.AckAPI{Rules: a.cfg, Live: a.live, Store: esc, Log: log.WithField("component", "ack-api"),
 		Acks:        &dispatcher.Acknowledger{Store: esc, Writer: opts.Writer, Now: time.Now},
 		TwilioToken: getenv("TWILIO_AUTH_TOKEN"), InboundURL: getenv("TWILIO_INBOUND_URL")}
 	opts.Routes = chainRoutes(opts.Routes, api.Register)
@@ -97,8 +106,8 @@ func (a *app) addDelivery(opts *dispatcher.Options, getenv env, log *logrus.Logg
 	}
 	dcfg.Security, dcfg.CreateTopics = opts.Ingest.Security, opts.Ingest.CreateTopics
 	d := dispatcher.NewDeliverer(dcfg, dispatcher.DeliverDeps{
-		Rules: a.cfg, Templates: a.tmpl, Channels: cs.chans, Limits: cs.limits,
-		Directory: dispatcher.ConfigDirectory{Cfg: a.cfg, Secret: secrets(getenv, cs)},
+		Rules: a.cfg, Templates: a.tmpl, Live: a.live, Channels: cs.chans, Limits: cs.limits,
+		Directory: dispatcher.ConfigDirectory{Cfg: a.cfg, Live: a.live, Secret: secrets(getenv, cs)},
 		Redis:     opts.Redis, Writer: opts.Writer, Log: log, MarkerTTL: opts.DedupTTL, Registry: opts.Registry,
 	})
 	opts.Extra = append(opts.Extra, d.Run)
