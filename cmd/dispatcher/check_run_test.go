@@ -62,7 +62,7 @@ func posOf(t *testing.T, src, marker string) string {
 }
 
 // runLoadError runs `dispatcher run` with no broker or Redis settings: a
-// configuration that loads gets as far as "REDIS_URL is not set". It
+// configuration that loads gets as far as "REDIS_URL (or REDIS_ADDRS) is not set". It
 // returns the error run logged as it stopped.
 func runLoadError(t *testing.T, path string) (code int, errText string) {
 	t.Helper()
@@ -180,7 +180,7 @@ func TestCheckAcceptedConfigRuns(t *testing.T) {
 		if code, _, errOut := run(t, "", getenv, "check", path); code != 0 {
 			t.Fatalf("check %s: exit %d:\n%s", path, code, errOut)
 		}
-		if code, runErr := runLoadError(t, path); code != 1 || runErr != "REDIS_URL is not set" {
+		if code, runErr := runLoadError(t, path); code != 1 || runErr != "REDIS_URL (or REDIS_ADDRS) is not set" {
 			t.Errorf("run %s stopped with exit %d, %q; want it past loading, at REDIS_URL", path, code, runErr)
 		}
 	}
