@@ -54,10 +54,23 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(cards[i].Val()), name)
 		age := 0.0
 		if zs := oldest[i].Val(); len(zs) > 0 {
-			age = max(now.Sub(time.UnixMilli(int64(zs[0].Score))).Seconds(), 0)
+			age = queueAge(now, time.UnixMilli(int64(zs[0].Score)))
 		}
 		ch <- prometheus.MustNewConstMetric(queueOldestDesc, prometheus.GaugeValue, age, name)
 	}
+}
+
+// queueAge is how long a due job has waited. Critical jobs made due are
+// scored critAhead early (so they are claimed first): an age past most of
+// critAhead is such a job's, and critAhead is taken off. (A non-critical
+// job would only wait that long after the stale-queue alert fired hours
+// before.)
+func queueAge(now, score time.Time) float64 {
+	age := now.Sub(score)
+	if age > critAhead-time.Hour {
+		age -= critAhead
+	}
+	return max(age.Seconds(), 0)
 }
 
 func formatMS(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }

@@ -1,10 +1,12 @@
 package dispatcher
 
 import (
+	"context"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 )
 
 // TimerMetrics measure how late due timers fire.
@@ -43,5 +45,39 @@ func (m *TimerMetrics) fired(key string, cs []claimed, now time.Time) {
 	o := m.Lateness.WithLabelValues(timerName(key))
 	for _, c := range cs {
 		o.Observe(max(now.Sub(c.due).Seconds(), 0))
+	}
+}
+
+var timersDueDesc = prometheus.NewDesc("dispatcher_timers_due",
+	"Deadlines due now and not fired yet (check-in, reassessment, escalation step); shared by all instances: aggregate with max.",
+	[]string{"timer"}, nil)
+
+// TimersDueCollector counts due, unfired timers at scrape time: a number
+// that stays above zero means timers are not being fired.
+type TimersDueCollector struct {
+	Redis redis.UniversalClient
+	Now   func() time.Time
+}
+
+// Describe implements prometheus.Collector.
+func (c *TimersDueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- timersDueDesc }
+
+// Collect implements prometheus.Collector; a Redis that does not answer
+// leaves the series out of this scrape.
+func (c *TimersDueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	now := formatMS(c.Now())
+	keys := []string{keyTimerCheckin, keyTimerReassess, keyTimerEscalation}
+	pipe := c.Redis.Pipeline()
+	counts := make([]*redis.IntCmd, len(keys))
+	for i, k := range keys {
+		counts[i] = pipe.ZCount(ctx, k, "-inf", now)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return
+	}
+	for i, k := range keys {
+		ch <- prometheus.MustNewConstMetric(timersDueDesc, prometheus.GaugeValue, float64(counts[i].Val()), timerName(k))
 	}
 }

@@ -69,7 +69,7 @@ func (a *app) addDecide(opts *dispatcher.Options, esc *dispatcher.EscalationStor
 	timers := &dispatcher.Timers{Redis: opts.Redis, Writer: opts.Writer, Store: esc, Now: time.Now, Log: log.WithField("component", "timers"),
 		Metrics: dispatcher.NewTimerMetrics(opts.Registry)}
 	if opts.Registry != nil {
-		opts.Registry.MustRegister(dispatcher.NewEscalationsCollector(esc))
+		opts.Registry.MustRegister(dispatcher.NewEscalationsCollector(esc), &dispatcher.TimersDueCollector{Redis: opts.Redis, Now: time.Now})
 	}
 	sched := &dispatcher.Scheduler{Rules: a.cfg, Live: a.live, Redis: opts.Redis, Writer: opts.Writer, Topic: dispatcher.TopicIntents,
 		Clock: dispatcher.RealClock{}, Log: log.WithField("component", "schedules")}
