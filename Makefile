@@ -3,7 +3,7 @@ GO ?= go
 CONFIG ?= deploy/config/viogen.yaml
 EVENTS ?= deploy/examples/events.jsonl
 
-.PHONY: run test lint bench fuzz build deps mutate
+.PHONY: run test lint bench fuzz build deps mutate chaos flake
 
 # The dispatcher with an embedded Kafka broker and Redis and the example
 # config; it publishes the example scenario so alerts show at once.
@@ -34,6 +34,16 @@ build:
 # MUTATE_GROUPS="event rules" runs a subset; see docs/testing.md.
 mutate: deps
 	./scripts/mutate.sh
+
+# The kill -9 crash test at a larger size than make test's (2,000 events,
+# 10 kills): 10,000 events, 30 kills. Override with E2E_EVENTS, E2E_KILLS.
+chaos: deps
+	E2E_EVENTS=$${E2E_EVENTS:-10000} E2E_KILLS=$${E2E_KILLS:-30} E2E_SETTLE=$${E2E_SETTLE:-10m} \
+	  $(GO) test -count=1 -timeout 60m -run 'TestKill9LosesNothing' -v ./internal/e2e
+
+# The delivery, ladder and timer tests 20 times in a row, with the race detector.
+flake: deps
+	$(GO) test -race -count=20 -timeout 90m -run 'TestDeliver|TestLadder|TestTimers|TestMissedCheckin|TestCheckin|TestLane|TestOffer|TestBegin|TestLimiter|TestCritical' ./dispatcher
 
 # Tests start their own redis-server; install it if this machine lacks it.
 deps:
