@@ -74,6 +74,13 @@ func (s KafkaSecurity) Transport() kafka.RoundTripper {
 func (s KafkaSecurity) NewWriter(brokers []string, log logrus.FieldLogger) *kafka.Writer {
 	w := newWriter(brokers, log)
 	w.Transport = s.Transport()
+	if w.Transport == nil {
+		// A transport of its own, not kafka-go's shared default: that one
+		// caches metadata per broker address, and a broker that is replaced
+		// on the same address (a restart, or tests reusing a port) would be
+		// written to with another cluster's topics ("unknown topic").
+		w.Transport = &kafka.Transport{}
+	}
 	return w
 }
 
