@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/viogen-alerts/dispatcher/event"
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
@@ -100,20 +97,7 @@ func TestIngestEndToEndOnRedisCluster(t *testing.T) {
 			onlyDup++ // applied by a batch whose reply was lost, then replayed
 		}
 	}
-	for _, evs := range cases {
-		want := expected(evs)
-		got, ok, err := store.Case(ctx, want.ID)
-		if err != nil || !ok {
-			t.Fatalf("case %s: %v %v", want.ID, ok, err)
-		}
-		if !got.LastEventAt.Equal(want.LastEventAt) || !got.LastCheckinAt.Equal(want.LastCheckinAt) {
-			t.Errorf("case %s times: got %v/%v want %v/%v", want.ID, got.LastEventAt, got.LastCheckinAt, want.LastEventAt, want.LastCheckinAt)
-		}
-		got.LastEventAt, got.LastCheckinAt, want.LastEventAt, want.LastCheckinAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-		if got != want {
-			t.Errorf("case %s:\n got %+v\nwant %+v", want.ID, got, want)
-		}
-	}
+	checkCasesMatchModel(ctx, t, store, cases)
 	// Every event's dedup key survived the restart: applying them all
 	// again finds every one a duplicate.
 	all := make([]event.Event, 0, total)
@@ -201,66 +185,6 @@ func TestTimersOnRedisCluster(t *testing.T) {
 // Three instances firing 3,000 due timers concurrently on a Redis
 // Cluster: each fires once.
 func TestTimersFireExactlyOnceOnRedisCluster(t *testing.T) {
-	const n = 3000
 	_, brokers := testenv.StartKafka(t, 4, TopicInternal)
-	rdb := testenv.StartRedisCluster(t).Client(t)
-	ctx := context.Background()
-	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
-	pipe := rdb.Pipeline()
-	for i := range n {
-		id := fmt.Sprintf("C-TMC%05d", i)
-		pipe.HSet(ctx, caseKey(id), "muni", "13047", "prov", "13", "region", "CM", "unit", "gc-ciudad-real")
-		pipe.ZAdd(ctx, keyTimerCheckin, redisZ(now.Add(-time.Duration(i)*time.Second), id))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var fired atomic.Int64
-	for range 3 {
-		w := NewWriter(brokers, quietLog())
-		defer w.Close()
-		tm := &Timers{Redis: rdb, Writer: w, Now: func() time.Time { return now }, Batch: 250, Log: quietLog()}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				k, err := tm.FireDue(ctx, keyTimerCheckin)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				fired.Add(int64(k))
-				if left, _ := rdb.ZCard(ctx, keyTimerCheckin).Result(); left == 0 {
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if fired.Load() != n {
-		t.Fatalf("fired %d, want %d", fired.Load(), n)
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupTopics: []string{TopicInternal}, GroupID: "count", MaxWait: 50 * time.Millisecond, StartOffset: kafka.FirstOffset})
-	defer r.Close()
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	ids := map[string]int{}
-	for range n {
-		m, err := r.FetchMessage(rctx)
-		if err != nil {
-			t.Fatalf("read events: %v", err)
-		}
-		e, err := event.DecodeInternal(m.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[e.CaseID]++
-	}
-	if len(ids) != n {
-		t.Fatalf("%d distinct cases fired, want %d", len(ids), n)
-	}
-	if k := topicSize(rctx, t, brokers, TopicInternal); k != n {
-		t.Fatalf("%d events on the topic, want exactly %d", k, n)
-	}
+	fireOnceAcrossInstances(t, testenv.StartRedisCluster(t).Client(t), brokers, 3000)
 }

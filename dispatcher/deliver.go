@@ -114,7 +114,7 @@ type Deliverer struct {
 	log     logrus.FieldLogger
 	now     func() time.Time
 	metrics *deliverMetrics
-	health  health
+	health  failures
 
 	owner  string // this process, in claim owners
 	seq    atomic.Uint64
@@ -303,12 +303,12 @@ func (d *Deliverer) pollOnce(ctx context.Context, l *lane) bool {
 	qs, err := d.queue.claim(ctx, l.name, d.now(), free, d.cfg.Lease)
 	if err != nil {
 		if ctx.Err() == nil {
-			d.health.fail("queue", err)
+			d.health.set("queue", err)
 			d.log.WithError(err).WithField("channel", l.name).Warn("claiming queued deliveries failed")
 		}
 		return false
 	}
-	d.health.ok("queue")
+	d.health.set("queue", nil)
 	// A full claim may have left more due; a short one emptied what was
 	// due (later retries come on the tick, new overflow pokes again).
 	l.due.Store(len(qs) == free)
@@ -341,14 +341,7 @@ func (d *Deliverer) offer(ctx context.Context, qs []queued) {
 
 // renew keeps the leases of held jobs and in-flight claims alive.
 func (d *Deliverer) renew(ctx context.Context) {
-	t := time.NewTicker(renewEvery(d.cfg.Lease))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	everyTick(ctx, renewEvery(d.cfg.Lease), func() {
 		jobs, claims := d.holds.snapshot()
 		// Each renewed on its own: a failure of one must not let the
 		// other run out (an expired claim mid-send means a duplicate).
@@ -357,40 +350,5 @@ func (d *Deliverer) renew(ctx context.Context) {
 				d.log.WithError(err).Warn("renewing delivery leases failed")
 			}
 		}
-	}
-}
-
-// health is a set of named failing parts; empty is ready.
-type health struct {
-	mu      sync.Mutex
-	failing map[string]string
-}
-
-func (h *health) fail(part string, err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.failing == nil {
-		h.failing = map[string]string{}
-	}
-	h.failing[part] = err.Error()
-}
-
-func (h *health) ok(part string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.failing, part)
-}
-
-func (h *health) err() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.failing) == 0 {
-		return nil
-	}
-	parts := make([]string, 0, len(h.failing))
-	for p := range h.failing {
-		parts = append(parts, p)
-	}
-	sort.Strings(parts)
-	return fmt.Errorf("delivery failing: %v", parts)
+	})
 }

@@ -1,6 +1,8 @@
 package dispatcher
 
 import (
+	"github.com/segmentio/kafka-go"
+
 	"context"
 	"testing"
 	"time"
@@ -120,5 +122,43 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kafka refuses the audit record of an accepted send: the job stays in
+// the queue (its outcome is not durable yet); once Kafka is back and the
+// lease has run out, the job is run again, which sends nothing and writes
+// the audit record from the sent-marker.
+func TestDeliverAuditWriteFailureKeepsTheJob(t *testing.T) {
+	e := newDeliverEnv(t)
+	d := newDeliverer(t, e.decideEnv, e.prov)
+	good := d.writer
+	dead := NewWriter([]string{"127.0.0.1:1"}, quietLog())
+	dead.MaxAttempts, dead.WriteTimeout = 1, 200*time.Millisecond
+	t.Cleanup(func() { _ = dead.Close() })
+	d.writer = dead
+	ctx := context.Background()
+	in := testIntent("audit-down-1")
+	jobs := d.jobsOf([]kafka.Message{intentMsg(t, in)})
+	if err := d.queue.hold(ctx, jobs, d.now().Add(d.cfg.Lease)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.attemptAll(ctx, jobs); err != nil { // the record step gives up after its timeout
+		t.Fatal(err)
+	}
+	if n := len(e.prov.twilio.Messages()); n != 1 {
+		t.Fatalf("provider accepted %d SMS, want 1", n)
+	}
+	if n := queueSize(t, d); n != 1 {
+		t.Fatalf("%d jobs queued after the audit write failed, want the job kept", n)
+	}
+	d.writer = good
+	time.Sleep(d.cfg.Lease) // let the lease run out, as after a crash
+	if err := d.workDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rs := readResults(t, e.brokers, func(rs []Result) bool { return count(rs, OutcomeSent, "sms") >= 1 })
+	if rs[0].IntentID != in.ID || queueSize(t, d) != 0 || len(e.prov.twilio.Messages()) != 1 {
+		t.Fatalf("after Kafka came back: record %+v, queue %d, SMS %d", rs[0], queueSize(t, d), len(e.prov.twilio.Messages()))
 	}
 }

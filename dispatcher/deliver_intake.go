@@ -52,14 +52,14 @@ func (d *Deliverer) consumeWith(ctx context.Context, r *kafka.Reader) bool {
 			return true
 		}
 		if err != nil {
-			d.health.fail("kafka", err)
+			d.health.set("kafka", err)
 			d.log.WithError(err).Warn("fetching intents failed; retrying")
 			pause(ctx, d.cfg.Batch.Delay(attempt))
 			attempt++
 			continue
 		}
 		attempt = 0
-		d.health.ok("kafka")
+		d.health.set("kafka", nil)
 		if !d.intake(ctx, r, batch) {
 			return ctx.Err() != nil
 		}
@@ -134,13 +134,13 @@ func (d *Deliverer) retryInfra(ctx context.Context, part string, fn func() error
 	for attempt := 0; ; attempt++ {
 		err := fn()
 		if err == nil {
-			d.health.ok(part)
+			d.health.set(part, nil)
 			return true
 		}
 		if ctx.Err() != nil {
 			return false
 		}
-		d.health.fail(part, err)
+		d.health.set(part, err)
 		d.log.WithError(err).WithField("attempt", attempt+1).Warn(part + " failed; retrying")
 		if !pause(ctx, d.cfg.Batch.Delay(attempt)) {
 			return false
@@ -153,13 +153,13 @@ func (d *Deliverer) retryCommit(ctx context.Context, r *kafka.Reader, batch []ka
 	for attempt := range 5 {
 		err := r.CommitMessages(ctx, batch...)
 		if err == nil {
-			d.health.ok("commit")
+			d.health.set("commit", nil)
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		d.health.fail("commit", err)
+		d.health.set("commit", err)
 		d.log.WithError(err).WithField("attempt", attempt+1).Warn("committing intent offsets failed")
 		if !pause(ctx, d.cfg.Batch.Delay(attempt)) {
 			return
@@ -172,43 +172,16 @@ func (d *Deliverer) retryCommit(ctx context.Context, r *kafka.Reader, batch []ka
 // is what shows an outage. Missing topics are created when configured,
 // and the reader then rejoins.
 func (d *Deliverer) probe(ctx context.Context, rejoin chan<- struct{}) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	everyTick(ctx, time.Second, func() {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		err := d.cfg.Security.Check(cctx, d.cfg.Brokers, d.cfg.IntentsTopic, d.cfg.ResultsTopic)
 		cancel()
-		if err == nil {
-			d.health.ok("kafka-broker")
-			continue
-		}
 		if ctx.Err() != nil {
 			return
 		}
-		d.health.fail("kafka-broker", err)
+		d.health.set("kafka-broker", err)
 		if isUnknownTopic(err) && len(d.cfg.CreateTopics) > 0 {
-			d.createTopics(ctx, rejoin)
+			d.cfg.Security.createForRejoin(ctx, d.cfg.Brokers, d.cfg.CreateTopics, 10*time.Second, d.log, rejoin)
 		}
-	}
-}
-
-func (d *Deliverer) createTopics(ctx context.Context, rejoin chan<- struct{}) {
-	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	created, err := d.cfg.Security.ensureTopics(tctx, d.cfg.Brokers, d.cfg.CreateTopics)
-	if err != nil {
-		d.log.WithError(err).Warn("creating missing topics failed")
-	}
-	if len(created) > 0 {
-		d.log.WithField("topics", created).Warn("created missing topics")
-		select {
-		case rejoin <- struct{}{}:
-		default:
-		}
-	}
+	})
 }

@@ -23,7 +23,7 @@ func (d *Deliverer) run(ctx context.Context, q queued) {
 	if err != nil {
 		d.log.WithError(err).WithFields(logrus.Fields{"intent_id": q.job.Intent.ID, "channel": q.job.Channel}).
 			Warn("delivery attempt failed on our side; the job runs again")
-		d.health.fail("attempt", err)
+		d.health.set("attempt", err)
 		d.giveBack(ctx, q, d.now().Add(d.cfg.Batch.Delay(0)))
 		if len(f.results) > 0 {
 			// What did happen (a final failure) is audited now; the job
@@ -32,7 +32,7 @@ func (d *Deliverer) run(ctx context.Context, q queued) {
 		}
 		return
 	}
-	d.health.ok("attempt")
+	d.health.set("attempt", nil)
 	d.complete(ctx, f)
 }
 

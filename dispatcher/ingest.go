@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -217,19 +214,7 @@ func (in *Ingest) failed(ctx context.Context, what string, attempt int, err erro
 
 // ensureTopics creates the configured topics that are missing.
 func (in *Ingest) ensureTopics(ctx context.Context) {
-	tctx, cancel := context.WithTimeout(ctx, in.cfg.OpTimeout)
-	defer cancel()
-	created, err := in.cfg.Security.ensureTopics(tctx, in.cfg.Brokers, in.cfg.CreateTopics)
-	if err != nil && ctx.Err() == nil {
-		in.log.WithError(err).Warn("creating missing topics failed")
-	}
-	if len(created) > 0 {
-		in.log.WithField("topics", created).Warn("created missing topics")
-		select {
-		case in.rejoin <- struct{}{}:
-		default:
-		}
-	}
+	in.cfg.Security.createForRejoin(ctx, in.cfg.Brokers, in.cfg.CreateTopics, in.cfg.OpTimeout, in.log, in.rejoin)
 }
 
 // probe checks every ProbeInterval that a broker answers and the ingest's
@@ -293,58 +278,6 @@ func (in *Ingest) checkBroker(ctx context.Context) error {
 		return nil
 	}
 	return fmt.Errorf("no broker answers: %w", errors.Join(errs...))
-}
-
-// failures is what fails now, by kind, for readiness.
-type failures struct {
-	mu    sync.Mutex
-	now   map[string]error
-	until map[string]time.Time // a failure that lapses unless set again
-}
-
-// set records the failure of what (nil clears it).
-func (f *failures) set(what string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.until, what)
-	if err == nil {
-		delete(f.now, what)
-		return
-	}
-	if f.now == nil {
-		f.now = map[string]error{}
-	}
-	f.now[what] = err
-}
-
-// expire makes the current failure of what lapse after d.
-func (f *failures) expire(what string, d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.now[what]; !ok {
-		return
-	}
-	if f.until == nil {
-		f.until = map[string]time.Time{}
-	}
-	f.until[what] = time.Now().Add(d)
-}
-
-func (f *failures) err() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	names := make([]string, 0, len(f.now))
-	for n := range f.now {
-		if u, ok := f.until[n]; ok && time.Now().After(u) {
-			continue
-		}
-		names = append(names, n)
-	}
-	if len(names) == 0 {
-		return nil
-	}
-	sort.Strings(names)
-	return fmt.Errorf("%s failing: %w", strings.Join(names, ", "), f.now[names[0]])
 }
 
 // fetch blocks for one message, then takes what else arrives within

@@ -205,20 +205,7 @@ func TestIngestEndToEnd(t *testing.T) {
 			t.Errorf("event %s applied as new %d times", id, n)
 		}
 	}
-	for _, evs := range cases {
-		want := expected(evs)
-		got, ok, err := store.Case(ctx, want.ID)
-		if err != nil || !ok {
-			t.Fatalf("case %s: %v %v", want.ID, ok, err)
-		}
-		if !got.LastEventAt.Equal(want.LastEventAt) || !got.LastCheckinAt.Equal(want.LastCheckinAt) {
-			t.Errorf("case %s times: got %v/%v want %v/%v", want.ID, got.LastEventAt, got.LastCheckinAt, want.LastEventAt, want.LastCheckinAt)
-		}
-		got.LastEventAt, got.LastCheckinAt, want.LastEventAt, want.LastCheckinAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-		if got != want {
-			t.Errorf("case %s:\n got %+v\nwant %+v", want.ID, got, want)
-		}
-	}
+	checkCasesMatchModel(ctx, t, store, cases)
 	t.Logf("delivered %d messages (%d distinct events, %d duplicates, %d malformed); handled %d items",
 		len(order)+len(malformed), 10000, len(order)-10000, len(malformed), rec.seen)
 	checkDLQ(ctx, t, brokers)
@@ -295,3 +282,23 @@ func waitFor(t *testing.T, ctx context.Context, cond func() bool) {
 
 // progress is filled by tests that want their state in a timeout message.
 var progress = func(func() bool) string { return "" }
+
+// checkCasesMatchModel compares every case's stored state with the model
+// computed from its events alone.
+func checkCasesMatchModel(ctx context.Context, t *testing.T, store *Store, cases [][]event.Event) {
+	t.Helper()
+	for _, evs := range cases {
+		want := expected(evs)
+		got, ok, err := store.Case(ctx, want.ID)
+		if err != nil || !ok {
+			t.Fatalf("case %s: %v %v", want.ID, ok, err)
+		}
+		if !got.LastEventAt.Equal(want.LastEventAt) || !got.LastCheckinAt.Equal(want.LastCheckinAt) {
+			t.Errorf("case %s times: got %v/%v want %v/%v", want.ID, got.LastEventAt, got.LastCheckinAt, want.LastEventAt, want.LastCheckinAt)
+		}
+		got.LastEventAt, got.LastCheckinAt, want.LastEventAt, want.LastCheckinAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+		if got != want {
+			t.Errorf("case %s:\n got %+v\nwant %+v", want.ID, got, want)
+		}
+	}
+}

@@ -377,11 +377,18 @@ func waitState(t *testing.T, p *pipeline, e *Escalation, state string) *Escalati
 // Three instances firing 10,000 due timers concurrently: each fires once.
 func TestTimersFireExactlyOnceAcrossInstances(t *testing.T) {
 	_, brokers := testenv.StartKafka(t, 4, TopicInternal)
-	rdb := testenv.StartRedis(t).Client(t)
+	fireOnceAcrossInstances(t, testenv.StartRedis(t).Client(t), brokers, 10000)
+}
+
+// fireOnceAcrossInstances puts n due check-in timers in rdb, lets three
+// Timers instances fire them concurrently, and checks that each fired
+// exactly once: n events on the internal topic, one per case.
+func fireOnceAcrossInstances(t *testing.T, rdb redis.UniversalClient, brokers []string, n int) {
+	t.Helper()
 	ctx := context.Background()
 	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 	pipe := rdb.Pipeline()
-	for i := range 10000 {
+	for i := range n {
 		id := fmt.Sprintf("C-TM%05d", i)
 		pipe.HSet(ctx, caseKey(id), "muni", "13047", "prov", "13", "region", "CM", "unit", "gc-ciudad-real")
 		pipe.ZAdd(ctx, keyTimerCheckin, redisZ(now.Add(-time.Duration(i)*time.Second), id))
@@ -399,12 +406,12 @@ func TestTimersFireExactlyOnceAcrossInstances(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				n, err := tm.FireDue(ctx, keyTimerCheckin)
+				k, err := tm.FireDue(ctx, keyTimerCheckin)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				fired.Add(int64(n))
+				fired.Add(int64(k))
 				if left, _ := rdb.ZCard(ctx, keyTimerCheckin).Result(); left == 0 {
 					return
 				}
@@ -412,15 +419,15 @@ func TestTimersFireExactlyOnceAcrossInstances(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if fired.Load() != 10000 {
-		t.Fatalf("fired %d, want 10000", fired.Load())
+	if fired.Load() != int64(n) {
+		t.Fatalf("fired %d, want %d", fired.Load(), n)
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupTopics: []string{TopicInternal}, GroupID: "count", MaxWait: 50 * time.Millisecond, StartOffset: kafka.FirstOffset})
 	defer r.Close()
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	ids := map[string]int{}
-	for range 10000 {
+	for range n {
 		m, err := r.FetchMessage(rctx)
 		if err != nil {
 			t.Fatalf("read events: %v", err)
@@ -431,11 +438,11 @@ func TestTimersFireExactlyOnceAcrossInstances(t *testing.T) {
 		}
 		ids[e.CaseID]++
 	}
-	if len(ids) != 10000 {
-		t.Fatalf("%d distinct cases fired, want 10000", len(ids))
+	if len(ids) != n {
+		t.Fatalf("%d distinct cases fired, want %d", len(ids), n)
 	}
-	if n := topicSize(rctx, t, brokers, TopicInternal); n != 10000 {
-		t.Fatalf("%d events on the topic, want exactly 10000", n)
+	if k := topicSize(rctx, t, brokers, TopicInternal); k != int64(n) {
+		t.Fatalf("%d events on the topic, want exactly %d", k, n)
 	}
 }
 

@@ -66,3 +66,17 @@ func pause(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// everyTick calls fn every interval until ctx ends.
+func everyTick(ctx context.Context, every time.Duration, fn func()) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/sirupsen/logrus"
 )
 
 // TopicSpec is one topic EnsureTopics creates when it is missing.
@@ -98,4 +99,24 @@ func kafkaErrIs(err error, target error) bool {
 		}
 	}
 	return false
+}
+
+// createForRejoin creates the missing topics of specs and, when it created
+// any, asks the consumer to rejoin its group (non-blocking): a member that
+// joined while they were missing keeps an empty assignment otherwise.
+func (s KafkaSecurity) createForRejoin(ctx context.Context, brokers []string, specs []TopicSpec, timeout time.Duration,
+	log logrus.FieldLogger, rejoin chan<- struct{}) {
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	created, err := s.ensureTopics(tctx, brokers, specs)
+	if err != nil && ctx.Err() == nil {
+		log.WithError(err).Warn("creating missing topics failed")
+	}
+	if len(created) > 0 {
+		log.WithField("topics", created).Warn("created missing topics")
+		select {
+		case rejoin <- struct{}{}:
+		default:
+		}
+	}
 }
