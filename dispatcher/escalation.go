@@ -53,12 +53,13 @@ type Escalation struct {
 	Merged []string `json:"merged,omitempty"`
 }
 
-// Redis keys of escalations and timers (see docs/architecture.md).
-const (
-	keyEscOpen         = "esc:open"          // zset "case|alert" → opened ms
-	keyTimerCheckin    = "timers:checkin"    // zset case → check-in due ms
-	keyTimerReassess   = "timers:reassess"   // zset case → re-assessment due ms
-	keyTimerEscalation = "timers:escalation" // zset "case|alert" → step deadline ms
+// Redis keys of escalations and timers (see docs/architecture.md), each a
+// sorted set sharded over setShards keys.
+var (
+	keyEscOpen         = shardedSet{"esc:open"}          // "case|alert" → opened ms
+	keyTimerCheckin    = shardedSet{"timers:checkin"}    // case → check-in due ms
+	keyTimerReassess   = shardedSet{"timers:reassess"}   // case → re-assessment due ms
+	keyTimerEscalation = shardedSet{"timers:escalation"} // "case|alert" → step deadline ms
 )
 
 func escKey(caseRef, alertID string) string { return "case:{" + caseRef + "}:esc:" + alertID }
@@ -308,13 +309,13 @@ func (s *EscalationStore) allocateCodes(ctx context.Context, reqs []codeRequest)
 
 // Open lists open escalations, oldest first, at most limit.
 func (s *EscalationStore) Open(ctx context.Context, limit int64) ([]*Escalation, error) {
-	refs, err := s.rdb.ZRange(ctx, keyEscOpen, 0, limit-1).Result()
+	zs, err := keyEscOpen.rangeByScore(ctx, s.rdb, "-inf", "+inf", limit)
 	if err != nil {
 		return nil, fmt.Errorf("list open escalations: %w", err)
 	}
-	out := make([]*Escalation, 0, len(refs))
-	for _, ref := range refs {
-		e, err := s.ByRef(ctx, ref)
+	out := make([]*Escalation, 0, len(zs))
+	for _, z := range zs {
+		e, err := s.ByRef(ctx, fmt.Sprint(z.Member))
 		if errors.Is(err, ErrNoEscalation) {
 			continue
 		}
@@ -381,17 +382,17 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 		// The code is allocated before the intents; claiming it again only
 		// refreshes it. A code another open escalation holds is never moved.
 		claimCodeScript.Eval(ctx, global, []string{ackCodeKey(e.AckCode)}, ref, ttl)
-		global.ZAddNX(ctx, keyEscOpen, redis.Z{Score: float64(e.OpenedAt.UnixMilli()), Member: ref})
+		keyEscOpen.zAddNX(ctx, global, ref, ms(e.OpenedAt))
 		if !e.DueAt.IsZero() {
-			global.ZAdd(ctx, keyTimerEscalation, redis.Z{Score: float64(e.DueAt.UnixMilli()), Member: ref})
+			keyTimerEscalation.zAdd(ctx, global, ref, ms(e.DueAt))
 		} else {
-			global.ZRem(ctx, keyTimerEscalation, ref)
+			keyTimerEscalation.zRem(ctx, global, ref)
 		}
 	} else {
 		// Acknowledged or closed: the code is freed for other escalations.
 		freeCodeScript.Eval(ctx, global, []string{ackCodeKey(e.AckCode)}, ref, ttl)
-		global.ZRem(ctx, keyEscOpen, ref)
-		global.ZRem(ctx, keyTimerEscalation, ref)
+		keyEscOpen.zRem(ctx, global, ref)
+		keyTimerEscalation.zRem(ctx, global, ref)
 	}
 	if _, err := global.Exec(ctx); err != nil {
 		return fmt.Errorf("save escalation %s indexes: %w", e.ID, err)

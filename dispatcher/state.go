@@ -127,12 +127,12 @@ func (s *Store) setTimers(ctx context.Context, outs []Outcome) error {
 	return nil
 }
 
-func setTimer(ctx context.Context, pipe redis.Pipeliner, key, member string, due time.Time) {
+func setTimer(ctx context.Context, pipe redis.Pipeliner, set shardedSet, member string, due time.Time) {
 	if due.IsZero() {
-		pipe.ZRem(ctx, key, member)
+		set.zRem(ctx, pipe, member)
 		return
 	}
-	pipe.ZAdd(ctx, key, redis.Z{Score: float64(due.UnixMilli()), Member: member})
+	set.zAdd(ctx, pipe, member, ms(due))
 }
 
 func (s *Store) applyArgs(ev event.Event, ttl string) []any {
