@@ -2,8 +2,8 @@ package dispatcher
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
