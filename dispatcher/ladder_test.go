@@ -124,7 +124,7 @@ func (l *intentLog) where(f func(Intent) bool) []Intent {
 
 func (l *intentLog) waitFor(t *testing.T, what string, f func(Intent) bool) []Intent {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
 		if got := l.where(f); len(got) > 0 {
 			return got
@@ -362,7 +362,7 @@ func waitEscalation(t *testing.T, p *pipeline, caseRef string) *Escalation {
 func waitState(t *testing.T, p *pipeline, e *Escalation, state string) *Escalation {
 	t.Helper()
 	var got *Escalation
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	waitFor(t, ctx, func() bool {
 		g, err := p.esc.Get(context.Background(), e.CaseRef, e.ID)

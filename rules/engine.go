@@ -29,7 +29,7 @@ type Alert struct {
 	// escalates.
 	SuppressKey string         `json:"suppress_key"`
 	SuppressFor Duration       `json:"suppress_for,omitempty"`
-	Policy      PolicySnapshot `json:"policy"`
+	Policy      PolicySnapshot `json:"policy,omitzero"`
 	// Unrouted is true when some step of the policy has a target that
 	// resolves to the fallback agency for this case.
 	Unrouted   bool        `json:"unrouted,omitempty"`
