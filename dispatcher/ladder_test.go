@@ -142,6 +142,7 @@ func (l *intentLog) waitFor(t testing.TB, what string, f func(Intent) bool) []In
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	dumpGoroutines(t, what)
 	t.Fatalf("no intent: %s", what)
 	return nil
 }
