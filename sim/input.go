@@ -18,11 +18,11 @@ type Input struct {
 // Ack acknowledges a case's open escalations, as the ack API (Via "api",
 // by Agency) or an SMS reply "ACK <code>" from Contact (Via "sms") does.
 type Ack struct {
-	Case    string
-	Agency  string // via api: the agency whose token is used
-	Contact string // via sms: the contact replying (its agency acknowledges)
-	Rule    string // only the escalation of this rule ("": every open one)
-	Via     string // "api" (default) or "sms"
+	Case    string `json:"case"`
+	Agency  string `json:"agency,omitempty"`  // via api: the agency whose token is used
+	Contact string `json:"contact,omitempty"` // via sms: the contact replying (its agency acknowledges)
+	Rule    string `json:"rule,omitempty"`    // only the escalation of this rule ("": every open one)
+	Via     string `json:"via,omitempty"`     // "api" (default) or "sms"
 }
 
 func (e *Engine) input(ctx context.Context, in Input) error {
