@@ -37,6 +37,7 @@ type Match struct {
 	Channels []string `yaml:"channels"` // the whole plan, in order
 	Template string   `yaml:"template"`
 	Cases    []string `yaml:"cases"` // of a digest, in any order
+	Schedule string   `yaml:"schedule"`
 }
 
 // kindKeys maps an expectation's key to the record kind and the fields
@@ -47,7 +48,8 @@ var kindKeys = map[string]struct {
 }{
 	"notify":      {sim.KindNotification, []string{"case", "rule", "step", "round", "agency", "contact", "role", "channel", "channels", "template"}},
 	"escalation":  {sim.KindEscalation, []string{"case", "rule", "action", "step", "round"}},
-	"digest":      {sim.KindDigest, []string{"agency", "contact", "role", "channel", "channels", "template", "cases"}},
+	"schedule":    {sim.KindSchedule, []string{"schedule"}},
+	"digest":      {sim.KindDigest, []string{"schedule", "agency", "contact", "role", "channel", "channels", "template", "cases"}},
 	"suppressed":  {sim.KindSuppressed, []string{"case", "rule"}},
 	"merged":      {sim.KindMerged, []string{"case", "rule"}},
 	"timer":       {sim.KindTimer, []string{"case", "event"}},
@@ -85,13 +87,13 @@ func (f *File) expectation(item *yaml.Node, m map[string]*yaml.Node) (*Expectati
 	for k := range kindKeys {
 		if m[k] != nil {
 			if key != "" {
-				return nil, f.errAt(item, "an expectation has one of notify, escalation, digest, suppressed, merged, timer, ack_refused, nothing; not %s and %s", key, k)
+				return nil, f.errAt(item, "an expectation has one of notify, escalation, digest, schedule, suppressed, merged, timer, ack_refused, nothing; not %s and %s", key, k)
 			}
 			key = k
 		}
 	}
 	if key == "" {
-		return nil, f.errAt(item, "an expectation needs one of notify, escalation, digest, suppressed, merged, timer, ack_refused, nothing")
+		return nil, f.errAt(item, "an expectation needs one of notify, escalation, digest, schedule, suppressed, merged, timer, ack_refused, nothing")
 	}
 	spec := kindKeys[key]
 	body := m[key]
@@ -157,7 +159,7 @@ func (f *File) window(item *yaml.Node, m, fields map[string]*yaml.Node, x *Expec
 // record first: a vague one never takes the record a precise one needs.
 func (x *Expectation) specificity() int {
 	m, n := x.M, 0
-	for _, s := range []string{m.Case, m.Rule, m.Action, m.Event, m.Agency, m.Contact, m.Role, m.Channel, m.Template} {
+	for _, s := range []string{m.Case, m.Rule, m.Action, m.Event, m.Agency, m.Contact, m.Role, m.Channel, m.Template, m.Schedule} {
 		if s != "" {
 			n++
 		}
@@ -176,7 +178,7 @@ func (m Match) matches(r sim.Record) bool {
 	eq := func(want, got string) bool { return want == "" || want == got }
 	switch {
 	case !eq(m.Case, r.Case), !eq(m.Rule, r.Rule), !eq(m.Action, r.Action), !eq(m.Event, r.Event),
-		!eq(m.Agency, r.Agency), !eq(m.Contact, r.Contact), !eq(m.Role, r.Role), !eq(m.Template, r.Template):
+		!eq(m.Agency, r.Agency), !eq(m.Contact, r.Contact), !eq(m.Role, r.Role), !eq(m.Template, r.Template), !eq(m.Schedule, r.Schedule):
 		return false
 	case m.Step != nil && *m.Step != r.Step, m.Round != nil && *m.Round != r.Round:
 		return false
@@ -200,7 +202,7 @@ func sameSet(a, b []string) bool {
 // text describes the expectation as a timeline line does.
 func (x *Expectation) text(loc *time.Location) string {
 	r := sim.Record{At: x.At, Kind: x.Kind, Case: x.M.Case, Rule: x.M.Rule, Action: x.M.Action, Event: x.M.Event,
-		Agency: x.M.Agency, Contact: x.M.Contact, Role: x.M.Role, Template: x.M.Template, Cases: x.M.Cases}
+		Agency: x.M.Agency, Contact: x.M.Contact, Role: x.M.Role, Template: x.M.Template, Cases: x.M.Cases, Schedule: x.M.Schedule}
 	if x.M.Step != nil {
 		r.Step = *x.M.Step
 	}

@@ -53,7 +53,7 @@ func (e *Engine) intent(b []byte) {
 	}
 	switch {
 	case in.Kind == dispatcher.KindDigest:
-		r.Kind, r.Case, r.Alert, r.Step, r.Rule = KindDigest, "", "", 0, ""
+		r.Kind, r.Case, r.Alert, r.Step, r.Rule, r.Schedule = KindDigest, "", "", 0, "", in.Rule
 		for _, d := range in.Digest {
 			r.Cases = append(r.Cases, d.CaseRef)
 		}
@@ -140,7 +140,7 @@ func (h *decisionHook) Fire(en *logrus.Entry) error {
 	case strings.HasPrefix(en.Message, "alert merged into escalation"):
 		r.Kind, r.Detail = KindMerged, "merged into open escalation "+f("escalation_id")
 	case en.Message == "schedule fired":
-		r.Kind, r.Detail = KindSchedule, fmt.Sprintf("%s: %v digests, %v cases due", f("schedule"), en.Data["digests"], en.Data["cases"])
+		r.Kind, r.Schedule, r.Detail = KindSchedule, f("schedule"), fmt.Sprintf("%v digests, %v cases due", en.Data["digests"], en.Data["cases"])
 	case en.Level <= logrus.ErrorLevel && en.Message != "escalation unacknowledged: coordinating center told":
 		r.Kind, r.Detail = KindError, en.Message
 		if err, ok := en.Data[logrus.ErrorKey].(error); ok {

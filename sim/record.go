@@ -44,6 +44,7 @@ type Record struct {
 	Role     string    `json:"role,omitempty"`
 	Channels []string  `json:"channels,omitempty"`
 	Template string    `json:"template,omitempty"`
+	Schedule string    `json:"schedule,omitempty"`
 	Cases    []string  `json:"cases,omitempty"` // of a digest
 	Detail   string    `json:"detail,omitempty"`
 }
@@ -99,6 +100,9 @@ func (r Record) summary() string {
 	}
 	if r.Template != "" {
 		add("template %s", r.Template)
+	}
+	if r.Schedule != "" {
+		add("schedule %s", r.Schedule)
 	}
 	if len(r.Cases) > 0 {
 		add("cases %s", strings.Join(r.Cases, ","))
