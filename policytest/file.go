@@ -101,9 +101,9 @@ func (f *File) parse(doc *yaml.Node) error {
 	}
 	dir := filepath.Dir(f.Path)
 	f.Name = scalar(m["name"])
-	f.Config = filepath.Join(dir, scalar(m["config"]))
+	f.Config = relativeTo(dir, scalar(m["config"]))
 	if t := scalar(m["templates"]); t != "" {
-		f.Templates = filepath.Join(dir, t)
+		f.Templates = relativeTo(dir, t)
 	}
 	if n := m["exhaustive"]; n != nil {
 		if err := n.Decode(&f.Exhaustive); err != nil {
@@ -242,6 +242,14 @@ func (f *File) mapping(n *yaml.Node, known []string) (map[string]*yaml.Node, err
 		out[k.Value] = n.Content[i+1]
 	}
 	return out, nil
+}
+
+// relativeTo resolves a path the file names against the file's directory.
+func relativeTo(dir, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
 }
 
 func scalar(n *yaml.Node) string {
