@@ -74,7 +74,12 @@ func Load(path string) (*File, error) {
 			line, _ = strconv.Atoi(m[1])
 			msg = msg[len(m[0]):]
 		}
-		return nil, &Error{File: path, Line: line, Col: 1, Msg: "YAML syntax error: " + strings.TrimPrefix(msg, "yaml: ")}
+		e := &Error{File: path, Line: line, Col: 1, Msg: "YAML syntax error: " + strings.TrimPrefix(msg, "yaml: ")}
+		if strings.Contains(msg, "tab character") {
+			e.Line, e.Col = tabLine(data, line)
+			e.Msg += " (indent with spaces, never tabs)"
+		}
+		return nil, e
 	}
 	f := &File{Path: path, Exhaustive: true}
 	if len(root.Content) == 0 {
@@ -84,6 +89,20 @@ func Load(path string) (*File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// tabLine finds the tab in the indentation that yaml reports near line
+// (it names the line before it).
+func tabLine(data []byte, line int) (int, int) {
+	lines := strings.Split(string(data), "\n")
+	for i := max(line-1, 0); i < len(lines); i++ {
+		l := lines[i]
+		indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+		if j := strings.IndexByte(indent, '\t'); j >= 0 {
+			return i + 1, j + 1
+		}
+	}
+	return line, 1
 }
 
 // topKeys are the keys of a test file, in the order they are read.

@@ -71,6 +71,9 @@ func (e *Engine) escalationChange(ctx context.Context, caseRef, alertID string) 
 	rec := func(action string, step, round int, detail string) {
 		r := base
 		r.Action, r.Step, r.Round, r.Detail = action, step+1, round, detail
+		if action == "opened" || action == "climbed" || action == "repeated" {
+			r.Due = esc.DueAt // zero when nothing is awaited
+		}
 		e.add(r)
 	}
 	if !old.known {
@@ -79,19 +82,20 @@ func (e *Engine) escalationChange(ctx context.Context, caseRef, alertID string) 
 	for _, s := range esc.Skipped[old.skipped:] {
 		rec("skipped", s, 0, "step resolves to nobody")
 	}
+	last := len(esc.Alert.Policy.Steps) - 1
 	switch {
-	case cur.step != old.step && esc.State == dispatcher.EscOpen:
-		rec("climbed", cur.step, cur.round, due(esc, e))
-	case cur.round != old.round && esc.State == dispatcher.EscOpen:
-		rec("repeated", cur.step, cur.round, due(esc, e))
-	case !old.known && esc.State == dispatcher.EscOpen:
-		e.records[len(e.records)-1].Detail += ", " + due(esc, e)
+	case cur.step != old.step && cur.step <= last:
+		rec("climbed", cur.step, cur.round, "")
+	case cur.round != old.round && cur.step == old.step:
+		rec("repeated", cur.step, cur.round, "")
 	}
 	switch {
 	case esc.State == dispatcher.EscAcked && old.state != dispatcher.EscAcked:
 		rec("acknowledged", cur.step, cur.round, "by "+esc.AckedBy+" via "+esc.AckVia)
 	case esc.State == dispatcher.EscClosed && old.state != dispatcher.EscClosed:
-		rec("closed", cur.step, cur.round, "ladder ran out unacknowledged")
+		// Shown as the last step it reached (the ladder may have moved past
+		// it, to the coordinating center's notice).
+		rec("closed", min(cur.step, last), cur.round, "ladder ran out unacknowledged")
 	}
 	if esc.State != dispatcher.EscOpen {
 		delete(e.watch[caseRef], alertID)
@@ -99,11 +103,4 @@ func (e *Engine) escalationChange(ctx context.Context, caseRef, alertID string) 
 	}
 	e.watch[caseRef][alertID] = cur
 	return nil
-}
-
-func due(esc *dispatcher.Escalation, e *Engine) string {
-	if esc.DueAt.IsZero() {
-		return "nothing awaited"
-	}
-	return "ack due " + FormatTime(esc.DueAt, e.cfg.Location())
 }

@@ -21,8 +21,7 @@ func (e *Engine) written(m kafka.Message) {
 	case dispatcher.TopicInternal:
 		ev, err := event.DecodeInternal(m.Value)
 		if err == nil && ev.Timer != nil {
-			e.add(Record{Kind: KindTimer, Case: ev.CaseID, Event: string(ev.Type), EventID: ev.ID,
-				Detail: "due " + FormatTime(ev.Timer.DueAt, e.cfg.Location())})
+			e.add(Record{Kind: KindTimer, Case: ev.CaseID, Event: string(ev.Type), EventID: ev.ID, Due: ev.Timer.DueAt})
 		}
 	case dispatcher.TopicDLQ:
 		e.add(Record{Kind: KindDeadLetter, Case: string(m.Key), Detail: header(m, dispatcher.HeaderReason)})

@@ -46,7 +46,9 @@ type Record struct {
 	Template string    `json:"template,omitempty"`
 	Schedule string    `json:"schedule,omitempty"`
 	Cases    []string  `json:"cases,omitempty"` // of a digest
-	Detail   string    `json:"detail,omitempty"`
+	// Due is a timer's deadline, or when an escalation's step times out.
+	Due    time.Time `json:"due,omitzero"`
+	Detail string    `json:"detail,omitempty"`
 }
 
 // FormatTime writes t in loc as people read it: date, time with seconds
@@ -68,8 +70,16 @@ func (r Record) Text(loc *time.Location) string {
 		fmt.Fprintf(&b, " %s", r.Case)
 	}
 	b.WriteString(r.summary())
-	if r.Detail != "" {
-		fmt.Fprintf(&b, "  (%s)", r.Detail)
+	detail := r.Detail
+	if !r.Due.IsZero() {
+		due := "due " + FormatTime(r.Due, loc)
+		if r.Kind == KindEscalation {
+			due = "ack " + due
+		}
+		detail = strings.TrimPrefix(detail+", "+due, ", ")
+	}
+	if detail != "" {
+		fmt.Fprintf(&b, "  (%s)", detail)
 	}
 	return b.String()
 }
@@ -140,6 +150,9 @@ func WriteJSON(w io.Writer, recs []Record, loc *time.Location) error {
 	enc := json.NewEncoder(w)
 	for _, r := range recs {
 		r.At = r.At.In(loc)
+		if !r.Due.IsZero() {
+			r.Due = r.Due.In(loc)
+		}
 		if err := enc.Encode(r); err != nil {
 			return fmt.Errorf("encode record: %w", err)
 		}
