@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"time"
 
@@ -58,13 +59,14 @@ func New(o Options) (*Engine, error) {
 	if o.Config == nil || o.Templates == nil {
 		return nil, errors.New("simulation needs a configuration and templates")
 	}
+	// In-process connections (no TCP): a simulation is a long run of
+	// short round trips.
 	mr := miniredis.NewMiniRedis()
-	if err := mr.Start(); err != nil {
-		return nil, fmt.Errorf("start embedded redis: %w", err)
-	}
 	mr.SetTime(o.Start)
+	rdb := redis.NewClient(&redis.Options{Addr: "embedded", PoolSize: 4,
+		Dialer: func(context.Context, string, string) (net.Conn, error) { return mr.Dial() }})
 	e := &Engine{cfg: o.Config, tmpl: o.Templates, clock: dispatcher.NewManualClock(o.Start), mr: mr,
-		rdb: redis.NewClient(&redis.Options{Addr: mr.Addr()}), topics: newTopics(),
+		rdb: rdb, topics: newTopics(),
 		watch: map[string]map[string]escState{}, touched: map[string]bool{}}
 	e.topics.seen = e.written
 	e.wire(e.logger(o.Log))
