@@ -26,8 +26,8 @@ var monthCases, monthExtremo = 300, 3
 // docs/policy-tests.md records the figure. With SIM_MONTH_EVENTS=FILE it
 // also writes the inputs as JSON lines for `dispatcher simulate`.
 func TestSimulatedMonth(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a month of simulated time")
+	if testing.Short() || raceEnabled && os.Getenv("SIM_MONTH") == "" {
+		t.Skip("a month of simulated time: not under -short or -race (SIM_MONTH=1 forces it)")
 	}
 	if n := os.Getenv("SIM_MONTH_EXTREMO"); n != "" {
 		if _, err := fmt.Sscan(n, &monthExtremo); err != nil || monthExtremo > 30 {
