@@ -46,10 +46,12 @@ type Engine struct {
 	acks   *dispatcher.Acknowledger
 	esc    *dispatcher.EscalationStore
 
-	next    []time.Time // per schedule of cfg: its next firing
-	watch   map[string]map[string]escState
-	touched map[string]bool
-	records []Record
+	next []time.Time // per schedule of cfg: its next firing
+	// firstDue is, per timer set, its earliest deadline when last read.
+	firstDue []time.Time
+	watch    map[string]map[string]escState
+	touched  map[string]bool
+	records  []Record
 	// Counts of what the run handled (for the closing summary).
 	Events, Timers, Notifications int
 }
@@ -190,7 +192,10 @@ func (e *Engine) step(ctx context.Context) error {
 	if err := e.drain(ctx); err != nil {
 		return err
 	}
-	for _, key := range dispatcher.TimerKeys() {
+	for i, key := range dispatcher.TimerKeys() {
+		if i < len(e.firstDue) && (e.firstDue[i].IsZero() || e.firstDue[i].After(e.clock.Now())) {
+			continue // nothing was due here; one the inputs made due is found by the next round, at this same instant
+		}
 		n, err := e.timers.FireDue(ctx, key)
 		if err != nil {
 			return fmt.Errorf("fire %s: %w", key, err)
@@ -245,22 +250,32 @@ func (e *Engine) fireSchedules(ctx context.Context) error {
 }
 
 // nextDue is the earliest pending timer or schedule firing (zero: none);
-// one already due reads as now.
+// one already due reads as now. It notes which timer sets have a member
+// due by then, so step fires only those.
 func (e *Engine) nextDue(ctx context.Context) (time.Time, error) {
+	keys := dispatcher.TimerKeys()
+	pipe := e.rdb.Pipeline()
+	cmds := make([]*redis.ZSliceCmd, len(keys))
+	for i, key := range keys {
+		cmds[i] = pipe.ZRangeWithScores(ctx, key, 0, 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return time.Time{}, fmt.Errorf("read timers: %w", err)
+	}
 	var next time.Time
 	earlier := func(t time.Time) {
 		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
 	}
-	for _, key := range dispatcher.TimerKeys() {
-		zs, err := e.rdb.ZRangeWithScores(ctx, key, 0, 0).Result()
-		if err != nil {
-			return next, fmt.Errorf("read %s: %w", key, err)
+	e.firstDue = e.firstDue[:0]
+	for _, c := range cmds {
+		var t time.Time
+		if zs := c.Val(); len(zs) > 0 {
+			t = time.UnixMilli(int64(zs[0].Score))
 		}
-		if len(zs) > 0 {
-			earlier(time.UnixMilli(int64(zs[0].Score)))
-		}
+		e.firstDue = append(e.firstDue, t)
+		earlier(t)
 	}
 	for _, t := range e.next {
 		earlier(t)
