@@ -97,8 +97,8 @@ func (c *IngestConfig) defaults() {
 // to case state, pass to the next stage, and only then commit offsets.
 type Ingest struct {
 	cfg    IngestConfig
-	reader *kafka.Reader // built by Run: a process that does not ingest never joins the group
-	writer Sink          // dead letters
+	reader Source // built by Run: a process that does not ingest never joins the group
+	writer Sink   // dead letters
 	store  *Store
 	next   Stage
 	log    logrus.FieldLogger

@@ -17,3 +17,13 @@ type Sink interface {
 
 // batchLimiter is a Sink that bounds the bytes of one write (a
 // *kafka.Writer's BatchBytes); dead letters are cut to fit it.
+
+// Source is where a consuming stage reads its records: a kafka-go
+// consumer-group Reader in production (built inside Ingest.Run and
+// Deliverer.Run, which own the group's life cycle). Commit only what is
+// durable: offsets committed are never read again.
+type Source interface {
+	FetchMessage(ctx context.Context) (kafka.Message, error)
+	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
+	Close() error
+}
