@@ -7,7 +7,6 @@ import (
 	"testing"
 )
 
-
 // simulate prints the timeline of the example scenario: decisions,
 // notifications, suppressions, timers, escalation steps and digests, in
 // the configuration's zone, and never an address.
