@@ -81,7 +81,7 @@ func (r *Result) compare() {
 	}
 	for i, rec := range r.Records {
 		switch {
-		case rec.Kind == sim.KindError:
+		case rec.Kind == sim.KindError, rec.Kind == sim.KindDeadLetter:
 			r.Problems = append(r.Problems, Problem{At: rec.At, Sign: "+", Text: rec.Text(loc)})
 		case r.File.Exhaustive && !matched[i] && (rec.Kind == sim.KindNotification || rec.Kind == sim.KindDigest):
 			r.Problems = append(r.Problems, Problem{At: rec.At, Sign: "+", Text: rec.Text(loc)})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/viogen-alerts/dispatcher/dispatcher"
 )
 
 // Input is one thing the outside world does at a time: an upstream event
@@ -44,7 +46,7 @@ func (e *Engine) ack(ctx context.Context, a Ack) error {
 	if via == "sms" {
 		ag, _, ok := e.cfg.Contact(a.Contact)
 		if !ok {
-			return fmt.Errorf("ack: unknown contact %q", a.Contact)
+			return fmt.Errorf("sms ack of %s: unknown contact %q", a.Case, a.Contact)
 		}
 		agency = ag.ID
 	}
@@ -52,31 +54,41 @@ func (e *Engine) ack(ctx context.Context, a Ack) error {
 	if err != nil {
 		return fmt.Errorf("ack: open escalations of %s: %w", a.Case, err)
 	}
-	in := Record{Kind: KindInput, Case: a.Case, Action: "ack", Agency: agency, Contact: a.Contact, Rule: a.Rule, Detail: "via " + via}
-	e.add(in)
-	acked := 0
+	e.add(Record{Kind: KindInput, Case: a.Case, Action: "ack", Agency: agency, Contact: a.Contact, Rule: a.Rule, Detail: "via " + via})
+	tried := 0
 	for _, esc := range open {
 		if a.Rule != "" && esc.Alert.Rule != a.Rule {
 			continue
 		}
-		if via == "sms" {
-			// The reply carries the code the SMS printed: found as the
-			// inbound handler finds it.
-			if esc, err = e.esc.ByCode(ctx, esc.AckCode); err != nil {
-				return fmt.Errorf("ack: code of %s: %w", esc.ID, err)
-			}
+		tried++
+		if err := e.ackOne(ctx, esc, agency, via); err != nil {
+			return err
 		}
-		if !esc.NotifiedAgency(agency) {
-			e.add(Record{Kind: KindAckRefused, Case: a.Case, Rule: esc.Alert.Rule, Alert: esc.ID, Agency: agency, Detail: "agency not notified of the escalation"})
-			continue
-		}
-		if err := e.acks.Acknowledge(ctx, esc, agency, via); err != nil {
-			return fmt.Errorf("ack %s: %w", esc.ID, err)
-		}
-		acked++
 	}
-	if acked == 0 && len(open) == 0 {
-		e.add(Record{Kind: KindAckRefused, Case: a.Case, Agency: agency, Detail: "no open escalation"})
+	if tried == 0 {
+		e.add(Record{Kind: KindAckRefused, Case: a.Case, Rule: a.Rule, Agency: agency, Detail: "no open escalation"})
+	}
+	return nil
+}
+
+// ackOne acknowledges one open escalation, or records why it is refused.
+func (e *Engine) ackOne(ctx context.Context, esc *dispatcher.Escalation, agency, via string) error {
+	if via == "sms" {
+		// The reply carries the code the SMS printed: found as the inbound
+		// handler finds it.
+		byCode, err := e.esc.ByCode(ctx, esc.AckCode)
+		if err != nil {
+			return fmt.Errorf("sms ack: code of %s: %w", esc.ID, err)
+		}
+		esc = byCode
+	}
+	if !esc.NotifiedAgency(agency) {
+		e.add(Record{Kind: KindAckRefused, Case: esc.CaseRef, Rule: esc.Alert.Rule, Alert: esc.ID, Agency: agency,
+			Detail: "agency not notified of the escalation"})
+		return nil
+	}
+	if err := e.acks.Acknowledge(ctx, esc, agency, via); err != nil {
+		return fmt.Errorf("ack %s: %w", esc.ID, err)
 	}
 	return nil
 }
