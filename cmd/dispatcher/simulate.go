@@ -31,9 +31,9 @@ earlier), and acknowledgements:
   {"at": "...", "sms_ack": {"case": "C-1", "contact": "gc-cr-guardia"}}
 (optionally with "rule" to acknowledge one escalation of the case only).
 
-Times: RFC 3339, or a local time in the configuration's zone
+Times: RFC 3339, or a local time in the configuration's zone or --zone
 ("2026-03-29 02:30"); --until may also be an offset from --from ("30d").
-Output: text (one line per record, times in the zone) or json (JSON lines).
+Output: text (one line per record, times in that zone) or json (JSON lines).
 A summary (counts and wall time) goes to stderr.
 
 Exit status: 0 when the run completed, 1 when the configuration, the
@@ -51,6 +51,7 @@ func cmdSimulate(ctx context.Context, args []string, io stdio, getenv env) int {
 	fromFlag := fs.String("from", "", "start of the simulation")
 	untilFlag := fs.String("until", "", "end of the simulation (or an offset from --from)")
 	output := fs.String("output", "text", "output format: text or json")
+	zone := fs.String("zone", "", "time zone of the times read and printed (default: the configuration's)")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -67,6 +68,11 @@ func cmdSimulate(ctx context.Context, args []string, io stdio, getenv env) int {
 		return fail(err)
 	}
 	loc := a.cfg.Location()
+	if *zone != "" {
+		if loc, err = time.LoadLocation(*zone); err != nil {
+			return fail(fmt.Errorf("--zone: %w", err))
+		}
+	}
 	from, err := parseWhen(*fromFlag, loc, time.Time{})
 	if err != nil {
 		return fail(fmt.Errorf("--from: %w", err))
