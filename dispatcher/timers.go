@@ -236,8 +236,3 @@ func str(v any) string {
 func redisZ(at time.Time, member string) redis.Z {
 	return redis.Z{Score: float64(at.UnixMilli()), Member: member}
 }
-
-// TimerKeys names the sorted sets of deadlines that FireDue fires (score:
-// due time in ms), for whoever must know when the next one is due (the
-// simulator's virtual clock).
-func TimerKeys() []string { return []string{keyTimerCheckin, keyTimerReassess, keyTimerEscalation} }

@@ -47,8 +47,8 @@ type Engine struct {
 	esc    *dispatcher.EscalationStore
 
 	next []time.Time // per schedule of cfg: its next firing
-	// firstDue is, per timer set, its earliest deadline when last read.
-	firstDue []time.Time
+	// timerDue is the earliest timer deadline when last read.
+	timerDue time.Time
 	watch    map[string]map[string]escState
 	touched  map[string]bool
 	records  []Record
@@ -192,13 +192,12 @@ func (e *Engine) step(ctx context.Context) error {
 	if err := e.drain(ctx); err != nil {
 		return err
 	}
-	for i, key := range dispatcher.TimerKeys() {
-		if i < len(e.firstDue) && (e.firstDue[i].IsZero() || e.firstDue[i].After(e.clock.Now())) {
-			continue // nothing was due here; one the inputs made due is found by the next round, at this same instant
-		}
-		n, err := e.timers.FireDue(ctx, key)
+	if !e.timerDue.IsZero() && !e.timerDue.After(e.clock.Now()) {
+		// (One the inputs made due is found by the next round, at this
+		// same instant.)
+		n, err := e.timers.FireAllDue(ctx)
 		if err != nil {
-			return fmt.Errorf("fire %s: %w", key, err)
+			return err
 		}
 		e.Timers += n
 	}
@@ -250,35 +249,17 @@ func (e *Engine) fireSchedules(ctx context.Context) error {
 }
 
 // nextDue is the earliest pending timer or schedule firing (zero: none);
-// one already due reads as now. It notes which timer sets have a member
-// due by then, so step fires only those.
+// one already due reads as now.
 func (e *Engine) nextDue(ctx context.Context) (time.Time, error) {
-	keys := dispatcher.TimerKeys()
-	pipe := e.rdb.Pipeline()
-	cmds := make([]*redis.ZSliceCmd, len(keys))
-	for i, key := range keys {
-		cmds[i] = pipe.ZRangeWithScores(ctx, key, 0, 0)
+	next, err := e.timers.NextDue(ctx)
+	if err != nil {
+		return next, err
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return time.Time{}, fmt.Errorf("read timers: %w", err)
-	}
-	var next time.Time
-	earlier := func(t time.Time) {
+	e.timerDue = next
+	for _, t := range e.next {
 		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
-	}
-	e.firstDue = e.firstDue[:0]
-	for _, c := range cmds {
-		var t time.Time
-		if zs := c.Val(); len(zs) > 0 {
-			t = time.UnixMilli(int64(zs[0].Score))
-		}
-		e.firstDue = append(e.firstDue, t)
-		earlier(t)
-	}
-	for _, t := range e.next {
-		earlier(t)
 	}
 	if now := e.clock.Now(); !next.IsZero() && next.Before(now) {
 		next = now
