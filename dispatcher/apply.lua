@@ -24,12 +24,18 @@
 -- be re-assessed by the level's change + its period (or an incident's
 -- due-by, if sooner). Each missed deadline that fired moves the next
 -- reminder one period on, until the base changes. A closed case has none.
+-- Catch-up by case, not by period: a timer that fires more than a period
+-- late (the service was down) counts every period it covers in one event
+-- (returned as missed, since), and the next deadline counts from the
+-- firing, so a case that missed three periods gets one alert saying so,
+-- not three, nor one per period since the outage began.
 -- A timer event is stale unless the deadline it reports is still the
 -- case's: a check-in recorded just before the deadline cancels the miss.
 --
 -- Returns {dup, stale, from, to, moved, prev muni, prev prov, prev region,
 --          prev unit, muni, prov, region, unit, active, version, last ms,
---          checkin ms, checkin due ms, reassessment due ms, check-in base ms};
+--          checkin ms, checkin due ms, reassessment due ms, check-in base ms,
+--          periods missed (timer events; 0 = none), first missed deadline ms};
 -- the same array
 -- is kept under KEYS[2] so a redelivered
 -- event gets its original outcome back (with dup = 1), except for the
@@ -46,7 +52,7 @@ end
 
 local c = redis.call('HMGET', KEYS[1], 'level', 'muni', 'prov', 'region', 'unit', 'active',
   'version', 'last_ms', 'checkin_ms', 'lv_v', 'lv_ms', 'loc_v', 'loc_ms', 'act_v', 'act_ms',
-  'ck_due', 'ra_due', 'ck_base', 'ck_miss', 'ra_base', 'ra_miss', 'ra_by')
+  'ck_due', 'ra_due', 'ck_base', 'ck_miss', 'ra_base', 'ra_miss', 'ra_by', 'ck_from', 'ra_from')
 local exists = c[2] ~= false
 local level = tonumber(c[1]) or 0
 local muni, prov, region, unit = c[2] or ARGV[6], c[3] or ARGV[7], c[4] or ARGV[8], c[5] or ARGV[9]
@@ -61,6 +67,9 @@ local f = {
 local ck_due, ra_due = tonumber(c[16]) or 0, tonumber(c[17]) or 0
 local ck_base, ck_miss = tonumber(c[18]) or 0, tonumber(c[19]) or 0
 local ra_base, ra_miss, ra_by = tonumber(c[20]) or 0, tonumber(c[21]) or 0, tonumber(c[22]) or 0
+-- ck_from, ra_from: where the next deadline counts from after a catch-up
+-- (0: from the base, one period per miss).
+local ck_from, ra_from = tonumber(c[23]) or 0, tonumber(c[24]) or 0
 
 local typ = ARGV[2]
 local ev_v, ev_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -117,14 +126,27 @@ local carries = typ == 'risk.assessed' or typ == 'case.opened' or typ == 'case.r
   or typ == 'case.closed' or typ == 'case.reactivated'
 local stale = not internal and carries and not applied
 
--- Timer events: still the case's deadline? Then count the miss.
+-- Timer events: still the case's deadline? Then count the miss: every
+-- period between the deadline and the firing. More than one means a
+-- catch-up: the next deadline counts from the firing.
 local timer_due = tonumber(ARGV[25])
+local missed, missed_since = 0, 0
+local function periods(every)
+  if not every or every <= 0 or ev_ms <= timer_due then return 1 end
+  return 1 + math.floor((ev_ms - timer_due) / every)
+end
 if typ == 'checkin.missed' then
-  stale = active ~= '1' or timer_due ~= ck_due
-  if not stale then ck_miss = ck_miss + 1 end
+  stale = active ~= '1' or timer_due ~= ck_due or level == 0
+  if not stale then
+    missed, missed_since = periods(tonumber(ARGV[15 + level])), timer_due
+    if missed > 1 then ck_from, ck_miss = ev_ms, 0 else ck_miss = ck_miss + 1 end
+  end
 elseif typ == 'reassessment.overdue' then
-  stale = active ~= '1' or timer_due ~= ra_due
-  if not stale then ra_miss = ra_miss + 1 end
+  stale = active ~= '1' or timer_due ~= ra_due or level == 0
+  if not stale then
+    missed, missed_since = periods(tonumber(ARGV[19 + level])), timer_due
+    if missed > 1 then ra_from, ra_miss = ev_ms, 0 else ra_miss = ra_miss + 1 end
+  end
 end
 
 if typ == 'risk.assessed' and applied then ra_by = 0 end
@@ -133,14 +155,14 @@ if typ == 'incident.reported' and due_by > 0 and (ra_by == 0 or due_by < ra_by) 
 
 if active == '1' and level > 0 then
   local base = math.max(checkin_ms, f.lv[2])
-  if base ~= ck_base then ck_base, ck_miss = base, 0 end
+  if base ~= ck_base then ck_base, ck_miss, ck_from = base, 0, 0 end
   local every = tonumber(ARGV[15 + level])
-  ck_due = base + every * (ck_miss + 1)
+  ck_due = (ck_from > 0 and ck_from or base) + every * (ck_miss + 1)
   local rbase = f.lv[2]
-  if rbase ~= ra_base then ra_base, ra_miss = rbase, 0 end
+  if rbase ~= ra_base then ra_base, ra_miss, ra_from = rbase, 0, 0 end
   local period = tonumber(ARGV[19 + level])
-  ra_due = rbase + period * (ra_miss + 1)
-  if ra_by > 0 and ra_miss == 0 and ra_by < ra_due then ra_due = ra_by end
+  ra_due = (ra_from > 0 and ra_from or rbase) + period * (ra_miss + 1)
+  if ra_by > 0 and ra_miss == 0 and ra_from == 0 and ra_by < ra_due then ra_due = ra_by end
 else
   ck_due, ra_due = 0, 0
 end
@@ -151,7 +173,8 @@ if not internal or typ == 'checkin.missed' or typ == 'reassessment.overdue' then
       'unit', unit, 'active', active, 'version', version, 'last_ms', last_ms,
       'checkin_ms', checkin_ms, 'lv_v', f.lv[1], 'lv_ms', f.lv[2], 'loc_v', f.loc[1],
       'loc_ms', f.loc[2], 'act_v', f.act[1], 'act_ms', f.act[2], 'ck_due', ck_due, 'ra_due', ra_due,
-      'ck_base', ck_base, 'ck_miss', ck_miss, 'ra_base', ra_base, 'ra_miss', ra_miss, 'ra_by', ra_by)
+      'ck_base', ck_base, 'ck_miss', ck_miss, 'ra_base', ra_base, 'ra_miss', ra_miss, 'ra_by', ra_by,
+      'ck_from', ck_from, 'ra_from', ra_from)
   end
   if stale and not internal then redis.call('HINCRBY', KEYS[1], 'stale_count', 1) end
 end
@@ -159,6 +182,6 @@ end
 local r = {'0', stale and '1' or '0', tostring(from), tostring(level), moved and '1' or '0',
   pmuni, pprov, pregion, punit, muni, prov, region, unit, active,
   tostring(version), tostring(last_ms), tostring(checkin_ms), tostring(ck_due), tostring(ra_due),
-  tostring(ck_base)}
+  tostring(ck_base), tostring(missed), tostring(missed_since)}
 redis.call('SET', KEYS[2], cjson.encode(r), 'PX', ARGV[10])
 return r

@@ -138,11 +138,12 @@ func TestTimersOnRedisCluster(t *testing.T) {
 	p.waitProcessed(t)
 	due := t0.Add(every + grace)
 
-	victim := nodeOf(t, cluster, rdb, keyTimerCheckin)
+	timerKey := keyTimerCheckin.key("C-MCL1")
+	victim := nodeOf(t, cluster, rdb, timerKey)
 	restartStart := time.Now()
 	cluster.Restart(t, victim)
-	t.Logf("master %d holding %s restarted in %v", victim, keyTimerCheckin, time.Since(restartStart).Round(time.Millisecond))
-	if s, err := rdb.ZScore(context.Background(), keyTimerCheckin, "C-MCL1").Result(); err != nil || int64(s) != due.UnixMilli() {
+	t.Logf("master %d holding %s restarted in %v", victim, timerKey, time.Since(restartStart).Round(time.Millisecond))
+	if s, err := rdb.ZScore(context.Background(), timerKey, "C-MCL1").Result(); err != nil || int64(s) != due.UnixMilli() {
 		t.Fatalf("check-in timer after the restart: %v (%v), want due %v", s, err, due.UnixMilli())
 	}
 

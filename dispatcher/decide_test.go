@@ -69,7 +69,7 @@ func (e *decideEnv) intents(t *testing.T) []Intent { return readIntents(t, e.bro
 // its case reference.
 func readIntents(t *testing.T, brokers []string) []Intent {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	n := topicSize(ctx, t, brokers, TopicIntents)
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupTopics: []string{TopicIntents}, GroupID: fmt.Sprintf("intents-%d", time.Now().UnixNano()),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -300,14 +301,18 @@ func (d *Deliverer) pollOnce(ctx context.Context, l *lane) bool {
 		return false
 	}
 	qs, err := d.queue.claim(ctx, l.name, d.now(), free, d.cfg.Lease)
-	if err != nil {
-		if ctx.Err() == nil {
-			d.health.set("queue", err)
-			d.log.WithError(err).WithField("channel", l.name).Warn("claiming queued deliveries failed")
-		}
+	if err != nil && ctx.Err() == nil {
+		d.log.WithError(err).WithField("channel", l.name).Warn("claiming queued deliveries failed")
+	}
+	if errors.Is(err, errCorruptJob) {
+		err = nil // parked and reported: the queue itself works
+	}
+	if ctx.Err() == nil {
+		d.health.set("queue", err)
+	}
+	if len(qs) == 0 {
 		return false
 	}
-	d.health.set("queue", nil)
 	// A full claim may have left more due; a short one emptied what was
 	// due (later retries come on the tick, new overflow pokes again).
 	l.due.Store(len(qs) == free)

@@ -3,8 +3,9 @@ package dispatcher
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strconv"
+	"sort"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,10 +18,12 @@ type retryJob struct {
 	Attempt int    `json:"attempt"`
 }
 
-// queued is a job with its queue member (the JSON the queue holds).
+// queued is a job with its queue member (the JSON the queue holds) and,
+// once claimed, the key it was claimed from.
 type queued struct {
 	job retryJob
 	raw string
+	key string // "": the job's own shard (jobQueue.at)
 }
 
 func newQueued(j retryJob) (queued, error) {
@@ -31,28 +34,42 @@ func newQueued(j retryJob) (queued, error) {
 	return queued{job: j, raw: string(b)}, nil
 }
 
-// jobQueue is the durable delivery queue: one Redis sorted set per
-// channel, member = job, score = when the job may next be claimed (ms).
-// Every job lives here from the moment its intent is taken from Kafka
-// until its outcome and audit record are durable: a job being worked on
-// is leased (scored in the future) and its lease renewed while its holder
-// lives; when the holder dies the lease runs out and any instance claims
-// the job again. A slow channel never holds back another: each has its
-// own set, workers and claims.
+// jobQueue is the durable delivery queue: one sorted set per channel lane
+// (sharded, see shardedSet), member = job, score = when the job may next
+// be claimed (ms). Every job lives here from the moment its intent is
+// taken from Kafka until its outcome and audit record are durable: a job
+// being worked on is leased (scored in the future) and its lease renewed
+// while its holder lives; when the holder dies the lease runs out and any
+// instance claims the job again. A slow channel never holds back another:
+// each has its own sets, workers and claims.
 type jobQueue struct {
 	rdb    redis.UniversalClient
 	prefix string // "deliver:queue:"
 }
 
-// key is the set of a channel's lane; channels without a lane of their
+// set is the queue of a channel's lane; channels without a lane of their
 // own share "other", which is also where that lane's poller looks.
-func (q *jobQueue) key(channel string) string {
+func (q *jobQueue) set(channel string) shardedSet {
 	for _, n := range laneNames {
 		if n == channel {
-			return q.prefix + channel
+			return shardedSet{q.prefix + channel}
 		}
 	}
-	return q.prefix + "other"
+	return shardedSet{q.prefix + "other"}
+}
+
+// keyOf is the shard of a job: by intent and channel, so every attempt of
+// one delivery lives in the same shard (replace moves it in one MULTI).
+func (q *jobQueue) keyOf(j retryJob) string {
+	return q.set(j.Channel).key(j.Intent.ID + "|" + j.Channel)
+}
+
+// at is the key a job lives in.
+func (q *jobQueue) at(j queued) string {
+	if j.key != "" {
+		return j.key
+	}
+	return q.keyOf(j.job)
 }
 
 // critAhead is how far ahead of other due jobs a critical job made due
@@ -77,7 +94,7 @@ func (q *jobQueue) hold(ctx context.Context, jobs []queued, until time.Time) err
 	}
 	pipe := q.rdb.Pipeline()
 	for _, j := range jobs {
-		pipe.ZAddNX(ctx, q.key(j.job.Channel), redis.Z{Score: ms(until), Member: j.raw})
+		pipe.ZAddNX(ctx, q.at(j), redis.Z{Score: ms(until), Member: j.raw})
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("queue %d delivery jobs: %w", len(jobs), err)
@@ -91,7 +108,7 @@ func (q *jobQueue) add(ctx context.Context, j retryJob, due time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := q.rdb.ZAddNX(ctx, q.key(j.Channel), redis.Z{Score: ms(due), Member: qj.raw}).Err(); err != nil {
+	if err := q.rdb.ZAddNX(ctx, q.keyOf(j), redis.Z{Score: ms(due), Member: qj.raw}).Err(); err != nil {
 		return fmt.Errorf("queue %s job: %w", j.Channel, err)
 	}
 	return nil
@@ -114,7 +131,7 @@ func (q *jobQueue) score(ctx context.Context, jobs []queued, at func(queued) tim
 	}
 	pipe := q.rdb.Pipeline()
 	for _, j := range jobs {
-		pipe.ZAddXX(ctx, q.key(j.job.Channel), redis.Z{Score: ms(at(j)), Member: j.raw})
+		pipe.ZAddXX(ctx, q.at(j), redis.Z{Score: ms(at(j)), Member: j.raw})
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("re-score %d delivery jobs: %w", len(jobs), err)
@@ -129,9 +146,22 @@ func (q *jobQueue) replace(ctx context.Context, old queued, next retryJob, due t
 	if err != nil {
 		return err
 	}
+	from, to := q.at(old), q.keyOf(next)
+	if from != to {
+		// A job claimed from the legacy key: its next attempt goes to its
+		// shard first, then the old one leaves (never absent; if the
+		// removal fails the old attempt runs again: a duplicate at most).
+		if err := q.rdb.ZAdd(ctx, to, redis.Z{Score: ms(due), Member: nq.raw}).Err(); err != nil {
+			return fmt.Errorf("schedule retry: %w", err)
+		}
+		if err := q.rdb.ZRem(ctx, from, old.raw).Err(); err != nil {
+			return fmt.Errorf("schedule retry: remove the last attempt: %w", err)
+		}
+		return nil
+	}
 	pipe := q.rdb.TxPipeline()
-	pipe.ZAdd(ctx, q.key(next.Channel), redis.Z{Score: ms(due), Member: nq.raw})
-	pipe.ZRem(ctx, q.key(old.job.Channel), old.raw)
+	pipe.ZAdd(ctx, to, redis.Z{Score: ms(due), Member: nq.raw})
+	pipe.ZRem(ctx, from, old.raw)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("schedule retry: %w", err)
 	}
@@ -145,7 +175,7 @@ func (q *jobQueue) done(ctx context.Context, jobs []queued) error {
 	}
 	pipe := q.rdb.Pipeline()
 	for _, j := range jobs {
-		pipe.ZRem(ctx, q.key(j.job.Channel), j.raw)
+		pipe.ZRem(ctx, q.at(j), j.raw)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("finish %d delivery jobs: %w", len(jobs), err)
@@ -153,47 +183,111 @@ func (q *jobQueue) done(ctx context.Context, jobs []queued) error {
 	return nil
 }
 
-// claimScript returns up to ARGV[2] jobs due at ARGV[1] and leases them
-// until ARGV[3]. Atomic, so two instances never claim the same job.
+// claimScript leases, until ARGV[2], the members ARGV[3..] of KEYS[1]
+// that are still due at ARGV[1] (scored at most it), and returns them.
+// Atomic, so two instances never claim the same job.
 var claimScript = redis.NewScript(`
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[3], m) end
-return due`)
+local out = {}
+for i = 3, #ARGV do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) <= tonumber(ARGV[1]) then
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i])
+    out[#out + 1] = ARGV[i]
+  end
+end
+return out`)
 
-// claim leases up to n due jobs of one channel.
+// claim leases up to n due jobs of one channel's lane: the n lowest
+// scores over all its shards (critical jobs first, they are scored ahead),
+// read, then leased if still due.
 func (q *jobQueue) claim(ctx context.Context, channel string, now time.Time, n int, lease time.Duration) ([]queued, error) {
-	res, err := claimScript.Run(ctx, q.rdb, []string{q.key(channel)},
-		strconv.FormatInt(now.UnixMilli(), 10), n, strconv.FormatInt(now.Add(lease).UnixMilli(), 10)).StringSlice()
+	set := q.set(channel)
+	due, err := q.peek(ctx, set, now, n)
+	if err != nil || len(due) == 0 {
+		return nil, err
+	}
+	var calls []scriptCall
+	for key, members := range due {
+		args := []any{formatMS(now), formatMS(now.Add(lease))}
+		for _, m := range members {
+			args = append(args, m)
+		}
+		calls = append(calls, scriptCall{keys: []string{key}, args: args})
+	}
+	cmds, err := evalAll(ctx, q.rdb, claimScript, calls)
 	if err != nil {
 		return nil, fmt.Errorf("claim %s jobs: %w", channel, err)
 	}
-	out := make([]queued, 0, len(res))
-	for _, m := range res {
-		var j retryJob
-		if err := json.Unmarshal([]byte(m), &j); err != nil {
-			// Not ours to interpret: keep it out of the way (a day ahead)
-			// and say so loudly, rather than claim it forever or drop it.
-			_ = q.rdb.ZAddXX(ctx, q.key(channel), redis.Z{Score: ms(now.Add(24 * time.Hour)), Member: m}).Err()
-			return out, fmt.Errorf("corrupt %s delivery job parked for a day: %w", channel, err)
+	var out []queued
+	var bad error
+	for i, c := range calls {
+		got, _ := cmds[i].StringSlice()
+		for _, m := range got {
+			qj, err := q.decode(ctx, c.keys[0], m, now)
+			if err != nil {
+				bad = fmt.Errorf("%s: %w", channel, err)
+				continue
+			}
+			out = append(out, qj)
 		}
-		out = append(out, queued{job: j, raw: m})
+	}
+	return out, bad
+}
+
+// peek reads the n lowest-scored due members over a set's keys, by key.
+func (q *jobQueue) peek(ctx context.Context, set shardedSet, now time.Time, n int) (map[string][]string, error) {
+	keys := set.keys()
+	pipe := q.rdb.Pipeline()
+	cmds := make([]*redis.ZSliceCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.ZRangeByScoreWithScores(ctx, k, &redis.ZRangeBy{Min: "-inf", Max: formatMS(now), Count: int64(n)})
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("read due %s jobs: %w", set.base, err)
+	}
+	type due struct {
+		key    string
+		member string
+		score  float64
+	}
+	var all []due
+	for i, c := range cmds {
+		for _, z := range c.Val() {
+			all = append(all, due{keys[i], fmt.Sprint(z.Member), z.Score})
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].score < all[j].score })
+	out := map[string][]string{}
+	for _, d := range all[:min(len(all), n)] {
+		out[d.key] = append(out[d.key], d.member)
 	}
 	return out, nil
 }
 
-// depth counts queued jobs of the channels and the oldest score.
+// errCorruptJob is a queue member that is not a job.
+var errCorruptJob = errors.New("corrupt delivery job parked for a day")
+
+// decode reads a claimed member. One that is not a job is kept out of the
+// way (a day ahead) and reported loudly, rather than claimed forever or
+// dropped.
+func (q *jobQueue) decode(ctx context.Context, key, m string, now time.Time) (queued, error) {
+	var j retryJob
+	if err := json.Unmarshal([]byte(m), &j); err != nil {
+		_ = q.rdb.ZAddXX(ctx, key, redis.Z{Score: ms(now.Add(24 * time.Hour)), Member: m}).Err()
+		return queued{}, fmt.Errorf("%w: %w", errCorruptJob, err)
+	}
+	return queued{job: j, raw: m, key: key}, nil
+}
+
+// depth counts queued jobs of the channels.
 func (q *jobQueue) depth(ctx context.Context, chans []string) (int64, error) {
-	pipe := q.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, len(chans))
-	for i, c := range chans {
-		cmds[i] = pipe.ZCard(ctx, q.key(c))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, fmt.Errorf("queue depth: %w", err)
-	}
 	var n int64
-	for _, c := range cmds {
-		n += c.Val()
+	for _, c := range chans {
+		k, err := q.set(c).card(ctx, q.rdb)
+		if err != nil {
+			return 0, fmt.Errorf("queue depth: %w", err)
+		}
+		n += k
 	}
 	return n, nil
 }

@@ -114,7 +114,7 @@ func newDeliverEnv(t *testing.T) *deliverEnv {
 // readResults reads the results topic until cond holds.
 func readResults(t *testing.T, brokers []string, cond func([]Result) bool) []Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupTopics: []string{TopicResults}, GroupID: fmt.Sprintf("results-%d", time.Now().UnixNano()),
 		MaxWait: 100 * time.Millisecond, StartOffset: kafka.FirstOffset})
@@ -137,7 +137,7 @@ func readResults(t *testing.T, brokers []string, cond func([]Result) bool) []Res
 // readAllResults reads the results topic to its current end.
 func readAllResults(t *testing.T, brokers []string) []Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	n := topicSize(ctx, t, brokers, TopicResults)
 	return readResults(t, brokers, func(rs []Result) bool { return int64(len(rs)) >= n })

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -51,14 +53,18 @@ type Escalation struct {
 	// Merged lists the critical alerts (ids) merged into this escalation
 	// while it was open and unacknowledged: they paged nobody themselves.
 	Merged []string `json:"merged,omitempty"`
+	// PolicyRef names the alert's policy snapshot as stored: the record
+	// keeps a reference, not a copy (see EscalationStore.Save).
+	PolicyRef string `json:"policy_ref,omitempty"`
 }
 
-// Redis keys of escalations and timers (see docs/architecture.md).
-const (
-	keyEscOpen         = "esc:open"          // zset "case|alert" → opened ms
-	keyTimerCheckin    = "timers:checkin"    // zset case → check-in due ms
-	keyTimerReassess   = "timers:reassess"   // zset case → re-assessment due ms
-	keyTimerEscalation = "timers:escalation" // zset "case|alert" → step deadline ms
+// Redis keys of escalations and timers (see docs/architecture.md), each a
+// sorted set sharded over setShards keys.
+var (
+	keyEscOpen         = shardedSet{"esc:open"}          // "case|alert" → opened ms
+	keyTimerCheckin    = shardedSet{"timers:checkin"}    // case → check-in due ms
+	keyTimerReassess   = shardedSet{"timers:reassess"}   // case → re-assessment due ms
+	keyTimerEscalation = shardedSet{"timers:escalation"} // "case|alert" → step deadline ms
 )
 
 func escKey(caseRef, alertID string) string { return "case:{" + caseRef + "}:esc:" + alertID }
@@ -157,6 +163,9 @@ return 0`)
 type EscalationStore struct {
 	rdb redis.UniversalClient
 	ttl time.Duration // how long a finished escalation is kept
+	// policies caches the policy snapshots read or written (ref →
+	// rules.PolicySnapshot): they never change once stored.
+	policies sync.Map
 	// codeAlphabet and codeLen shape the ack codes (tests shrink them to
 	// force collisions).
 	codeAlphabet string
@@ -187,7 +196,53 @@ func (s *EscalationStore) Get(ctx context.Context, caseRef, alertID string) (*Es
 	if err := json.Unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("decode escalation %s: %w", alertID, err)
 	}
+	if e.PolicyRef != "" {
+		p, err := s.policy(ctx, e.PolicyRef)
+		if err != nil {
+			return nil, fmt.Errorf("escalation %s: %w", alertID, err)
+		}
+		e.Alert.Policy = p
+	}
 	return &e, nil
+}
+
+// Policy snapshots are stored once each under policy:<ref>, ref being a
+// hash of the snapshot's JSON, and escalations refer to them: with a
+// million open escalations of a handful of policies this is most of an
+// escalation's size. They are immutable and never expire (a few per
+// configuration version).
+func policyKey(ref string) string { return "policy:" + ref }
+
+// policyRef is the reference of a snapshot: its JSON and 16 hex digits of
+// its SHA-256.
+func policyRef(p rules.PolicySnapshot) (ref string, raw []byte, err error) {
+	raw, err = json.Marshal(p)
+	if err != nil {
+		return "", nil, fmt.Errorf("encode policy snapshot %s: %w", p.ID, err)
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:8]), raw, nil
+}
+
+// policy reads a snapshot by reference, from the cache or Redis. A
+// missing one is an error: the escalation cannot climb without it.
+func (s *EscalationStore) policy(ctx context.Context, ref string) (rules.PolicySnapshot, error) {
+	if p, ok := s.policies.Load(ref); ok {
+		return p.(rules.PolicySnapshot), nil
+	}
+	b, err := s.rdb.Get(ctx, policyKey(ref)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return rules.PolicySnapshot{}, fmt.Errorf("policy snapshot %s is missing from Redis", ref)
+	}
+	if err != nil {
+		return rules.PolicySnapshot{}, fmt.Errorf("read policy snapshot %s: %w", ref, err)
+	}
+	var p rules.PolicySnapshot
+	if err := json.Unmarshal(b, &p); err != nil {
+		return rules.PolicySnapshot{}, fmt.Errorf("decode policy snapshot %s: %w", ref, err)
+	}
+	s.policies.Store(ref, p)
+	return p, nil
 }
 
 // ByRef reads an escalation by its "case|alert" reference.
@@ -308,13 +363,13 @@ func (s *EscalationStore) allocateCodes(ctx context.Context, reqs []codeRequest)
 
 // Open lists open escalations, oldest first, at most limit.
 func (s *EscalationStore) Open(ctx context.Context, limit int64) ([]*Escalation, error) {
-	refs, err := s.rdb.ZRange(ctx, keyEscOpen, 0, limit-1).Result()
+	zs, err := keyEscOpen.rangeByScore(ctx, s.rdb, "-inf", "+inf", limit)
 	if err != nil {
 		return nil, fmt.Errorf("list open escalations: %w", err)
 	}
-	out := make([]*Escalation, 0, len(refs))
-	for _, ref := range refs {
-		e, err := s.ByRef(ctx, ref)
+	out := make([]*Escalation, 0, len(zs))
+	for _, z := range zs {
+		e, err := s.ByRef(ctx, fmt.Sprint(z.Member))
 		if errors.Is(err, ErrNoEscalation) {
 			continue
 		}
@@ -369,29 +424,37 @@ func (s *EscalationStore) OpenForCase(ctx context.Context, caseRef string) ([]*E
 // meanwhile is harmless: an index or timer naming a missing or older
 // record is skipped by its readers (ByRef, Timeout's step check).
 func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
-	b, err := json.Marshal(e)
+	rec := *e // the record refers to its policy snapshot, stored once
+	pref, praw, err := policyRef(e.Alert.Policy)
+	if err != nil {
+		return err
+	}
+	rec.PolicyRef, rec.Alert.Policy = pref, rules.PolicySnapshot{}
+	b, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode escalation %s: %w", e.ID, err)
 	}
 	ref := EscRef(e.CaseRef, e.ID)
 	ttl := s.ttl.Milliseconds()
 	global := s.rdb.Pipeline()
+	global.SetNX(ctx, policyKey(pref), praw, 0)
+	s.policies.Store(pref, e.Alert.Policy)
 	global.Set(ctx, escIdxKey(e.ID), e.CaseRef, s.ttl)
 	if e.State == EscOpen {
 		// The code is allocated before the intents; claiming it again only
 		// refreshes it. A code another open escalation holds is never moved.
 		claimCodeScript.Eval(ctx, global, []string{ackCodeKey(e.AckCode)}, ref, ttl)
-		global.ZAddNX(ctx, keyEscOpen, redis.Z{Score: float64(e.OpenedAt.UnixMilli()), Member: ref})
+		keyEscOpen.zAddNX(ctx, global, ref, ms(e.OpenedAt))
 		if !e.DueAt.IsZero() {
-			global.ZAdd(ctx, keyTimerEscalation, redis.Z{Score: float64(e.DueAt.UnixMilli()), Member: ref})
+			keyTimerEscalation.zAdd(ctx, global, ref, ms(e.DueAt))
 		} else {
-			global.ZRem(ctx, keyTimerEscalation, ref)
+			keyTimerEscalation.zRem(ctx, global, ref)
 		}
 	} else {
 		// Acknowledged or closed: the code is freed for other escalations.
 		freeCodeScript.Eval(ctx, global, []string{ackCodeKey(e.AckCode)}, ref, ttl)
-		global.ZRem(ctx, keyEscOpen, ref)
-		global.ZRem(ctx, keyTimerEscalation, ref)
+		keyEscOpen.zRem(ctx, global, ref)
+		keyTimerEscalation.zRem(ctx, global, ref)
 	}
 	if _, err := global.Exec(ctx); err != nil {
 		return fmt.Errorf("save escalation %s indexes: %w", e.ID, err)

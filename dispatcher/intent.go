@@ -43,6 +43,9 @@ type Intent struct {
 	Round      int         `json:"round"`
 	Deadline   time.Time   `json:"deadline,omitzero"`
 	AckCode    string      `json:"ack_code,omitempty"`
+	// Missed, MissedSince: periods a timer alert covers, since when.
+	Missed      int       `json:"missed,omitempty"`
+	MissedSince time.Time `json:"missed_since,omitzero"`
 
 	AgencyID    string   `json:"agency_id"`
 	AgencyName  string   `json:"agency_name"`

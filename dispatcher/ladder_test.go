@@ -124,7 +124,7 @@ func (l *intentLog) where(f func(Intent) bool) []Intent {
 
 func (l *intentLog) waitFor(t *testing.T, what string, f func(Intent) bool) []Intent {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
 		if got := l.where(f); len(got) > 0 {
 			return got
@@ -339,7 +339,7 @@ func TestCheckinResolvesMissedCheckinEscalation(t *testing.T) {
 
 func fireAll(t *testing.T, tm *Timers) {
 	t.Helper()
-	for _, k := range []string{keyTimerCheckin, keyTimerReassess, keyTimerEscalation} {
+	for _, k := range timerSets {
 		if _, err := tm.FireDue(context.Background(), k); err != nil {
 			t.Fatal(err)
 		}
@@ -362,7 +362,7 @@ func waitEscalation(t *testing.T, p *pipeline, caseRef string) *Escalation {
 func waitState(t *testing.T, p *pipeline, e *Escalation, state string) *Escalation {
 	t.Helper()
 	var got *Escalation
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	waitFor(t, ctx, func() bool {
 		g, err := p.esc.Get(context.Background(), e.CaseRef, e.ID)
@@ -382,7 +382,8 @@ func TestTimersFireExactlyOnceAcrossInstances(t *testing.T) {
 
 // fireOnceAcrossInstances puts n due check-in timers in rdb, lets three
 // Timers instances fire them concurrently, and checks that each fired
-// exactly once: n events on the internal topic, one per case.
+// exactly once: n events on the internal topic, one per case. Every
+// seventh timer is in the unsharded key of earlier versions.
 func fireOnceAcrossInstances(t *testing.T, rdb redis.UniversalClient, brokers []string, n int) {
 	t.Helper()
 	ctx := context.Background()
@@ -391,7 +392,11 @@ func fireOnceAcrossInstances(t *testing.T, rdb redis.UniversalClient, brokers []
 	for i := range n {
 		id := fmt.Sprintf("C-TM%05d", i)
 		pipe.HSet(ctx, caseKey(id), "muni", "13047", "prov", "13", "region", "CM", "unit", "gc-ciudad-real")
-		pipe.ZAdd(ctx, keyTimerCheckin, redisZ(now.Add(-time.Duration(i)*time.Second), id))
+		key := keyTimerCheckin.key(id)
+		if i%7 == 0 {
+			key = keyTimerCheckin.legacy()
+		}
+		pipe.ZAdd(ctx, key, redisZ(now.Add(-time.Duration(i)*time.Second), id))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
@@ -412,7 +417,7 @@ func fireOnceAcrossInstances(t *testing.T, rdb redis.UniversalClient, brokers []
 					return
 				}
 				fired.Add(int64(k))
-				if left, _ := rdb.ZCard(ctx, keyTimerCheckin).Result(); left == 0 {
+				if left, _ := keyTimerCheckin.card(ctx, rdb); left == 0 {
 					return
 				}
 			}
@@ -457,7 +462,7 @@ func TestTimersKeepDueTimersWhenKafkaFails(t *testing.T) {
 	for i := range 3 {
 		id := fmt.Sprintf("C-KF%d", i)
 		rdb.HSet(ctx, caseKey(id), "muni", "13047", "prov", "13", "region", "CM", "unit", "gc-ciudad-real")
-		rdb.ZAdd(ctx, keyTimerCheckin, redisZ(now.Add(-time.Minute), id))
+		rdb.ZAdd(ctx, keyTimerCheckin.key(id), redisZ(now.Add(-time.Minute), id))
 	}
 	dead := NewWriter([]string{"127.0.0.1:1"}, quietLog())
 	dead.MaxAttempts, dead.WriteTimeout = 1, time.Second
@@ -468,7 +473,7 @@ func TestTimersKeepDueTimersWhenKafkaFails(t *testing.T) {
 		t.Fatal("want an error with Kafka down")
 	}
 	due := now.Add(-time.Minute).UnixMilli()
-	left, _ := rdb.ZRangeWithScores(ctx, keyTimerCheckin, 0, -1).Result()
+	left, _ := keyTimerCheckin.rangeByScore(ctx, rdb, "-inf", "+inf", 0)
 	if len(left) != 3 || int64(left[0].Score) != due {
 		t.Fatalf("after a failed publish: %v, want all 3 back at their due time", left)
 	}
@@ -479,7 +484,7 @@ func TestTimersKeepDueTimersWhenKafkaFails(t *testing.T) {
 	if err != nil || n != 3 {
 		t.Fatalf("fired %d (%v) once Kafka is back, want 3", n, err)
 	}
-	if left, _ := rdb.ZCard(ctx, keyTimerCheckin).Result(); left != 0 {
+	if left, _ := keyTimerCheckin.card(ctx, rdb); left != 0 {
 		t.Fatalf("%d timers left after they fired", left)
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: TopicInternal, Partition: 0, MaxWait: 100 * time.Millisecond})

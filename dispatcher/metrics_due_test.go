@@ -16,9 +16,12 @@ func TestTimersDueCollector(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
 	ctx := context.Background()
 	now := time.Now()
-	rdb.ZAdd(ctx, keyTimerCheckin, redis.Z{Score: ms(now.Add(-time.Minute)), Member: "C-1"}, redis.Z{Score: ms(now.Add(-time.Second)), Member: "C-2"},
+	// Counted over every shard and the unsharded key of earlier versions.
+	rdb.ZAdd(ctx, keyTimerCheckin.shardKey(0), redis.Z{Score: ms(now.Add(-time.Minute)), Member: "C-1"},
 		redis.Z{Score: ms(now.Add(time.Hour)), Member: "C-3"})
-	rdb.ZAdd(ctx, keyTimerEscalation, redis.Z{Score: ms(now.Add(-time.Second)), Member: "C-1|a"})
+	rdb.ZAdd(ctx, keyTimerCheckin.shardKey(setShards-1), redis.Z{Score: ms(now.Add(-time.Second)), Member: "C-2"})
+	rdb.ZAdd(ctx, keyTimerCheckin.legacy(), redis.Z{Score: ms(now.Add(-time.Hour)), Member: "C-4"})
+	rdb.ZAdd(ctx, keyTimerEscalation.legacy(), redis.Z{Score: ms(now.Add(-time.Second)), Member: "C-1|a"})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&TimersDueCollector{Redis: rdb, Now: func() time.Time { return now }})
 	mfs, err := reg.Gather()
@@ -31,8 +34,8 @@ func TestTimersDueCollector(t *testing.T) {
 			got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
 		}
 	}
-	if got["checkin"] != 2 || got["escalation"] != 1 || got["reassessment"] != 0 || len(got) != 3 {
-		t.Fatalf("timers due %v, want checkin 2, escalation 1, reassessment 0", got)
+	if got["checkin"] != 3 || got["escalation"] != 1 || got["reassessment"] != 0 || len(got) != 3 {
+		t.Fatalf("timers due %v, want checkin 3, escalation 1, reassessment 0", got)
 	}
 }
 

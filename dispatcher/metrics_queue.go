@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 )
 
 // scrapeTimeout bounds the Redis reads a scrape makes: a slow or absent
@@ -39,22 +38,20 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
 	now := c.now()
-	pipe := c.q.rdb.Pipeline()
-	cards := make([]*redis.IntCmd, len(c.chans))
-	oldest := make([]*redis.ZSliceCmd, len(c.chans))
-	for i, name := range c.chans {
-		cards[i] = pipe.ZCard(ctx, c.q.key(name))
-		oldest[i] = pipe.ZRangeByScoreWithScores(ctx, c.q.key(name), &redis.ZRangeBy{
-			Min: "-inf", Max: formatMS(now), Count: 1})
-	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return
-	}
-	for i, name := range c.chans {
-		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(cards[i].Val()), name)
+	for _, name := range c.chans {
+		set := c.q.set(name)
+		n, err := set.card(ctx, c.q.rdb)
+		if err != nil {
+			return
+		}
+		oldest, err := set.rangeByScore(ctx, c.q.rdb, "-inf", formatMS(now), 1)
+		if err != nil {
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(n), name)
 		age := 0.0
-		if zs := oldest[i].Val(); len(zs) > 0 {
-			age = queueAge(now, time.UnixMilli(int64(zs[0].Score)))
+		if len(oldest) > 0 {
+			age = queueAge(now, time.UnixMilli(int64(oldest[0].Score)))
 		}
 		ch <- prometheus.MustNewConstMetric(queueOldestDesc, prometheus.GaugeValue, age, name)
 	}

@@ -108,7 +108,7 @@ func TestTimerLatenessObserved(t *testing.T) {
 	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	// A check-in deadline 42 s ago, of a case that is gone (so no event
 	// needs publishing): it still fires, 42 s late.
-	if err := rdb.ZAdd(ctx, keyTimerCheckin, redisZ(now.Add(-42*time.Second), "VG-2024-000777")).Err(); err != nil {
+	if err := rdb.ZAdd(ctx, keyTimerCheckin.key("VG-2024-000777"), redisZ(now.Add(-42*time.Second), "VG-2024-000777")).Err(); err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()

@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,25 +23,25 @@ func NewTimerMetrics(reg prometheus.Registerer) *TimerMetrics {
 	}, []string{"timer"}))}
 }
 
-// timerName is the timer label for a timer set's key.
-func timerName(key string) string {
-	switch {
-	case strings.Contains(key, "checkin"):
+// timerName is the timer label of a timer set.
+func timerName(set shardedSet) string {
+	switch set {
+	case keyTimerCheckin:
 		return "checkin"
-	case strings.Contains(key, "reassess"):
+	case keyTimerReassess:
 		return "reassessment"
-	case strings.Contains(key, "escalation"):
+	case keyTimerEscalation:
 		return "escalation"
 	}
 	return "other"
 }
 
 // fired observes the lateness of timers fired at now; nil m does nothing.
-func (m *TimerMetrics) fired(key string, cs []claimed, now time.Time) {
+func (m *TimerMetrics) fired(set shardedSet, cs []claimed, now time.Time) {
 	if m == nil || m.Lateness == nil {
 		return
 	}
-	o := m.Lateness.WithLabelValues(timerName(key))
+	o := m.Lateness.WithLabelValues(timerName(set))
 	for _, c := range cs {
 		o.Observe(max(now.Sub(c.due).Seconds(), 0))
 	}
@@ -68,16 +67,11 @@ func (c *TimersDueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
 	now := formatMS(c.Now())
-	keys := []string{keyTimerCheckin, keyTimerReassess, keyTimerEscalation}
-	pipe := c.Redis.Pipeline()
-	counts := make([]*redis.IntCmd, len(keys))
-	for i, k := range keys {
-		counts[i] = pipe.ZCount(ctx, k, "-inf", now)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return
-	}
-	for i, k := range keys {
-		ch <- prometheus.MustNewConstMetric(timersDueDesc, prometheus.GaugeValue, float64(counts[i].Val()), timerName(k))
+	for _, set := range timerSets {
+		n, err := set.count(ctx, c.Redis, now)
+		if err != nil {
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(timersDueDesc, prometheus.GaugeValue, float64(n), timerName(set))
 	}
 }

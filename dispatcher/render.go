@@ -21,6 +21,7 @@ func TemplateData(in Intent, loc *time.Location) templates.Data {
 		Level: levelText(in.Level), PrevLevel: levelText(in.PrevLevel), EventType: string(in.EventType),
 		Deadline: in.Deadline, Location: loc, Agency: in.AgencyName, OtherAgency: in.OtherAgency,
 		AckCode: in.AckCode, Step: in.Step, Round: in.Round, Unrouted: in.Unrouted,
+		Missed: in.Missed, MissedSince: in.MissedSince,
 		Link: "VioGén > " + in.CaseRef, Digest: in.Digest,
 	}
 }

@@ -377,10 +377,8 @@ func digestSelector(cfg *rules.Config, s *rules.Schedule) (string, map[string]bo
 // active cases of the given levels, reading case hashes in pipelined
 // batches.
 func (sc *Scheduler) dueCases(ctx context.Context, start, end time.Time, levels []event.Level) ([]dueCase, error) {
-	zs, err := sc.Redis.ZRangeByScoreWithScores(ctx, keyTimerCheckin, &redis.ZRangeBy{
-		Min: strconv.FormatInt(start.UnixMilli(), 10),
-		Max: "(" + strconv.FormatInt(end.UnixMilli(), 10),
-	}).Result()
+	zs, err := keyTimerCheckin.rangeByScore(ctx, sc.Redis, strconv.FormatInt(start.UnixMilli(), 10),
+		"("+strconv.FormatInt(end.UnixMilli(), 10), 0)
 	if err != nil {
 		return nil, fmt.Errorf("read check-in timers: %w", err)
 	}

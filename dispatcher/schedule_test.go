@@ -254,7 +254,7 @@ func (e *scheduleEnv) seedCase(t *testing.T, id, muni string, lvl event.Level, a
 		"unit", p[2], "active", act).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.rdb.ZAdd(ctx, keyTimerCheckin, redis.Z{Score: float64(due.UnixMilli()), Member: id}).Err(); err != nil {
+	if err := e.rdb.ZAdd(ctx, keyTimerCheckin.key(id), redis.Z{Score: float64(due.UnixMilli()), Member: id}).Err(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -293,7 +293,7 @@ func TestDigestContent(t *testing.T) {
 	e.seedCase(t, "C-PMI-T1", "07040", event.Extremo, true, day(30, 0, 0))   // the next day's first instant
 	e.seedCase(t, "C-PMI-L1", "07040", event.Extremo, true, day(30, 0, 30))  // within 24h of midnight, but tomorrow
 	e.seedCase(t, "C-TOL-A1", "45168", event.Alto, true, day(29, 12, 0))     // no local police there
-	if err := e.rdb.ZAdd(context.Background(), keyTimerCheckin, redis.Z{Score: float64(day(29, 12, 0).UnixMilli()), Member: "C-GONE"}).Err(); err != nil {
+	if err := e.rdb.ZAdd(context.Background(), keyTimerCheckin.legacy(), redis.Z{Score: float64(day(29, 12, 0).UnixMilli()), Member: "C-GONE"}).Err(); err != nil {
 		t.Fatal(err)
 	}
 

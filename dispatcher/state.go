@@ -127,12 +127,12 @@ func (s *Store) setTimers(ctx context.Context, outs []Outcome) error {
 	return nil
 }
 
-func setTimer(ctx context.Context, pipe redis.Pipeliner, key, member string, due time.Time) {
+func setTimer(ctx context.Context, pipe redis.Pipeliner, set shardedSet, member string, due time.Time) {
 	if due.IsZero() {
-		pipe.ZRem(ctx, key, member)
+		set.zRem(ctx, pipe, member)
 		return
 	}
-	pipe.ZAdd(ctx, key, redis.Z{Score: float64(due.UnixMilli()), Member: member})
+	set.zAdd(ctx, pipe, member, ms(due))
 }
 
 func (s *Store) applyArgs(ev event.Event, ttl string) []any {
@@ -172,10 +172,10 @@ func (s *Store) applyArgs(ev event.Event, ttl string) []any {
 // parseOutcome reads the array apply.lua returns.
 func parseOutcome(caseID string, v []string) (Outcome, error) {
 	if len(v) < 19 {
-		return Outcome{}, errors.New("apply script returned " + strconv.Itoa(len(v)) + " values, want 20")
+		return Outcome{}, errors.New("apply script returned " + strconv.Itoa(len(v)) + " values, want 22")
 	}
-	if len(v) == 19 {
-		v = append(v, "0") // an outcome kept before the check-in base was returned
+	for len(v) < 22 {
+		v = append(v, "0") // an outcome kept by an earlier version: fewer values
 	}
 	n := func(i int) int64 { x, _ := strconv.ParseInt(v[i], 10, 64); return x }
 	from, to := event.Level(n(2)), event.Level(n(3))
@@ -185,6 +185,7 @@ func parseOutcome(caseID string, v []string) (Outcome, error) {
 		tr.PreviousJurisdiction = event.Jurisdiction{Municipality: v[5], Province: v[6], Region: v[7]}
 		tr.PreviousUnit = v[8]
 	}
+	tr.Missed, tr.MissedSince = int(n(20)), msTime(n(21))
 	c := event.Case{
 		ID: caseID, Level: to, ResponsibleUnit: v[12], Active: v[13] == "1", Version: n(14),
 		Jurisdiction: event.Jurisdiction{Municipality: v[9], Province: v[10], Region: v[11]},

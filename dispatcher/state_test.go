@@ -201,7 +201,7 @@ func TestStoreDeadlines(t *testing.T) {
 	if want := rise.OccurredAt.Add(2*time.Hour + 15*time.Minute); !o.CheckinDue.Equal(want) {
 		t.Fatalf("extremo check-in due %v, want %v (shortened at once)", o.CheckinDue, want)
 	}
-	score, err := rdb.ZScore(ctx, keyTimerCheckin, "C-DL").Result()
+	score, err := keyTimerCheckin.score(ctx, rdb, "C-DL")
 	if err != nil || int64(score) != o.CheckinDue.UnixMilli() {
 		t.Fatalf("timer set holds %v (%v), want %v", score, err, o.CheckinDue.UnixMilli())
 	}
@@ -229,7 +229,7 @@ func TestStoreDeadlines(t *testing.T) {
 	if !o.CheckinDue.IsZero() || !o.ReassessDue.IsZero() {
 		t.Fatalf("closed case keeps deadlines: %+v", o)
 	}
-	if n, _ := rdb.ZCard(ctx, keyTimerCheckin).Result(); n != 0 {
+	if n, _ := keyTimerCheckin.card(ctx, rdb); n != 0 {
 		t.Fatalf("closed case still has a check-in timer")
 	}
 }
@@ -249,13 +249,13 @@ func TestStoreDuplicateKeepsCurrentDeadlines(t *testing.T) {
 	if !dup.Transition.Duplicate || !dup.CheckinDue.Equal(rise.CheckinDue) {
 		t.Fatalf("duplicate outcome deadline %v, want the current %v", dup.CheckinDue, rise.CheckinDue)
 	}
-	if score, _ := rdb.ZScore(ctx, keyTimerCheckin, "C-RD").Result(); int64(score) != rise.CheckinDue.UnixMilli() {
+	if score, _ := keyTimerCheckin.score(ctx, rdb, "C-RD"); int64(score) != rise.CheckinDue.UnixMilli() {
 		t.Fatalf("timer moved back to %v", time.UnixMilli(int64(score)).UTC())
 	}
 	applyOne(t, s, ev("r4", event.CaseClosed, "C-RD", 4, event.LevelNone))
 	reopen := applyOne(t, s, ev("r5", event.CaseReactivated, "C-RD", 5, event.LevelNone))
 	applyOne(t, s, ev("r4", event.CaseClosed, "C-RD", 4, event.LevelNone)) // re-sent close
-	if n, _ := rdb.ZCard(ctx, keyTimerCheckin).Result(); n != 1 || reopen.CheckinDue.IsZero() {
+	if n, _ := keyTimerCheckin.card(ctx, rdb); n != 1 || reopen.CheckinDue.IsZero() {
 		t.Fatalf("a re-sent close cleared the reactivated case's timer")
 	}
 }

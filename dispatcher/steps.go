@@ -27,7 +27,7 @@ func StepIntents(cfg *rules.Config, a rules.Alert, step, round int, ackCode stri
 			Critical: a.Critical, Unrouted: t.Unrouted,
 			CaseRef: a.CaseID, EventID: a.EventID, EventType: a.EventType, Level: a.Level, PrevLevel: a.PrevLevel,
 			OccurredAt: a.OccurredAt, DecidedAt: now, Step: step, Round: round,
-			Deadline: deadline, AckCode: ackCode,
+			Deadline: deadline, AckCode: ackCode, Missed: a.Missed, MissedSince: a.MissedSince,
 			AgencyID: t.AgencyID, AgencyName: t.AgencyName, OtherAgency: otherAgency(cfg, a.Route, t.AgencyID),
 			ContactID: t.ContactID, Locale: t.Locale, Channels: t.Channels, Fallback: t.Fallback,
 		})

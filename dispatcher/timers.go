@@ -2,8 +2,10 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,8 +29,10 @@ type Timers struct {
 	Now    func() time.Time // injected clock: what is due is decided by it
 	Poll   time.Duration    // how often to look (default 200ms)
 	Lease  time.Duration    // how long a claimed timer is hidden (default 30s)
-	Batch  int              // timers claimed per set and round (default 500)
-	Log    logrus.FieldLogger
+	Batch  int              // timers claimed per shard and pass (default 500)
+	// Parallel is how many shards are fired at once (default 4).
+	Parallel int
+	Log      logrus.FieldLogger
 	// Metrics observe firing lateness (nil: none).
 	Metrics *TimerMetrics
 
@@ -62,14 +66,29 @@ func (t *Timers) defaults() {
 	if t.Batch <= 0 {
 		t.Batch = 500
 	}
+	if t.Parallel <= 0 {
+		t.Parallel = 4
+	}
 	if t.Now == nil {
 		t.Now = time.Now
 	}
 }
 
-// Run fires due timers until ctx ends. A failing round (Redis or Kafka
-// down) never ends it: the next round waits with backoff (from Poll up to
-// 5s), Check reports the failure, and it is logged once per backoff step.
+// timerSets are the deadlines Timers fires.
+var timerSets = []shardedSet{keyTimerCheckin, keyTimerReassess, keyTimerEscalation}
+
+// maxPasses bounds how many passes over the shards one round makes while
+// shards keep coming back full (Batch each): with the defaults, up to
+// 17 passes of 500 timers from each of the 17 keys, after which the next
+// round starts at once.
+const maxPasses = 17
+
+// Run fires due timers until ctx ends. A round works through every shard
+// of every set and goes on while shards come back full, so a backlog is
+// fired as fast as Redis and Kafka take it, not a batch per poll. A
+// failing round (Redis or Kafka down) never ends it: the next round waits
+// with backoff (from Poll up to 5s), Check reports the failure, and it is
+// logged once per backoff step.
 func (t *Timers) Run(ctx context.Context) error {
 	t.defaults()
 	backoff := Backoff{Min: t.Poll, Max: 5 * time.Second}
@@ -82,12 +101,7 @@ func (t *Timers) Run(ctx context.Context) error {
 			return nil
 		case <-timer.C:
 		}
-		var failed error
-		for _, key := range []string{keyTimerCheckin, keyTimerReassess, keyTimerEscalation} {
-			if _, err := t.FireDue(ctx, key); err != nil && ctx.Err() == nil && failed == nil {
-				failed = fmt.Errorf("fire %s: %w", key, err)
-			}
-		}
+		more, failed := t.round(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -97,12 +111,39 @@ func (t *Timers) Run(ctx context.Context) error {
 				t.Log.WithField("attempts", attempt).Info("firing timers works again")
 			}
 			wait, attempt = t.Poll, 0
+			if more {
+				wait = 0
+			}
 			continue
 		}
 		t.Log.WithError(failed).WithField("attempt", attempt+1).Warn("firing timers failed; they stay due, retrying with backoff")
 		wait = backoff.Delay(attempt)
 		attempt++
 	}
+}
+
+// round fires what is due in every set; more reports that a set was still
+// coming back full after maxPasses.
+func (t *Timers) round(ctx context.Context) (more bool, failed error) {
+	for _, set := range timerSets {
+		for pass := 0; ; pass++ {
+			_, full, err := t.fireSet(ctx, set)
+			if err != nil {
+				if ctx.Err() == nil && failed == nil {
+					failed = fmt.Errorf("fire %s: %w", set.base, err)
+				}
+				break
+			}
+			if !full {
+				break
+			}
+			if pass+1 == maxPasses {
+				more = true
+				break
+			}
+		}
+	}
+	return more, failed
 }
 
 // Check is the timers' readiness check: nil unless the last round failed.
@@ -114,15 +155,66 @@ type claimed struct {
 	lease  int64
 }
 
-// FireDue claims the due timers of one set, publishes their events and
-// removes them; it returns how many it fired.
-func (t *Timers) FireDue(ctx context.Context, key string) (int, error) {
+// FireDue makes one pass over the shards of a set: each claims up to
+// Batch due timers, publishes their events and removes them. It returns
+// how many it fired.
+func (t *Timers) FireDue(ctx context.Context, set shardedSet) (int, error) {
+	n, _, err := t.fireSet(ctx, set)
+	return n, err
+}
+
+// fireSet is FireDue, reporting also whether a shard came back full (more
+// may be due). Shards are worked on by up to Parallel goroutines, each
+// instance starting at a random shard; a failing shard does not stop the
+// others.
+func (t *Timers) fireSet(ctx context.Context, set shardedSet) (int, bool, error) {
 	t.defaults()
+	keys := set.shuffledKeys()
+	type result struct {
+		n    int
+		full bool
+		err  error
+	}
+	work := make(chan string)
+	results := make(chan result, len(keys))
+	var wg sync.WaitGroup
+	for range min(t.Parallel, len(keys)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for key := range work {
+				n, full, err := t.fireKey(ctx, set, key)
+				results <- result{n, full, err}
+			}
+		}()
+	}
+	for _, k := range keys {
+		work <- k
+	}
+	close(work)
+	wg.Wait()
+	close(results)
+	var fired int
+	var full bool
+	var errs []error
+	for r := range results {
+		fired += r.n
+		full = full || r.full
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+	}
+	return fired, full, errors.Join(errs...)
+}
+
+// fireKey claims the due timers of one shard, publishes their events and
+// removes them; full reports that it claimed a whole Batch.
+func (t *Timers) fireKey(ctx context.Context, set shardedSet, key string) (int, bool, error) {
 	now := t.Now()
 	lease := now.Add(t.Lease).UnixMilli()
 	res, err := claimTimersScript.Run(ctx, t.Redis, []string{key}, now.UnixMilli(), t.Batch, lease).StringSlice()
 	if err != nil {
-		return 0, fmt.Errorf("claim %s: %w", key, err)
+		return 0, false, fmt.Errorf("claim %s: %w", key, err)
 	}
 	var cs []claimed
 	for i := 0; i+1 < len(res); i += 2 {
@@ -130,9 +222,9 @@ func (t *Timers) FireDue(ctx context.Context, key string) (int, error) {
 		cs = append(cs, claimed{member: res[i], due: time.UnixMilli(int64(ms)).UTC(), lease: lease})
 	}
 	if len(cs) == 0 {
-		return 0, nil
+		return 0, false, nil
 	}
-	evs, err := t.events(ctx, key, cs, now)
+	evs, err := t.events(ctx, set, cs, now)
 	if err == nil && len(evs) > 0 {
 		err = publishInternal(ctx, t.Writer, t.Topic, evs...)
 	}
@@ -143,10 +235,10 @@ func (t *Timers) FireDue(ctx context.Context, key string) (int, error) {
 		if uerr := t.unclaim(ctx, key, cs); uerr != nil {
 			t.Log.WithError(uerr).Warn("timers stay leased until the lease runs out")
 		}
-		return 0, err
+		return 0, false, err
 	}
-	t.Metrics.fired(key, cs, now)
-	return len(evs), t.finish(ctx, key, cs)
+	t.Metrics.fired(set, cs, now)
+	return len(evs), len(cs) == t.Batch, t.finish(ctx, key, cs)
 }
 
 // unclaimTimerScript restores ARGV[3] as the score of ARGV[1] if it still
@@ -179,12 +271,12 @@ func (t *Timers) finish(ctx context.Context, key string, cs []claimed) error {
 }
 
 // events builds one internal event per claimed timer.
-func (t *Timers) events(ctx context.Context, key string, cs []claimed, now time.Time) ([]event.Event, error) {
-	if key == keyTimerEscalation {
+func (t *Timers) events(ctx context.Context, set shardedSet, cs []claimed, now time.Time) ([]event.Event, error) {
+	if set == keyTimerEscalation {
 		return t.escalationEvents(ctx, cs, now)
 	}
 	typ, prefix := event.CheckinMissed, "timer:checkin:"
-	if key == keyTimerReassess {
+	if set == keyTimerReassess {
 		typ, prefix = event.ReassessmentOverdue, "timer:reassess:"
 	}
 	pipe := t.Redis.Pipeline()

@@ -12,16 +12,15 @@ import (
 // simulator, package sim): when is the next deadline, and fire whatever
 // is due now. Run answers neither: it polls.
 
-// timerKeys are the sets Run fires, in the order it fires them.
-var timerKeys = []string{keyTimerCheckin, keyTimerReassess, keyTimerEscalation}
-
 // NextDue is the earliest deadline of any timer, zero when there is none.
 // A timer claimed by a firing under way reads as due at its lease's end.
 func (t *Timers) NextDue(ctx context.Context) (time.Time, error) {
 	pipe := t.Redis.Pipeline()
-	cmds := make([]*redis.ZSliceCmd, len(timerKeys))
-	for i, key := range timerKeys {
-		cmds[i] = pipe.ZRangeWithScores(ctx, key, 0, 0)
+	var cmds []*redis.ZSliceCmd
+	for _, set := range timerSets {
+		for _, key := range set.keys() {
+			cmds = append(cmds, pipe.ZRangeWithScores(ctx, key, 0, 0))
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return time.Time{}, fmt.Errorf("read timer deadlines: %w", err)
@@ -37,14 +36,15 @@ func (t *Timers) NextDue(ctx context.Context) (time.Time, error) {
 	return next, nil
 }
 
-// FireAllDue fires every set's due timers once, as one round of Run does,
-// and says how many it fired.
+// FireAllDue fires every set's due timers (every shard, one batch each),
+// as a pass of Run's round does, and says how many it fired; a backlog
+// over one batch per shard is left due for the next call.
 func (t *Timers) FireAllDue(ctx context.Context) (int, error) {
 	total := 0
-	for _, key := range timerKeys {
-		n, err := t.FireDue(ctx, key)
+	for _, set := range timerSets {
+		n, err := t.FireDue(ctx, set)
 		if err != nil {
-			return total, fmt.Errorf("fire %s: %w", key, err)
+			return total, fmt.Errorf("fire %s: %w", set.base, err)
 		}
 		total += n
 	}

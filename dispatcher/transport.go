@@ -6,17 +6,14 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// Sink is where the decide-side stages write their records: intents,
-// internal timer and acknowledgement events, dead letters. In production
+// Sink is where the stages write their records: intents, internal timer
+// and acknowledgement events, dead letters, delivery results. In production
 // it is a *kafka.Writer built at the edge (cmd/dispatcher); the simulator
 // (package sim) passes in-memory topics. A write that returns nil must be
 // durable: the ingest commits its batch only after it.
 type Sink interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
-
-// batchLimiter is a Sink that bounds the bytes of one write (a
-// *kafka.Writer's BatchBytes); dead letters are cut to fit it.
 
 // Source is where a consuming stage reads its records: a kafka-go
 // consumer-group Reader in production (built inside Ingest.Run and

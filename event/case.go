@@ -30,6 +30,12 @@ type Transition struct {
 	Moved                bool         `json:"moved,omitempty"`
 	PreviousJurisdiction Jurisdiction `json:"previous_jurisdiction,omitempty"`
 	PreviousUnit         string       `json:"previous_unit,omitempty"`
+	// Missed is, for a timer event (checkin.missed, reassessment.overdue)
+	// that was not stale, how many periods its deadline covered when it
+	// fired: 1 on time, more after an outage (one alert for them all).
+	// MissedSince is that deadline: the first one missed.
+	Missed      int       `json:"missed,omitempty"`
+	MissedSince time.Time `json:"missed_since,omitzero"`
 }
 
 // NewTransition derives Rising and Falling from two levels.

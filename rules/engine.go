@@ -29,7 +29,7 @@ type Alert struct {
 	// escalates.
 	SuppressKey string         `json:"suppress_key"`
 	SuppressFor Duration       `json:"suppress_for,omitempty"`
-	Policy      PolicySnapshot `json:"policy"`
+	Policy      PolicySnapshot `json:"policy,omitzero"`
 	// Unrouted is true when some step of the policy has a target that
 	// resolves to the fallback agency for this case.
 	Unrouted   bool        `json:"unrouted,omitempty"`
@@ -41,6 +41,10 @@ type Alert struct {
 	// PrevLevel is the level before the event (the transition's from).
 	PrevLevel event.Level  `json:"prev_level,omitempty"`
 	Route     RouteContext `json:"route"`
+	// Missed and MissedSince are the transition's: how many check-in or
+	// re-assessment periods a timer alert covers, since which deadline.
+	Missed      int       `json:"missed,omitempty"`
+	MissedSince time.Time `json:"missed_since,omitzero"`
 }
 
 // PolicySnapshot is a deep copy of a policy: later configuration changes
@@ -149,6 +153,8 @@ func (e *Engine) alert(r *Rule, ev *event.Event, tr *event.Transition, c *event.
 		OccurredAt:  ev.OccurredAt,
 		Level:       level,
 		Route:       rc,
+		Missed:      tr.Missed,
+		MissedSince: tr.MissedSince,
 	}
 	if tr.From != level {
 		a.PrevLevel = tr.From // only a change is worth showing ("alto -> extremo")

@@ -22,6 +22,8 @@ type Data struct {
 	Round       int            // escalation round, 0-based (shown only when > 0)
 	Unrouted    bool           // no agency matched: the alert went to the fallback contact
 	Link        string         // where to look, e.g. "VioGén > Expediente C-HER-0001" or an intranet URL
+	Missed      int            // check-in / re-assessment periods a timer alert covers (> 1 after an outage)
+	MissedSince time.Time      // the first deadline missed (with Missed)
 	Digest      []DigestItem   // patrol_digest only
 }
 

@@ -535,14 +535,14 @@ func (s *stack) diagnose(t *testing.T) {
 }
 
 // queuedJobs counts the jobs in the deliver stage's Redis queues, sorted
-// sets under deliver:queue: (diagnostics only: 0 if they are renamed).
+// sets of the delivery queue, sharded or not (diagnostics only: 0 if they are renamed).
 func (s *stack) queuedJobs() int64 {
 	c := redis.NewClient(&redis.Options{Addr: s.redis.Addr})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var n int64
-	iter := c.Scan(ctx, 0, "deliver:queue:*", 1000).Iterator()
+	iter := c.Scan(ctx, 0, "*deliver:queue:*", 1000).Iterator()
 	for iter.Next(ctx) {
 		if k, err := c.ZCard(ctx, iter.Val()).Result(); err == nil {
 			n += k
