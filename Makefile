@@ -3,7 +3,7 @@ GO ?= go
 CONFIG ?= deploy/config/viogen.yaml
 EVENTS ?= deploy/examples/events.jsonl
 
-.PHONY: run test lint bench fuzz build deps mutate chaos flake flake-quick
+.PHONY: run test lint bench fuzz build deps mutate chaos flake flake-quick policy-test
 
 # The dispatcher with an embedded Kafka broker and Redis and the example
 # config; it publishes the example scenario so alerts show at once.
@@ -13,6 +13,11 @@ run: deps
 # Every test, with the race detector, plus gofmt and go vet.
 test: deps lint
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The policy tests of the example configuration alone (make test runs them
+# too, through TestPolicyTestsShipped); see docs/policy-tests.md.
+policy-test:
+	$(GO) run ./cmd/dispatcher test deploy/config/tests/*.yaml
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -25,7 +25,7 @@ import (
 type Decider struct {
 	Engine   *rules.Engine
 	Suppress *Suppressor
-	Writer   *kafka.Writer
+	Writer   Sink
 	Topic    string
 	Log      logrus.FieldLogger
 	Now      func() time.Time

@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	"github.com/segmentio/kafka-go"
 	"github.com/sirupsen/logrus"
 
 	"github.com/viogen-alerts/dispatcher/channels"
@@ -111,7 +110,7 @@ type Deliverer struct {
 	limits  map[string]*Limiter
 	state   *deliveryState
 	queue   *jobQueue
-	writer  *kafka.Writer
+	writer  Sink
 	log     logrus.FieldLogger
 	now     func() time.Time
 	metrics *deliverMetrics
@@ -140,7 +139,7 @@ type DeliverDeps struct {
 	Channels  map[string]channels.Channel
 	Limits    map[string]*Limiter
 	Redis     redis.UniversalClient
-	Writer    *kafka.Writer
+	Writer    Sink
 	Log       logrus.FieldLogger
 	Now       func() time.Time
 	MarkerTTL time.Duration // how long sent-markers live (default 30 days)

@@ -13,7 +13,7 @@ import (
 )
 
 // writeIntents publishes intents as the decide stage would.
-func writeIntents(t *testing.T, w *kafka.Writer, ins ...Intent) {
+func writeIntents(t *testing.T, w Sink, ins ...Intent) {
 	t.Helper()
 	msgs := make([]kafka.Message, len(ins))
 	for i, in := range ins {

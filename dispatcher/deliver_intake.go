@@ -45,7 +45,7 @@ func (d *Deliverer) consume(ctx context.Context) {
 
 // consumeWith runs one reader until its ctx ends; false when the stage
 // must stop (a test hook stopped it).
-func (d *Deliverer) consumeWith(ctx context.Context, r *kafka.Reader) bool {
+func (d *Deliverer) consumeWith(ctx context.Context, r Source) bool {
 	busy := false // the last batch had company (see fillBatch)
 	for attempt := 0; ctx.Err() == nil; {
 		batch, err := d.fetch(ctx, r, busy)
@@ -71,7 +71,7 @@ func (d *Deliverer) consumeWith(ctx context.Context, r *kafka.Reader) bool {
 
 // fetch blocks for one intent, then takes what else comes (up to 500):
 // under load within 1 ms, otherwise only what is already fetched.
-func (d *Deliverer) fetch(ctx context.Context, r *kafka.Reader, busy bool) ([]kafka.Message, error) {
+func (d *Deliverer) fetch(ctx context.Context, r Source, busy bool) ([]kafka.Message, error) {
 	m, err := r.FetchMessage(ctx)
 	if err != nil {
 		return nil, err
@@ -81,7 +81,7 @@ func (d *Deliverer) fetch(ctx context.Context, r *kafka.Reader, busy bool) ([]ka
 
 // intake queues a batch's jobs, commits its offsets, and offers the jobs
 // to the lanes. False when ctx ended first (nothing committed).
-func (d *Deliverer) intake(ctx context.Context, r *kafka.Reader, batch []kafka.Message) bool {
+func (d *Deliverer) intake(ctx context.Context, r Source, batch []kafka.Message) bool {
 	jobs := d.jobsOf(batch)
 	if !d.retryInfra(ctx, "queue", func() error { return d.queue.hold(ctx, jobs, d.now().Add(d.cfg.Lease)) }) {
 		return false
@@ -141,7 +141,7 @@ func (d *Deliverer) retryInfra(ctx context.Context, part string, fn func() error
 }
 
 // retryCommit tries a few times; a later batch's commit covers this one.
-func (d *Deliverer) retryCommit(ctx context.Context, r *kafka.Reader, batch []kafka.Message) {
+func (d *Deliverer) retryCommit(ctx context.Context, r Source, batch []kafka.Message) {
 	for attempt := range 5 {
 		err := r.CommitMessages(ctx, batch...)
 		if err == nil {

@@ -101,9 +101,10 @@ func messageBytes(m kafka.Message) int {
 }
 
 // writerLimit is the most bytes w sends in one batch.
-func writerLimit(w *kafka.Writer) int {
-	if w.BatchBytes > 0 {
-		return int(w.BatchBytes)
+func writerLimit(s Sink) int {
+	w, ok := s.(*kafka.Writer)
+	if !ok || w.BatchBytes <= 0 {
+		return 1 << 20 // kafka-go's default
 	}
-	return 1 << 20 // kafka-go's default
+	return int(w.BatchBytes)
 }

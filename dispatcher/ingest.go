@@ -97,8 +97,8 @@ func (c *IngestConfig) defaults() {
 // to case state, pass to the next stage, and only then commit offsets.
 type Ingest struct {
 	cfg    IngestConfig
-	reader *kafka.Reader // built by Run: a process that does not ingest never joins the group
-	writer *kafka.Writer // dead letters
+	reader Source // built by Run: a process that does not ingest never joins the group
+	writer Sink   // dead letters
 	store  *Store
 	next   Stage
 	log    logrus.FieldLogger
@@ -124,7 +124,7 @@ const (
 // NewIngest builds the consumer; its Kafka reader is created by Run.
 // writer sends dead letters (its Topic is left empty; each message names
 // its own).
-func NewIngest(cfg IngestConfig, store *Store, next Stage, writer *kafka.Writer, log logrus.FieldLogger, stats *Stats) *Ingest {
+func NewIngest(cfg IngestConfig, store *Store, next Stage, writer Sink, log logrus.FieldLogger, stats *Stats) *Ingest {
 	cfg.defaults()
 	return &Ingest{cfg: cfg, store: store, next: next, writer: writer, log: log.WithField("component", "ingest"), stats: stats,
 		rejoin: make(chan struct{}, 1)}
@@ -465,4 +465,13 @@ func headerValue(m kafka.Message, key string) string {
 		}
 	}
 	return ""
+}
+
+// Process handles one batch as Run does between fetch and commit: decode
+// (malformed → dead letters), apply to case state, then the next stage.
+// It is the seam the simulator drives with its in-memory topics: the
+// caller commits (or, in the simulator, drops) the batch only after a nil
+// return. Safe to call again with the same batch.
+func (in *Ingest) Process(ctx context.Context, batch []kafka.Message) error {
+	return in.process(ctx, batch)
 }

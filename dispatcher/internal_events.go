@@ -23,7 +23,7 @@ func internalEvent(id string, typ event.Type, caseRef string, rc rules.RouteCont
 
 // publishInternal writes events to the dispatcher's own topic, keyed by
 // case, so they are handled in order with the case's other events.
-func publishInternal(ctx context.Context, w *kafka.Writer, topic string, evs ...event.Event) error {
+func publishInternal(ctx context.Context, w Sink, topic string, evs ...event.Event) error {
 	msgs := make([]kafka.Message, 0, len(evs))
 	for _, ev := range evs {
 		b, err := event.Encode(ev)
@@ -44,7 +44,7 @@ func publishInternal(ctx context.Context, w *kafka.Writer, topic string, evs ...
 // a timeout.
 type Acknowledger struct {
 	Store  *EscalationStore
-	Writer *kafka.Writer
+	Writer Sink
 	Topic  string // default case-events.internal
 	Now    func() time.Time
 }

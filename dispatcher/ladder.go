@@ -22,7 +22,7 @@ import (
 type Ladder struct {
 	Rules   *rules.Config
 	Store   *EscalationStore
-	Writer  *kafka.Writer
+	Writer  Sink
 	Intents string // notifications topic
 	Results string // notifications.results topic
 	Log     logrus.FieldLogger

@@ -29,7 +29,7 @@ import (
 type Scheduler struct {
 	Rules  *rules.Config
 	Redis  redis.UniversalClient
-	Writer *kafka.Writer
+	Writer Sink
 	Topic  string // default TopicIntents
 	Clock  Clock  // default RealClock
 	Log    logrus.FieldLogger

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/segmentio/kafka-go"
 	"github.com/sirupsen/logrus"
 
 	"github.com/viogen-alerts/dispatcher/event"
@@ -24,7 +23,7 @@ import (
 // timer against the case (dispatcher/apply.lua, escalation state).
 type Timers struct {
 	Redis  redis.UniversalClient
-	Writer *kafka.Writer
+	Writer Sink
 	Topic  string // default case-events.internal
 	Store  *EscalationStore
 	Now    func() time.Time // injected clock: what is due is decided by it

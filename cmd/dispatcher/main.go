@@ -21,6 +21,8 @@ Commands:
   publish     send JSON-lines events to Kafka, keyed by case_id
   check       validate a configuration file
   route-test  show which rules, targets and messages an event produces
+  test        run policy test files: timelines of events against expected alerts
+  simulate    print everything a configuration would do with events over time
   topics      create the dispatcher's Kafka topics and list them
 
 Run 'dispatcher <command> --help' for a command's flags and environment.
@@ -49,6 +51,7 @@ func dispatch(ctx context.Context, args []string, io stdio, getenv env) int {
 	cmds := map[string]func(context.Context, []string, stdio, env) int{
 		"run": cmdRun, "dev": cmdDev, "publish": cmdPublish,
 		"check": cmdCheck, "route-test": cmdRouteTest, "topics": cmdTopics,
+		"test": cmdPolicyTest, "simulate": cmdSimulate,
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
