@@ -1,0 +1,83 @@
+// Command loadtest is the reproducible load test of issue 9: it starts a
+// redis-server, a Kafka-protocol broker (kfake, a child process) and the
+// real dispatcher binary, publishes N synthetic events, and reports what
+// a local https webhook receiver counted (distinct alerts, lost,
+// duplicates), publish-to-POST latency, and the CPU time and peak memory
+// of the dispatcher, Redis and the broker. See docs/benchmarks.md.
+//
+//	go run ./cmd/loadtest --mode burst --events 100000
+//	go run ./cmd/loadtest --mode steady --rate 500 --events 15000
+//	go run ./cmd/loadtest --mode timers --events 100000
+//	go run ./cmd/loadtest --mode escalations --events 100000
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/viogen-alerts/dispatcher/internal/loadtest"
+)
+
+func main() {
+	loadtest.MaybeBroker() // the broker child runs this same binary
+
+	var cfg loadtest.Config
+	var jsonOut string
+	var env multiFlag
+	fs := flag.NewFlagSet("loadtest", flag.ExitOnError)
+	fs.StringVar(&cfg.Mode, "mode", "burst", "burst | steady | timers | escalations")
+	fs.IntVar(&cfg.Events, "events", 20000, "events to publish (each is one alert, one webhook)")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "events per second (0 = burst; steady needs it)")
+	fs.IntVar(&cfg.Partitions, "partitions", 6, "partitions of every topic")
+	fs.StringVar(&cfg.Dispatcher, "dispatcher", "", "dispatcher binary (default: go build ./cmd/dispatcher)")
+	fs.StringVar(&cfg.Dir, "dir", "", "keep logs and configuration here (default: a temp dir, removed)")
+	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temp dir")
+	fs.DurationVar(&cfg.TimerLead, "timer-lead", 0, "timers: how long after setup starts the deadlines fall (default 20s + 1ms per event)")
+	fs.DurationVar(&cfg.TimerSpread, "timer-spread", 0, "timers: spread the deadlines over this window instead of one instant")
+	fs.DurationVar(&cfg.Idle, "idle", 60*time.Second, "give up when nothing new arrived for this long (the rest is lost)")
+	fs.DurationVar(&cfg.Settle, "settle", 3*time.Second, "keep counting duplicates this long after the last alert")
+	fs.Var(&env, "env", "NAME=VALUE for the dispatcher's environment (repeatable), e.g. --env DELIVER_WORKERS=16")
+	fs.StringVar(&jsonOut, "json", "", "also write the result as JSON to this file")
+	_ = fs.Parse(os.Args[1:])
+	cfg.ExtraEnv = env
+	cfg.Log = os.Stderr
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := loadtest.Run(ctx, cfg)
+	if res != nil && err == nil {
+		res.Print(os.Stdout)
+		if jsonOut != "" {
+			b, _ := json.MarshalIndent(res, "", "  ")
+			if werr := os.WriteFile(jsonOut, append(b, '\n'), 0o644); werr != nil {
+				fmt.Fprintln(os.Stderr, "loadtest:", werr)
+				os.Exit(1)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+	if res.Lost > 0 || res.Dups > 0 || res.Unexpected > 0 || res.BadSig > 0 {
+		os.Exit(3) // correctness failure: lost, duplicated or unexpected alerts
+	}
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error {
+	if !strings.Contains(v, "=") {
+		return fmt.Errorf("want NAME=VALUE, got %q", v)
+	}
+	*m = append(*m, v)
+	return nil
+}
