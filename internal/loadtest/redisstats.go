@@ -72,10 +72,17 @@ var (
 	reHex  = regexp.MustCompile(`[0-9a-f]{16,}`)
 	reNum  = regexp.MustCompile(`[0-9]{6,}`)
 	reLTEv = regexp.MustCompile(`lt-[0-9a-z]+-[0-9]+`)
+	reShrd = regexp.MustCompile(`:[0-9][0-9]}$`)
 )
 
 func classOf(key string) string {
-	k := reCase.ReplaceAllString(key, "C")
+	for _, pre := range []string{"ackcode:", "sms:", "lock:schedule:"} {
+		if strings.HasPrefix(key, pre) {
+			return pre + "<code>"
+		}
+	}
+	k := reShrd.ReplaceAllString(key, ":NN}")
+	k = reCase.ReplaceAllString(k, "C")
 	k = reLTEv.ReplaceAllString(k, "<event>")
 	k = reHex.ReplaceAllString(k, "<id>")
 	return reNum.ReplaceAllString(k, "<n>")
