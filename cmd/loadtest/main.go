@@ -44,6 +44,8 @@ func main() {
 	fs.DurationVar(&cfg.Idle, "idle", 60*time.Second, "give up when nothing new arrived for this long (the rest is lost)")
 	fs.DurationVar(&cfg.Settle, "settle", 3*time.Second, "keep counting duplicates this long after the last alert")
 	fs.Var(&env, "env", "NAME=VALUE for the dispatcher's environment (repeatable), e.g. --env DELIVER_WORKERS=16")
+	fs.StringVar(&cfg.Profile, "cpuprofile", "", "write a CPU profile of the dispatcher here (built with -tags loadprofile)")
+	fs.IntVar(&cfg.ProfileSeconds, "profile-seconds", 20, "length of the CPU profile, from the start of the measured window")
 	fs.StringVar(&jsonOut, "json", "", "also write the result as JSON to this file")
 	_ = fs.Parse(os.Args[1:])
 	cfg.ExtraEnv = env

@@ -62,6 +62,12 @@ type Config struct {
 	Settle time.Duration
 	// ExtraEnv is added to the dispatcher's environment (later wins).
 	ExtraEnv []string
+	// Profile, when set, is where a CPU profile of the dispatcher is
+	// written: ProfileSeconds (default 20) from the start of the measured
+	// window. The dispatcher is built with -tags loadprofile (a given
+	// Dispatcher binary must be).
+	Profile        string
+	ProfileSeconds int
 
 	Log io.Writer // progress lines; nil: none
 }
@@ -198,6 +204,7 @@ type run struct {
 	disp     *child
 	recv     *receiver
 	watch    []watched
+	prof     *profiler
 }
 
 func (r *run) close() {
@@ -244,7 +251,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 		cfg.logf("building ./cmd/dispatcher in %s", root)
-		if bin, err = buildDispatcher(root, dir); err != nil {
+		var tags []string
+		if cfg.Profile != "" {
+			tags = []string{"-tags", "loadprofile"}
+		}
+		if bin, err = buildDispatcher(root, dir, tags...); err != nil {
 			return nil, err
 		}
 	}
@@ -284,7 +295,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.disp, err = startDispatcher(bin, dir, conf, r.brokers, "redis://"+r.redisURL+"/0", r.recv.caFile, secretHex, cfg.ExtraEnv); err != nil {
+	extra := cfg.ExtraEnv
+	if cfg.Profile != "" {
+		if r.prof, err = newProfiler(cfg.Profile, cfg.ProfileSeconds); err != nil {
+			return nil, err
+		}
+		extra = append(r.prof.env(), extra...)
+	}
+	if r.disp, err = startDispatcher(bin, dir, conf, r.brokers, "redis://"+r.redisURL+"/0", r.recv.caFile, secretHex, extra); err != nil {
 		return nil, err
 	}
 	r.watch = []watched{{"dispatcher", r.disp.pid()}, {"redis-server", r.redis.pid()}, {"broker", r.broker.pid()}}
@@ -302,6 +320,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		err = r.flow(ctx, p, res)
 	}
 	if err != nil {
+		return res, err
+	}
+	if err := r.prof.wait(); err != nil {
 		return res, err
 	}
 	for _, w := range r.watch {
@@ -384,6 +405,7 @@ func (r *run) flow(ctx context.Context, p plan, res *Result) error {
 	}
 	defer w.Close()
 	before := cpuSnapshot(r.watch)
+	r.prof.start()
 	cfg.logf("publishing %d events (%s, rate %g/s)", cfg.Events, cfg.Mode, cfg.Rate)
 	st, err := publish(ctx, w, p, cfg.Rate, r.recv.setRef)
 	if err != nil {
@@ -484,6 +506,7 @@ func (r *run) timers(ctx context.Context, p plan, res *Result, due time.Time, du
 		time.Sleep(d)
 	}
 	before := cpuSnapshot(r.watch)
+	r.prof.start()
 	last, err := r.wait(ctx, cfg.Events)
 	if err != nil {
 		return err

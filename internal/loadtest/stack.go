@@ -218,9 +218,9 @@ func topicsReady(addr string, partitions int) error {
 }
 
 // buildDispatcher builds ./cmd/dispatcher of the module at root into dir.
-func buildDispatcher(root, dir string) (string, error) {
+func buildDispatcher(root, dir string, flags ...string) (string, error) {
 	bin := filepath.Join(dir, "dispatcher")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/dispatcher")
+	cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bin, "./cmd/dispatcher")...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/dispatcher in %s: %v\n%s", root, err, out)
