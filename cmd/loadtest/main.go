@@ -30,6 +30,7 @@ func main() {
 
 	var cfg loadtest.Config
 	var jsonOut string
+	var runs int
 	var env multiFlag
 	fs := flag.NewFlagSet("loadtest", flag.ExitOnError)
 	fs.StringVar(&cfg.Mode, "mode", "burst", "burst | steady | timers | escalations")
@@ -46,29 +47,44 @@ func main() {
 	fs.Var(&env, "env", "NAME=VALUE for the dispatcher's environment (repeatable), e.g. --env DELIVER_WORKERS=16")
 	fs.StringVar(&cfg.Profile, "cpuprofile", "", "write a CPU profile of the dispatcher here (built with -tags loadprofile)")
 	fs.IntVar(&cfg.ProfileSeconds, "profile-seconds", 20, "length of the CPU profile, from the start of the measured window")
-	fs.StringVar(&jsonOut, "json", "", "also write the result as JSON to this file")
+	fs.StringVar(&jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.IntVar(&runs, "runs", 1, "run this many times (a fresh stack each) and print the medians")
 	_ = fs.Parse(os.Args[1:])
 	cfg.ExtraEnv = env
 	cfg.Log = os.Stderr
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := loadtest.Run(ctx, cfg)
-	if res != nil && err == nil {
+	var results []*loadtest.Result
+	failed := false
+	for i := range max(runs, 1) {
+		if runs > 1 {
+			fmt.Fprintf(os.Stderr, "--- run %d of %d\n", i+1, runs)
+		}
+		res, err := loadtest.Run(ctx, cfg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
 		res.Print(os.Stdout)
-		if jsonOut != "" {
-			b, _ := json.MarshalIndent(res, "", "  ")
-			if werr := os.WriteFile(jsonOut, append(b, '\n'), 0o644); werr != nil {
-				fmt.Fprintln(os.Stderr, "loadtest:", werr)
-				os.Exit(1)
-			}
+		results = append(results, res)
+		failed = failed || res.Lost > 0 || res.Dups > 0 || res.Unexpected > 0 || res.BadSig > 0
+	}
+	if len(results) > 1 {
+		loadtest.Summary(os.Stdout, results)
+	}
+	if jsonOut != "" {
+		var v any = results
+		if len(results) == 1 {
+			v = results[0]
+		}
+		b, _ := json.MarshalIndent(v, "", "  ")
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
 		}
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "loadtest:", err)
-		os.Exit(1)
-	}
-	if res.Lost > 0 || res.Dups > 0 || res.Unexpected > 0 || res.BadSig > 0 {
+	if failed {
 		os.Exit(3) // correctness failure: lost, duplicated or unexpected alerts
 	}
 }

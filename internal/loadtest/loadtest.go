@@ -87,6 +87,10 @@ type Result struct {
 	Unexpected int64 `json:"unexpected"`
 	Fallback   int64 `json:"fallback"`
 	BadSig     int64 `json:"bad_signature"`
+	// Connections the receiver accepted (each a TLS handshake) and the
+	// HTTP version the dispatcher used.
+	Connections int64  `json:"receiver_connections"`
+	Proto       string `json:"receiver_protocol"`
 
 	PublishSeconds float64 `json:"publish_seconds"` // writing the events (setup, for timers)
 	// Seconds from the first publish (timers: the due moment) to the last
@@ -367,7 +371,9 @@ func (r *run) wait(ctx context.Context, n int) (lastAt time.Time, err error) {
 		}
 		if time.Since(report) >= 5*time.Second {
 			report = time.Now()
-			r.cfg.logf("delivered %d/%d (duplicates %d)", got, n, r.recv.dups.Load())
+			// Intents written = what the decide stage has finished.
+			intents, _ := topicEnd(ctx, r.brokers, r.cfg.Partitions, "notifications")
+			r.cfg.logf("delivered %d/%d (duplicates %d); intents written %d", got, n, r.recv.dups.Load(), intents)
 		}
 		if got >= int64(n) || time.Since(lastChange) > r.cfg.Idle {
 			break
@@ -386,6 +392,8 @@ func (r *run) counts(res *Result) {
 	res.Unexpected = r.recv.unexpected.Load()
 	res.Fallback = r.recv.fallback.Load()
 	res.BadSig = r.recv.badSig.Load()
+	res.Connections = r.recv.conns.Load()
+	res.Proto, _ = r.recv.proto.Load().(string)
 }
 
 // flow is burst, steady and escalations: publish, wait for every alert.

@@ -43,6 +43,8 @@ type receiver struct {
 
 	distinct, dups, unexpected, fallback, badSig atomic.Int64
 	last                                         atomic.Int64 // unix ns of the last first delivery
+	conns                                        atomic.Int64 // connections accepted (TLS handshakes)
+	proto                                        atomic.Value // protocol of the last request ("HTTP/2.0")
 
 	srv    *http.Server
 	url    string
@@ -73,7 +75,11 @@ func newReceiver(dir string, secret []byte, ids []string) (*receiver, error) {
 	r.url = "https://" + l.Addr().String()
 	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		ErrorLog:  nil}
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				r.conns.Add(1)
+			}
+		}}
 	go func() { _ = r.srv.ServeTLS(l, "", "") }()
 	return r, nil
 }
@@ -85,6 +91,7 @@ func (r *receiver) setRef(i int, t time.Time) { r.ref[i].Store(t.UnixNano()) }
 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	now := time.Now()
+	r.proto.Store(req.Proto)
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, 1<<20))
 	if err != nil || req.Method != http.MethodPost {
 		http.Error(w, "bad request", http.StatusBadRequest)

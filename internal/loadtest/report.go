@@ -25,6 +25,7 @@ func (res *Result) Print(w io.Writer) {
 	p("mode %s, %d events%s, %s", res.Mode, res.Events, rateText(res.Rate), res.Date.Format("2006-01-02 15:04 MST"))
 	p("  delivered  %d distinct alerts, lost %d, duplicates %d (unexpected %d, fallback %d, bad signature %d)",
 		res.Delivered, res.Lost, res.Dups, res.Unexpected, res.Fallback, res.BadSig)
+	p("  receiver   %d connections (TLS handshakes), %s", res.Connections, res.Proto)
 	switch res.Mode {
 	case ModeTimers:
 		t := res.TimerFiring
