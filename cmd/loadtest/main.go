@@ -33,7 +33,7 @@ func main() {
 	var runs int
 	var env multiFlag
 	fs := flag.NewFlagSet("loadtest", flag.ExitOnError)
-	fs.StringVar(&cfg.Mode, "mode", "burst", "burst | steady | timers | escalations")
+	fs.StringVar(&cfg.Mode, "mode", "burst", "burst | steady | timers | escalations | decide (the decide stage alone)")
 	fs.IntVar(&cfg.Events, "events", 20000, "events to publish (each is one alert, one webhook)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "events per second (0 = burst; steady needs it)")
 	fs.IntVar(&cfg.Partitions, "partitions", 6, "partitions of every topic")

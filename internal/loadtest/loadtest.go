@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
 )
 
 // Modes.
@@ -30,6 +31,9 @@ const (
 	ModeSteady      = "steady"      // N device alarms paced at Rate/s
 	ModeTimers      = "timers"      // N check-in deadlines due at one moment (or over Spread)
 	ModeEscalations = "escalations" // N escalations opened and left open
+	// ModeDecide runs the decide stage alone (DISPATCHER_STAGES=decide):
+	// N device alarms in, N intents on the notifications topic out.
+	ModeDecide = "decide"
 )
 
 // Config is one run.
@@ -165,9 +169,9 @@ func (c *Config) defaults() error {
 	switch c.Mode {
 	case "":
 		c.Mode = ModeBurst
-	case ModeBurst, ModeSteady, ModeTimers, ModeEscalations:
+	case ModeBurst, ModeSteady, ModeTimers, ModeEscalations, ModeDecide:
 	default:
-		return fmt.Errorf("unknown mode %q: want burst, steady, timers or escalations", c.Mode)
+		return fmt.Errorf("unknown mode %q: want burst, steady, timers, escalations or decide", c.Mode)
 	}
 	if c.Events <= 0 {
 		return errors.New("events must be at least 1")
@@ -300,6 +304,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	extra := cfg.ExtraEnv
+	if cfg.Mode == ModeDecide {
+		extra = append([]string{"DISPATCHER_STAGES=decide"}, extra...)
+	}
 	if cfg.Profile != "" {
 		if r.prof, err = newProfiler(cfg.Profile, cfg.ProfileSeconds); err != nil {
 			return nil, err
@@ -422,6 +429,9 @@ func (r *run) flow(ctx context.Context, p plan, res *Result) error {
 	res.PublishSeconds = st.end.Sub(st.start).Seconds()
 	res.ProduceAck = dist(st.produce)
 	cfg.logf("published in %.2fs", res.PublishSeconds)
+	if cfg.Mode == ModeDecide {
+		return r.decided(ctx, p, res, before, st.start)
+	}
 	last, err := r.wait(ctx, cfg.Events)
 	if err != nil {
 		return err
@@ -547,6 +557,62 @@ func (r *run) timers(ctx context.Context, p plan, res *Result, due time.Time, du
 		if s := lastFired.Sub(due).Seconds(); s > 0 {
 			tm.FiredPerSecond = float64(len(fired)) / s
 		}
+	}
+	return nil
+}
+
+// decided waits until the decide stage has written an intent for every
+// event (or nothing new came for Idle), then reads the intents: their
+// Kafka timestamps give publish-to-intent latency.
+func (r *run) decided(ctx context.Context, p plan, res *Result, before map[string]time.Duration, start time.Time) error {
+	var n, lastN int64 = 0, -1
+	lastChange := time.Now()
+	for n < int64(res.Events) && time.Since(lastChange) < r.cfg.Idle {
+		time.Sleep(20 * time.Millisecond)
+		var err error
+		if n, err = topicEnd(ctx, r.brokers, r.cfg.Partitions, "notifications"); err != nil {
+			return err
+		}
+		if n != lastN {
+			lastN, lastChange = n, time.Now()
+		}
+		if !r.disp.running() {
+			return fmt.Errorf("the dispatcher exited:\n%s", tailFile(filepath.Join(r.dir, "dispatcher.log"), 15))
+		}
+	}
+	r.measure(res, before)
+	byCase := make(map[string]int, len(p.events))
+	for i, e := range p.events {
+		byCase[e.CaseID] = i
+	}
+	var lat []time.Duration
+	var last time.Time
+	seen := make(map[int]bool, len(p.events))
+	err := readTopic(ctx, r.brokers, r.cfg.Partitions, "notifications", func(m kafka.Message) {
+		i, ok := byCase[string(m.Key)]
+		if !ok {
+			res.Unexpected++
+			return
+		}
+		if seen[i] {
+			res.Dups++
+			return
+		}
+		seen[i] = true
+		lat = append(lat, m.Time.Sub(time.Unix(0, r.recv.ref[i].Load())))
+		if m.Time.After(last) {
+			last = m.Time
+		}
+	})
+	if err != nil {
+		return err
+	}
+	res.Delivered = int64(len(seen))
+	res.Lost = int64(res.Events) - res.Delivered
+	res.Latency = dist(lat)
+	if res.Delivered > 0 {
+		res.Seconds = last.Sub(start).Seconds()
+		res.PerSecond = float64(res.Delivered) / res.Seconds
 	}
 	return nil
 }

@@ -35,6 +35,7 @@ func TestLoadCommandCountsEveryAlertOnce(t *testing.T) {
 		{Mode: ModeSteady, Events: 100, Rate: 200},
 		{Mode: ModeTimers, Events: 100, TimerLead: 4 * time.Second},
 		{Mode: ModeEscalations, Events: 100},
+		{Mode: ModeDecide, Events: 100},
 	} {
 		t.Run(tc.Mode, func(t *testing.T) {
 			tc.Dispatcher, tc.Dir, tc.Idle, tc.Settle = bin, filepath.Join(t.TempDir(), "run"), 60*time.Second, time.Second
@@ -47,6 +48,12 @@ func TestLoadCommandCountsEveryAlertOnce(t *testing.T) {
 			}
 			if res.Unexpected != 0 || res.Fallback != 0 || res.BadSig != 0 {
 				t.Errorf("unexpected %d, fallback %d, bad signatures %d", res.Unexpected, res.Fallback, res.BadSig)
+			}
+			if tc.Mode == ModeDecide {
+				if res.Latency.N != tc.Events {
+					t.Errorf("latency of %d intents, want %d", res.Latency.N, tc.Events)
+				}
+				return // nothing is delivered: no receiver figures
 			}
 			if res.Latency.N != tc.Events {
 				t.Errorf("latency of %d alerts, want %d", res.Latency.N, tc.Events)

@@ -23,8 +23,12 @@ const (
 func (res *Result) Print(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p("mode %s, %d events%s, %s", res.Mode, res.Events, rateText(res.Rate), res.Date.Format("2006-01-02 15:04 MST"))
-	p("  delivered  %d distinct alerts, lost %d, duplicates %d (unexpected %d, fallback %d, bad signature %d)",
-		res.Delivered, res.Lost, res.Dups, res.Unexpected, res.Fallback, res.BadSig)
+	what := "distinct alerts"
+	if res.Mode == ModeDecide {
+		what = "intents (decided alerts, no delivery)"
+	}
+	p("  delivered  %d %s, lost %d, duplicates %d (unexpected %d, fallback %d, bad signature %d)",
+		res.Delivered, what, res.Lost, res.Dups, res.Unexpected, res.Fallback, res.BadSig)
 	p("  receiver   %d connections (TLS handshakes), %s", res.Connections, res.Proto)
 	switch res.Mode {
 	case ModeTimers:
@@ -33,6 +37,10 @@ func (res *Result) Print(w io.Writer) {
 		p("  fired      %d timer events; the last %.2fs after the (last) due time; %.0f/s", t.Fired, t.AllFiredSeconds, t.FiredPerSecond)
 		p("  lateness   due -> event produced: %s", t.Lateness)
 		p("  alerts     due -> webhook POST: %s; all in %.2fs (%.0f/s)", res.Latency, res.Seconds, res.PerSecond)
+	case ModeDecide:
+		p("  throughput %.0f events decided/s (first publish -> last intent written %.2fs; publishing took %.2fs)", res.PerSecond, res.Seconds, res.PublishSeconds)
+		p("  latency    publish -> intent written: %s", res.Latency)
+		p("  produce    broker ack per write call: %s", res.ProduceAck)
 	default:
 		p("  throughput %.0f delivered/s (first publish -> last first POST %.2fs; publishing took %.2fs)", res.PerSecond, res.Seconds, res.PublishSeconds)
 		p("  latency    publish -> first POST: %s", res.Latency)
@@ -85,6 +93,8 @@ func (res *Result) printTargets(p func(string, ...any)) {
 	case ModeBurst:
 		p("    ≥ 15,000 delivered/s: %.0f (ratio %.2f); ≤ 10 CPU-s per 100k: %.1f (ratio %.2f); 0 lost: %d; 0 duplicates: %d",
 			res.PerSecond, res.PerSecond/targetBurstPerSecond, res.CPUServicePer100k, targetCPUPer100k/res.CPUServicePer100k, res.Lost, res.Dups)
+	case ModeDecide:
+		p("    decide stage alone ≥ 50,000 events/s: %.0f (ratio %.2f)", res.PerSecond, res.PerSecond/50_000)
 	case ModeSteady:
 		p("    p50 ≤ 1 ms: %.2f ms (ratio %.2f); p99 ≤ 5 ms: %.2f ms (ratio %.2f)",
 			res.Latency.P50, targetSteadyP50/res.Latency.P50, res.Latency.P99, targetSteadyP99/res.Latency.P99)

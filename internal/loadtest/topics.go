@@ -59,43 +59,52 @@ type firedTimer struct {
 // readFired reads case-events.internal from the start and returns its
 // check-in timer events (id timer:checkin:<case>:<due ms>).
 func readFired(ctx context.Context, brokers string, partitions int) ([]firedTimer, error) {
-	ends, err := offsets(ctx, brokers, partitions, "case-events.internal", kafka.LastOffset)
-	if err != nil {
-		return nil, err
-	}
 	var out []firedTimer
+	err := readTopic(ctx, brokers, partitions, "case-events.internal", func(m kafka.Message) {
+		var ev struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(m.Value, &ev) == nil {
+			if rest, ok := strings.CutPrefix(ev.ID, "timer:checkin:"); ok {
+				if k := strings.LastIndexByte(rest, ':'); k > 0 {
+					ms, _ := strconv.ParseInt(rest[k+1:], 10, 64)
+					out = append(out, firedTimer{caseID: rest[:k], due: time.UnixMilli(ms), written: m.Time})
+				}
+			}
+		}
+	})
+	return out, err
+}
+
+// readTopic calls fn with every message of topic, from the first offset
+// to the last as of the call.
+func readTopic(ctx context.Context, brokers string, partitions int, topic string, fn func(kafka.Message)) error {
+	ends, err := offsets(ctx, brokers, partitions, topic, kafka.LastOffset)
+	if err != nil {
+		return err
+	}
 	for p, end := range ends {
 		if end == 0 {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{brokers}, Topic: "case-events.internal", Partition: p,
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{brokers}, Topic: topic, Partition: p,
 			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
 		if err := r.SetOffset(kafka.FirstOffset); err != nil {
 			_ = r.Close()
-			return nil, err
+			return err
 		}
 		for {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
 				_ = r.Close()
-				return nil, fmt.Errorf("read case-events.internal[%d]: %w", p, err)
+				return fmt.Errorf("read %s[%d]: %w", topic, p, err)
 			}
-			var ev struct {
-				ID string `json:"id"`
-			}
-			if json.Unmarshal(m.Value, &ev) == nil {
-				if rest, ok := strings.CutPrefix(ev.ID, "timer:checkin:"); ok {
-					if k := strings.LastIndexByte(rest, ':'); k > 0 {
-						ms, _ := strconv.ParseInt(rest[k+1:], 10, 64)
-						out = append(out, firedTimer{caseID: rest[:k], due: time.UnixMilli(ms), written: m.Time})
-					}
-				}
-			}
+			fn(m)
 			if m.Offset+1 >= end {
 				break
 			}
 		}
 		_ = r.Close()
 	}
-	return out, nil
+	return nil
 }
