@@ -7,7 +7,7 @@
 set -eu
 RUNS=${RUNS:-3}
 OUT=${OUT:-load-results}
-SCENARIOS=${SCENARIOS:-"burst steady timers escalations"}
+SCENARIOS=${SCENARIOS:-"burst steady timers escalations decide"}
 BURST_EVENTS=${BURST_EVENTS:-100000}
 STEADY_RATE=${STEADY_RATE:-500}
 STEADY_SECONDS=${STEADY_SECONDS:-30}
@@ -28,6 +28,7 @@ for s in $SCENARIOS; do
 	steady) run steady --mode steady --rate "$STEADY_RATE" --events $((STEADY_RATE * STEADY_SECONDS)) ;;
 	timers) run timers --mode timers --events "$TIMER_EVENTS" ;;
 	escalations) run escalations --mode escalations --events "$ESC_EVENTS" ;;
+	decide) run decide --mode decide --events "$BURST_EVENTS" ;;
 	*) echo "unknown scenario $s" >&2; exit 2 ;;
 	esac
 done
