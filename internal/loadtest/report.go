@@ -29,7 +29,9 @@ func (res *Result) Print(w io.Writer) {
 	}
 	p("  delivered  %d %s, lost %d, duplicates %d (unexpected %d, fallback %d, bad signature %d)",
 		res.Delivered, what, res.Lost, res.Dups, res.Unexpected, res.Fallback, res.BadSig)
-	p("  receiver   %d connections (TLS handshakes), %s", res.Connections, res.Proto)
+	if res.Mode != ModeDecide {
+		p("  receiver   %d connections (TLS handshakes), %s", res.Connections, res.Proto)
+	}
 	switch res.Mode {
 	case ModeTimers:
 		t := res.TimerFiring
