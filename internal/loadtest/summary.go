@@ -75,6 +75,13 @@ func medText(vs []float64, unit string) string {
 			return fmt.Sprintf("%.2f", v)
 		}
 	}
+	if unit == "ms" && vs[len(vs)-1] >= 10_000 {
+		secs := make([]float64, len(vs))
+		for i, v := range vs {
+			secs[i] = v / 1000
+		}
+		vs, unit = secs, "s"
+	}
 	med := vs[len(vs)/2]
 	if len(vs)%2 == 0 {
 		med = (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
