@@ -40,7 +40,7 @@ func main() {
 	fs.StringVar(&cfg.Dispatcher, "dispatcher", "", "dispatcher binary (default: go build ./cmd/dispatcher)")
 	fs.StringVar(&cfg.Dir, "dir", "", "keep logs and configuration here (default: a temp dir, removed)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temp dir")
-	fs.DurationVar(&cfg.TimerLead, "timer-lead", 0, "timers: how long after setup starts the deadlines fall (default 20s + 1ms per event)")
+	fs.DurationVar(&cfg.TimerLead, "timer-lead", 0, "timers: how long after setup starts the deadlines fall (default 15s + 0.3ms per event; the setup applies about 8,000 events/s here)")
 	fs.DurationVar(&cfg.TimerSpread, "timer-spread", 0, "timers: spread the deadlines over this window instead of one instant")
 	fs.DurationVar(&cfg.Idle, "idle", 60*time.Second, "give up when nothing new arrived for this long (the rest is lost)")
 	fs.DurationVar(&cfg.Settle, "settle", 3*time.Second, "keep counting duplicates this long after the last alert")

@@ -52,7 +52,7 @@ type Config struct {
 	Keep bool
 
 	// TimerLead is how far after the setup starts the deadlines fall
-	// (timers mode); 0: 20 s + 1 ms per event.
+	// (timers mode); 0: 15 s + 0.3 ms per event.
 	TimerLead time.Duration
 	// TimerSpread spreads the deadlines evenly over this window instead of
 	// one instant (timers mode; for lateness at a steady trickle).
@@ -189,7 +189,7 @@ func (c *Config) defaults() error {
 		c.Settle = 3 * time.Second
 	}
 	if c.TimerLead <= 0 {
-		c.TimerLead = 20*time.Second + time.Duration(c.Events)*time.Millisecond
+		c.TimerLead = 15*time.Second + time.Duration(c.Events)*300*time.Microsecond
 	}
 	return nil
 }
