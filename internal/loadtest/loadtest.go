@@ -57,6 +57,11 @@ type Config struct {
 	// TimerSpread spreads the deadlines evenly over this window instead of
 	// one instant (timers mode; for lateness at a steady trickle).
 	TimerSpread time.Duration
+	// TimersOnly (timers mode) runs the dispatcher with
+	// DISPATCHER_STAGES=decide and waits for the N timer events on
+	// case-events.internal instead of N webhooks: firing alone, so that a
+	// million timers finish without a million deliveries.
+	TimersOnly bool
 
 	// Idle ends the wait when nothing new arrived for this long (the
 	// missing alerts are counted lost). Default 60 s.
@@ -304,7 +309,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	extra := cfg.ExtraEnv
-	if cfg.Mode == ModeDecide {
+	if cfg.Mode == ModeDecide || (cfg.Mode == ModeTimers && cfg.TimersOnly) {
 		extra = append([]string{"DISPATCHER_STAGES=decide"}, extra...)
 	}
 	if cfg.Profile != "" {
@@ -525,14 +530,21 @@ func (r *run) timers(ctx context.Context, p plan, res *Result, due time.Time, du
 	}
 	before := cpuSnapshot(r.watch)
 	r.prof.start()
-	last, err := r.wait(ctx, cfg.Events)
-	if err != nil {
-		return err
+	var last time.Time
+	if cfg.TimersOnly {
+		if err := r.waitTopic(ctx, "case-events.internal", cfg.Events); err != nil {
+			return err
+		}
+		r.measure(res, before)
+	} else {
+		if last, err = r.wait(ctx, cfg.Events); err != nil {
+			return err
+		}
+		r.measure(res, before)
+		time.Sleep(cfg.Settle)
+		r.counts(res)
+		res.Latency = dist(r.recv.latencies())
 	}
-	r.measure(res, before)
-	time.Sleep(cfg.Settle)
-	r.counts(res)
-	res.Latency = dist(r.recv.latencies())
 	lastDue := dueOf(cfg.Events - 1)
 	if res.Delivered > 0 {
 		res.Seconds = last.Sub(due).Seconds()
@@ -552,6 +564,11 @@ func (r *run) timers(ctx context.Context, p plan, res *Result, due time.Time, du
 		}
 	}
 	tm.Lateness = dist(late)
+	if cfg.TimersOnly {
+		// No deliveries: a fired timer is the count.
+		res.Delivered, res.Lost = int64(len(fired)), int64(cfg.Events-len(fired))
+		res.Seconds, res.PerSecond = 0, 0
+	}
 	if len(fired) > 0 {
 		tm.AllFiredSeconds = lastFired.Sub(lastDue).Seconds()
 		if s := lastFired.Sub(due).Seconds(); s > 0 {
@@ -613,6 +630,30 @@ func (r *run) decided(ctx context.Context, p plan, res *Result, before map[strin
 	if res.Delivered > 0 {
 		res.Seconds = last.Sub(start).Seconds()
 		res.PerSecond = float64(res.Delivered) / res.Seconds
+	}
+	return nil
+}
+
+// waitTopic waits until topic holds n messages, or nothing new came for Idle.
+func (r *run) waitTopic(ctx context.Context, topic string, n int) error {
+	var got, lastN int64 = 0, -1
+	lastChange, report := time.Now(), time.Now()
+	for got < int64(n) && time.Since(lastChange) < r.cfg.Idle {
+		time.Sleep(20 * time.Millisecond)
+		var err error
+		if got, err = topicEnd(ctx, r.brokers, r.cfg.Partitions, topic); err != nil {
+			return err
+		}
+		if got != lastN {
+			lastN, lastChange = got, time.Now()
+		}
+		if time.Since(report) >= 5*time.Second {
+			report = time.Now()
+			r.cfg.logf("%s holds %d/%d", topic, got, n)
+		}
+		if !r.disp.running() {
+			return fmt.Errorf("the dispatcher exited:\n%s", tailFile(filepath.Join(r.dir, "dispatcher.log"), 15))
+		}
 	}
 	return nil
 }

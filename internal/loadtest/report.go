@@ -24,12 +24,15 @@ func (res *Result) Print(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p("mode %s, %d events%s, %s", res.Mode, res.Events, rateText(res.Rate), res.Date.Format("2006-01-02 15:04 MST"))
 	what := "distinct alerts"
-	if res.Mode == ModeDecide {
+	switch {
+	case res.Mode == ModeDecide:
 		what = "intents (decided alerts, no delivery)"
+	case res.Mode == ModeTimers && res.Latency.N == 0:
+		what = "timers fired (decide stage only, no delivery)"
 	}
 	p("  delivered  %d %s, lost %d, duplicates %d (unexpected %d, fallback %d, bad signature %d)",
 		res.Delivered, what, res.Lost, res.Dups, res.Unexpected, res.Fallback, res.BadSig)
-	if res.Mode != ModeDecide {
+	if res.Connections > 0 {
 		p("  receiver   %d connections (TLS handshakes), %s", res.Connections, res.Proto)
 	}
 	switch res.Mode {
@@ -38,7 +41,9 @@ func (res *Result) Print(w io.Writer) {
 		p("  setup      %.2fs (publish %.2fs)%s", t.SetupSeconds, res.PublishSeconds, lateText(t.LateSetup))
 		p("  fired      %d timer events; the last %.2fs after the (last) due time; %.0f/s", t.Fired, t.AllFiredSeconds, t.FiredPerSecond)
 		p("  lateness   due -> event produced: %s", t.Lateness)
-		p("  alerts     due -> webhook POST: %s; all in %.2fs (%.0f/s)", res.Latency, res.Seconds, res.PerSecond)
+		if res.Latency.N > 0 {
+			p("  alerts     due -> webhook POST: %s; all in %.2fs (%.0f/s)", res.Latency, res.Seconds, res.PerSecond)
+		}
 	case ModeDecide:
 		p("  throughput %.0f events decided/s (first publish -> last intent written %.2fs; publishing took %.2fs)", res.PerSecond, res.Seconds, res.PublishSeconds)
 		p("  latency    publish -> intent written: %s", res.Latency)
@@ -102,8 +107,14 @@ func (res *Result) printTargets(p func(string, ...any)) {
 			res.Latency.P50, targetSteadyP50/res.Latency.P50, res.Latency.P99, targetSteadyP99/res.Latency.P99)
 	case ModeTimers:
 		t := res.TimerFiring
-		p("    100k due at once all fired within 5 s (1M within 60 s): last fired %.2fs after due (ratio for 100k %.2f)",
-			t.AllFiredSeconds, target100kFired*float64(res.Events)/100_000/t.AllFiredSeconds)
+		switch {
+		case res.Events == 1_000_000:
+			p("    1,000,000 due at once all fired within 60 s: %.2fs (ratio %.2f)", t.AllFiredSeconds, 60/t.AllFiredSeconds)
+		case res.Events == 100_000:
+			p("    100,000 due at once all fired within 5 s: %.2fs (ratio %.2f)", t.AllFiredSeconds, 5/t.AllFiredSeconds)
+		default:
+			p("    100k in 5 s is 20,000 fired/s: %.0f/s (ratio %.2f; small runs are dominated by the 200 ms poll)", t.FiredPerSecond, t.FiredPerSecond/20_000)
+		}
 	case ModeEscalations:
 		e := res.Escalations
 		p("    Redis ≤ 1.5 KB per open escalation: %.0f B (ratio %.2f); dispatcher RSS < 100 MB at 1M: %s now at %d open",
