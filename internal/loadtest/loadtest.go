@@ -117,6 +117,10 @@ type Result struct {
 	CPUServicePer100k float64          `json:"cpu_service_per_100k"`
 	PeakRSS           map[string]int64 `json:"peak_rss_bytes"`
 
+	// RedisCommands is INFO commandstats at the end of the run (the
+	// whole run, setup included), most time first.
+	RedisCommands []cmdStat `json:"redis_commands,omitempty"`
+
 	Escalations *Escalations `json:"escalations,omitempty"` // escalations mode
 	Dir         string       `json:"dir,omitempty"`
 }
@@ -340,6 +344,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if err := r.prof.wait(); err != nil {
 		return res, err
+	}
+	if cs, err := commandStats(ctx, r.rc); err == nil {
+		res.RedisCommands = cs
 	}
 	for _, w := range r.watch {
 		if _, peak, err := procMem(w.pid); err == nil {

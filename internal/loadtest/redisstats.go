@@ -139,3 +139,41 @@ func keyBreakdown(ctx context.Context, rc *redis.Client, perClass int) ([]keyCla
 	sort.Slice(out, func(i, j int) bool { return out[i].Bytes > out[j].Bytes })
 	return out, nil
 }
+
+// cmdStat is one line of INFO commandstats: what Redis spent its time on.
+type cmdStat struct {
+	Command     string  `json:"command"`
+	Calls       int64   `json:"calls"`
+	Usec        int64   `json:"usec"`
+	UsecPerCall float64 `json:"usec_per_call"`
+}
+
+// commandStats returns INFO commandstats, most time first.
+func commandStats(ctx context.Context, rc *redis.Client) ([]cmdStat, error) {
+	s, err := rc.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []cmdStat
+	for _, l := range strings.Split(s, "\r\n") {
+		name, rest, ok := strings.Cut(l, ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		c := cmdStat{Command: strings.TrimPrefix(name, "cmdstat_")}
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "calls":
+				c.Calls, _ = strconv.ParseInt(v, 10, 64)
+			case "usec":
+				c.Usec, _ = strconv.ParseInt(v, 10, 64)
+			case "usec_per_call":
+				c.UsecPerCall, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Usec > out[j].Usec })
+	return out, nil
+}

@@ -74,6 +74,20 @@ func (res *Result) Print(w io.Writer) {
 		parts = append(parts, fmt.Sprintf("%s %s", k, mb(res.PeakRSS[k])))
 	}
 	p("  peak rss   %s", strings.Join(parts, ", "))
+	if len(res.RedisCommands) > 0 {
+		var total int64
+		for _, c := range res.RedisCommands {
+			total += c.Usec
+		}
+		parts = parts[:0]
+		for i, c := range res.RedisCommands {
+			if i == 6 {
+				break
+			}
+			parts = append(parts, fmt.Sprintf("%s %.0f%% (%d calls, %.0f µs each)", c.Command, 100*float64(c.Usec)/float64(max(total, 1)), c.Calls, c.UsecPerCall))
+		}
+		p("  redis time %.1f s in commands, whole run: %s", float64(total)/1e6, strings.Join(parts, "; "))
+	}
 	if e := res.Escalations; e != nil {
 		p("  escalations open %d; Redis used_memory %s -> %s: %.0f bytes per open escalation (1M: %s)",
 			e.Open, mb(e.RedisUsedBefore), mb(e.RedisUsedAfter), e.RedisBytesPerOpen, mb(e.ExtrapolatedRedis1M))
