@@ -122,6 +122,9 @@ type Result struct {
 	RedisCommands []cmdStat `json:"redis_commands,omitempty"`
 
 	Escalations *Escalations `json:"escalations,omitempty"` // escalations mode
+	// LoadAvg is the machine's 1-minute load average at the start and
+	// the end of the run (2 cores: anything above ~2 is other work too).
+	LoadAvg [2]float64 `json:"load_average"`
 	Dir         string       `json:"dir,omitempty"`
 }
 
@@ -330,6 +333,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		time.Since(setupStart).Round(time.Millisecond), r.disp.pid(), r.redis.pid(), r.broker.pid(), r.recv.url, dir)
 
 	res := &Result{Mode: cfg.Mode, Events: cfg.Events, Rate: cfg.Rate, Date: time.Now().UTC(), CPU: map[string]float64{}, PeakRSS: map[string]int64{}}
+	res.LoadAvg[0] = loadAvg()
 	if cfg.Keep || cfg.Dir != "" {
 		res.Dir = dir
 	}
@@ -345,6 +349,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := r.prof.wait(); err != nil {
 		return res, err
 	}
+	res.LoadAvg[1] = loadAvg()
 	if cs, err := commandStats(ctx, r.rc); err == nil {
 		res.RedisCommands = cs
 	}

@@ -107,3 +107,21 @@ func cpuSnapshot(ps []watched) map[string]time.Duration {
 	out["loadtest"] = selfCPU()
 	return out
 }
+
+// loadAvg is the 1-minute load average (/proc/loadavg), -1 if unknown:
+// reported with the figures, as other jobs on the machine change them.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}

@@ -22,7 +22,7 @@ const (
 // Print writes a human-readable report.
 func (res *Result) Print(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
-	p("mode %s, %d events%s, %s", res.Mode, res.Events, rateText(res.Rate), res.Date.Format("2006-01-02 15:04 MST"))
+	p("mode %s, %d events%s, %s, load average %.1f -> %.1f", res.Mode, res.Events, rateText(res.Rate), res.Date.Format("2006-01-02 15:04 MST"), res.LoadAvg[0], res.LoadAvg[1])
 	what := "distinct alerts"
 	switch {
 	case res.Mode == ModeDecide:

@@ -49,6 +49,7 @@ func Summary(w io.Writer, rs []*Result) {
 		row("latency p99", "ms", func(r *Result) float64 { return r.Latency.P99 })
 		row("latency max", "ms", func(r *Result) float64 { return r.Latency.Max })
 	}
+	row("machine load average (1 min) at the end", "", func(r *Result) float64 { return r.LoadAvg[1] })
 	row("CPU-s dispatcher+redis+broker per 100k", "s", func(r *Result) float64 { return r.CPUServicePer100k })
 	row("  of which dispatcher", "s", cpu("dispatcher"))
 	row("  of which redis-server", "s", cpu("redis-server"))
