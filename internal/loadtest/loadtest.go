@@ -125,7 +125,7 @@ type Result struct {
 	// LoadAvg is the machine's 1-minute load average at the start and
 	// the end of the run (2 cores: anything above ~2 is other work too).
 	LoadAvg [2]float64 `json:"load_average"`
-	Dir         string       `json:"dir,omitempty"`
+	Dir     string     `json:"dir,omitempty"`
 }
 
 // Timers is the timers mode's firing: when each deadline's event was
