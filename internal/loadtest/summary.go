@@ -43,8 +43,12 @@ func Summary(w io.Writer, rs []*Result) {
 		row("alert POST after due, p99", "ms", func(r *Result) float64 { return r.Latency.P99 })
 		row("all alerts POSTed, s after due", "s", func(r *Result) float64 { return r.Seconds })
 	default:
-		row("delivered per second", "/s", func(r *Result) float64 { return r.PerSecond })
-		row("latency p50 (publish -> first POST)", "ms", func(r *Result) float64 { return r.Latency.P50 })
+		what, to := "delivered per second", "first POST"
+		if rs[0].Mode == ModeDecide {
+			what, to = "decided per second (intents written)", "intent written"
+		}
+		row(what, "/s", func(r *Result) float64 { return r.PerSecond })
+		row("latency p50 (publish -> "+to+")", "ms", func(r *Result) float64 { return r.Latency.P50 })
 		row("latency p95", "ms", func(r *Result) float64 { return r.Latency.P95 })
 		row("latency p99", "ms", func(r *Result) float64 { return r.Latency.P99 })
 		row("latency max", "ms", func(r *Result) float64 { return r.Latency.Max })
@@ -76,7 +80,7 @@ func medText(vs []float64, unit string) string {
 			return fmt.Sprintf("%.2f", v)
 		}
 	}
-	if unit == "ms" && vs[len(vs)-1] >= 10_000 {
+	if unit == "ms" && vs[len(vs)-1] >= 1000 {
 		secs := make([]float64, len(vs))
 		for i, v := range vs {
 			secs[i] = v / 1000
