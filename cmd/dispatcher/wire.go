@@ -80,7 +80,8 @@ func (a *app) addDecide(opts *dispatcher.Options, esc *dispatcher.EscalationStor
 	opts.Checks["timers"], opts.Checks["schedules"] = timers.Check, sched.Check
 	api := &dispatcher.AckAPI{Rules: a.cfg, Live: a.live, Store: esc, Log: log.WithField("component", "ack-api"),
 		Acks:        &dispatcher.Acknowledger{Store: esc, Writer: opts.Writer, Now: time.Now},
-		TwilioToken: getenv("TWILIO_AUTH_TOKEN"), InboundURL: getenv("TWILIO_INBOUND_URL")}
+		TwilioToken: getenv("TWILIO_AUTH_TOKEN"), InboundURL: getenv("TWILIO_INBOUND_URL"),
+		PagerDutySecret: getenv("PAGERDUTY_WEBHOOK_SECRET")}
 	opts.Routes = chainRoutes(opts.Routes, api.Register)
 }
 
