@@ -1,16 +1,16 @@
 package dispatcher
 
 import (
-	"github.com/redis/go-redis/v9"
-
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/viogen-alerts/dispatcher/event"
@@ -273,9 +273,26 @@ func TestLadderClimbsWithoutAck(t *testing.T) {
 	if final.Step != 3 {
 		t.Errorf("closed at step %d", final.Step)
 	}
+	// The close resolves every incident paged; nothing was acknowledged.
+	p.intents.waitFor(t, "pager resolve", func(in Intent) bool { return isLadder(in) && in.PagerAction == "resolve" })
+	paged, got := map[string]bool{}, map[string]bool{}
+	for _, in := range readIntents(t, p.brokers) {
+		if isLadder(in) && in.PagerAction == "resolve" {
+			got[in.ContactID] = true
+		}
+		if isLadder(in) && contains(in.Channels, "pager") && in.PagerAction == "" {
+			paged[in.ContactID] = true
+		}
+		if isLadder(in) && in.PagerAction == "acknowledge" {
+			t.Errorf("acknowledge sent without an acknowledgement: %+v", in)
+		}
+	}
+	if len(paged) == 0 || len(got) != len(paged) {
+		t.Errorf("resolved %v, paged %v", got, paged)
+	}
 }
 
-// An acknowledgement stops the ladder and resolves the pager incidents.
+// An acknowledgement stops the ladder and acknowledges the pager incidents.
 func TestLadderStopsOnAck(t *testing.T) {
 	clock := newFakeNow(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))
 	p := startPipeline(t, clock.Now)
@@ -289,12 +306,22 @@ func TestLadderStopsOnAck(t *testing.T) {
 	if acked.AckedBy != "gc-ciudad-real" || acked.AckVia != "api" {
 		t.Fatalf("acked: %+v", acked)
 	}
-	resolves := p.intents.waitFor(t, "pager resolve", func(in Intent) bool { return in.CaseRef == "C-LD2" && in.PagerAction == "resolve" })
-	sort.Slice(resolves, func(i, j int) bool { return resolves[i].ContactID < resolves[j].ContactID })
-	if len(resolves) != 2 || resolves[0].ContactID != "gc-cr-guardia" || resolves[1].ContactID != "pl-herencia-guardia" {
-		t.Errorf("resolves: %+v", resolves)
+	acks := p.intents.waitFor(t, "pager acknowledge", func(in Intent) bool { return in.CaseRef == "C-LD2" && in.PagerAction == "acknowledge" })
+	sort.Slice(acks, func(i, j int) bool { return acks[i].ContactID < acks[j].ContactID })
+	if len(acks) != 2 || acks[0].ContactID != "gc-cr-guardia" || acks[1].ContactID != "pl-herencia-guardia" {
+		t.Errorf("acknowledges: %+v", acks)
+	}
+	for _, in := range acks {
+		if in.AlertID != e.ID || !slices.Equal(in.Channels, []string{"pager"}) || len(in.Fallback) > 0 {
+			t.Errorf("acknowledge intent: %+v", in)
+		}
 	}
 	assertLadderStopped(t, p, clock, "C-LD2")
+	for _, in := range readIntents(t, p.brokers) {
+		if in.CaseRef == "C-LD2" && in.PagerAction == "resolve" {
+			t.Errorf("an acknowledgement resolved the incident: %+v", in)
+		}
+	}
 }
 
 // A recorded check-in resolves a missed-check-in escalation.
