@@ -56,13 +56,24 @@ func decode(b []byte, internal bool) (Event, error) {
 	// encoding/json alone matches keys case-insensitively, keeps the last
 	// of duplicate keys, names an unknown nested key without its path and
 	// lets a stray '}' or ']' trail the object: checkKeys closes those gaps.
-	if err := checkKeys(b); err != nil {
-		return ev, err
+	// keysOK is the fast path; checkKeys decides (and explains) the rest,
+	// and explains a message the fast path let through and the typed
+	// decode refuses, so every error is the one checkKeys would give.
+	fast := keysOK(b)
+	if !fast {
+		if err := checkKeys(b); err != nil {
+			return ev, err
+		}
 	}
 	var w wire
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
+		if fast {
+			if kerr := checkKeys(b); kerr != nil {
+				return ev, kerr
+			}
+		}
 		return ev, jsonErr(err)
 	}
 	return w.event(internal)
