@@ -2,12 +2,9 @@ package dispatcher
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"testing"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/viogen-alerts/dispatcher/event"
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
@@ -72,8 +69,7 @@ func readIntents(t *testing.T, brokers []string) []Intent {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	n := topicSize(ctx, t, brokers, TopicIntents)
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupTopics: []string{TopicIntents}, GroupID: fmt.Sprintf("intents-%d", time.Now().UnixNano()),
-		MaxWait: 100 * time.Millisecond, StartOffset: kafka.FirstOffset})
+	r := newTopicReader(t, brokers, TopicIntents)
 	defer r.Close()
 	var out []Intent
 	for int64(len(out)) < n {

@@ -3,15 +3,12 @@ package dispatcher
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/viogen-alerts/dispatcher/channels"
 	"github.com/viogen-alerts/dispatcher/channels/email"
@@ -116,8 +113,7 @@ func readResults(t *testing.T, brokers []string, cond func([]Result) bool) []Res
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupTopics: []string{TopicResults}, GroupID: fmt.Sprintf("results-%d", time.Now().UnixNano()),
-		MaxWait: 100 * time.Millisecond, StartOffset: kafka.FirstOffset})
+	r := newTopicReader(t, brokers, TopicResults)
 	defer r.Close()
 	var out []Result
 	for !cond(out) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -67,17 +68,32 @@ func (s *deliveryState) markSent(ctx context.Context, in Intent, r Result, owner
 	if err != nil {
 		return fmt.Errorf("encode sent-marker: %w", err)
 	}
-	pipe := s.rdb.Pipeline()
+	var ib []byte
 	if r.Channel == "sms" && r.ProviderID != "" {
-		ib, err := in.Encode()
-		if err != nil {
+		if ib, err = in.Encode(); err != nil {
 			return err
 		}
-		pipe.Set(ctx, smsKey(r.ProviderID), ib, 7*24*time.Hour)
 	}
-	markSentScript.Eval(ctx, pipe, []string{sentKey(in.CaseRef, in.ID, r.Channel), intentKey(in.CaseRef, in.ID), sendingKey(in.CaseRef, in.ID, r.Channel)},
-		b, r.Channel, s.ttl.Milliseconds(), owner)
-	if _, err := pipe.Exec(ctx); err != nil {
+	// The script goes by its hash (EVALSHA), not its text: loaded once
+	// per server, on the first NOSCRIPT. Both commands are idempotent.
+	exec := func() error {
+		pipe := s.rdb.Pipeline()
+		if ib != nil {
+			pipe.Set(ctx, smsKey(r.ProviderID), ib, 7*24*time.Hour)
+		}
+		markSentScript.EvalSha(ctx, pipe, []string{sentKey(in.CaseRef, in.ID, r.Channel), intentKey(in.CaseRef, in.ID), sendingKey(in.CaseRef, in.ID, r.Channel)},
+			b, r.Channel, s.ttl.Milliseconds(), owner)
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	err = exec()
+	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		if lerr := markSentScript.Load(ctx, s.rdb).Err(); lerr != nil {
+			return fmt.Errorf("load sent-marker script: %w", lerr)
+		}
+		err = exec()
+	}
+	if err != nil {
 		return fmt.Errorf("write sent-marker: %w", err)
 	}
 	return nil

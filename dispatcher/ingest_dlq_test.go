@@ -49,8 +49,7 @@ func bigBroker(t *testing.T, dlqMaxBytes int) []string {
 // readTopic reads n messages of topic from the start.
 func readTopic(ctx context.Context, t *testing.T, brokers []string, topic string, n int) []kafka.Message {
 	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: "read-" + topic + "-" + t.Name(), Topic: topic,
-		MaxWait: 100 * time.Millisecond, StartOffset: kafka.FirstOffset, MaxBytes: 10 << 20})
+	r := newTopicReader(t, brokers, topic)
 	defer r.Close()
 	var out []kafka.Message
 	for len(out) < n {

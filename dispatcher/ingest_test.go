@@ -238,8 +238,7 @@ func publish(ctx context.Context, t *testing.T, w *kafka.Writer, order []event.E
 
 func checkDLQ(ctx context.Context, t *testing.T, brokers []string) {
 	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: "dlq-check", Topic: TopicDLQ,
-		MaxWait: 100 * time.Millisecond, StartOffset: kafka.FirstOffset})
+	r := newTopicReader(t, brokers, TopicDLQ)
 	defer r.Close()
 	got := map[string]string{}
 	for len(got) < len(malformed) {

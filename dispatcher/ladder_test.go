@@ -98,8 +98,7 @@ type intentLog struct {
 
 func watchIntents(t testing.TB, brokers []string) *intentLog {
 	l := &intentLog{}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupTopics: []string{TopicIntents}, GroupID: fmt.Sprintf("watch-%d", time.Now().UnixNano()),
-		MaxWait: 50 * time.Millisecond, StartOffset: kafka.FirstOffset})
+	r := newTopicReader(t, brokers, TopicIntents)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -465,7 +464,7 @@ func fireOnceAcrossInstances(t *testing.T, rdb redis.UniversalClient, brokers []
 	if fired.Load() != int64(n) {
 		t.Fatalf("fired %d, want %d", fired.Load(), n)
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupTopics: []string{TopicInternal}, GroupID: "count", MaxWait: 50 * time.Millisecond, StartOffset: kafka.FirstOffset})
+	r := newTopicReader(t, brokers, TopicInternal)
 	defer r.Close()
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
