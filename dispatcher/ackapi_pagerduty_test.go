@@ -161,3 +161,46 @@ func TestPagerDutyWebhookOffWithoutSecret(t *testing.T) {
 		t.Fatalf("%d, want 404", code)
 	}
 }
+
+// A ladder that runs out without an acknowledgement resolves its
+// incidents: PagerDuty receives "resolve" with the alert's dedup_key for
+// every on-call paged, and never "acknowledge".
+func TestLadderCloseResolvesAtPagerDuty(t *testing.T) {
+	clock := newFakeNow(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))
+	p := startPipeline(t, clock.Now)
+	prov := deliverPipeline(t, p)
+	p.publish(t, ev("pc1", event.CaseOpened, "C-PD2", 1, event.Medio), ev("pc2", event.RiskAssessed, "C-PD2", 2, event.Extremo))
+	e := waitEscalation(t, p, "C-PD2")
+	for range 4 { // step 0 round 1, step 1, step 2, then past the last step
+		clock.Add(31 * time.Minute)
+		fireAll(t, p.timers)
+		p.waitProcessed(t)
+	}
+	waitState(t, p, e, EscClosed)
+	want := 0
+	for _, in := range readIntents(t, p.brokers) {
+		if in.AlertID == e.ID && in.PagerAction == "resolve" {
+			want++
+		}
+	}
+	if want < 2 {
+		t.Fatalf("%d resolve intents, want one per paged on-call (at least 2)", want)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	resolves := func() (n int) {
+		for _, pe := range prov.pd.Events() {
+			switch pe.EventAction {
+			case "resolve":
+				n++
+				if pe.DedupKey != e.ID {
+					t.Errorf("resolve with dedup_key %q, want the alert id %q", pe.DedupKey, e.ID)
+				}
+			case "acknowledge":
+				t.Errorf("acknowledge sent without an acknowledgement")
+			}
+		}
+		return n
+	}
+	waitFor(t, ctx, func() bool { return resolves() >= want })
+}
