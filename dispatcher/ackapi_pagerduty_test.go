@@ -161,3 +161,85 @@ func TestPagerDutyWebhookOffWithoutSecret(t *testing.T) {
 		t.Fatalf("%d, want 404", code)
 	}
 }
+
+// A ladder that runs out without an acknowledgement resolves its
+// incidents: PagerDuty receives "resolve" with the alert's dedup_key for
+// every on-call paged, and never "acknowledge".
+func TestLadderCloseResolvesAtPagerDuty(t *testing.T) {
+	clock := newFakeNow(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))
+	p := startPipeline(t, clock.Now)
+	prov := deliverPipeline(t, p)
+	p.publish(t, ev("pc1", event.CaseOpened, "C-PD2", 1, event.Medio), ev("pc2", event.RiskAssessed, "C-PD2", 2, event.Extremo))
+	e := waitEscalation(t, p, "C-PD2")
+	for range 4 { // step 0 round 1, step 1, step 2, then past the last step
+		clock.Add(31 * time.Minute)
+		fireAll(t, p.timers)
+		p.waitProcessed(t)
+	}
+	waitState(t, p, e, EscClosed)
+	want := 0
+	for _, in := range readIntents(t, p.brokers) {
+		if in.AlertID == e.ID && in.PagerAction == "resolve" {
+			want++
+		}
+	}
+	if want < 2 {
+		t.Fatalf("%d resolve intents, want one per paged on-call (at least 2)", want)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	resolves := func() (n int) {
+		for _, pe := range prov.pd.Events() {
+			switch pe.EventAction {
+			case "resolve":
+				n++
+				if pe.DedupKey != e.ID {
+					t.Errorf("resolve with dedup_key %q, want the alert id %q", pe.DedupKey, e.ID)
+				}
+			case "acknowledge":
+				t.Errorf("acknowledge sent without an acknowledgement")
+			}
+		}
+		return n
+	}
+	waitFor(t, ctx, func() bool { return resolves() >= want })
+}
+
+// A case that closes closes its open escalations: the ladder stops and
+// the pager incidents are resolved at PagerDuty. A replayed close older
+// than an escalation's own event leaves that escalation open.
+func TestCaseCloseClosesEscalationAndResolves(t *testing.T) {
+	clock := newFakeNow(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))
+	p := startPipeline(t, clock.Now)
+	prov := deliverPipeline(t, p)
+	p.publish(t, ev("cc1", event.CaseOpened, "C-PD3", 1, event.Medio), ev("cc2", event.RiskAssessed, "C-PD3", 2, event.Extremo))
+	e := waitEscalation(t, p, "C-PD3")
+
+	// An old close (before the alert's event), as a replay would bring:
+	// nothing closes.
+	old := ev("cc0", event.CaseClosed, "C-PD3", 1, event.LevelNone)
+	if err := p.ladder.CloseCase(context.Background(), old, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.esc.Get(context.Background(), e.CaseRef, e.ID); err != nil || got.State != EscOpen {
+		t.Fatalf("an older close closed the escalation: %+v %v", got, err)
+	}
+
+	p.publish(t, ev("cc3", event.CaseClosed, "C-PD3", 3, event.LevelNone))
+	closed := waitState(t, p, e, EscClosed)
+	if !closed.DueAt.IsZero() {
+		t.Errorf("closed escalation still due at %v", closed.DueAt)
+	}
+	assertLadderStopped(t, p, clock, "C-PD3")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	waitFor(t, ctx, func() bool {
+		n := 0
+		for _, pe := range prov.pd.Events() {
+			if pe.EventAction == "resolve" && pe.DedupKey == e.ID {
+				n++
+			}
+		}
+		return n == 2 // both on-calls paged at step 0
+	})
+}

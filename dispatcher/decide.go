@@ -88,7 +88,8 @@ func (d *Decider) Handle(ctx context.Context, items []Item) error {
 }
 
 func (d *Decider) ladderEvent(t event.Type) bool {
-	return d.Ladder != nil && (t == event.EscalationTimeout || t == event.EscalationAcknowledged || t == event.CheckinRecorded)
+	return d.Ladder != nil && (t == event.EscalationTimeout || t == event.EscalationAcknowledged || t == event.CheckinRecorded ||
+		t == event.CaseClosed)
 }
 
 func (d *Decider) applyLadder(ctx context.Context, it Item) error {
@@ -100,6 +101,11 @@ func (d *Decider) applyLadder(ctx context.Context, it Item) error {
 		return d.Ladder.Ack(ctx, ev.CaseID, ev.Ack.EscalationID, ev.Ack.Agency, ev.Ack.Via, now)
 	case event.CheckinRecorded:
 		return d.Ladder.AckCheckin(ctx, ev, now)
+	case event.CaseClosed:
+		if it.Outcome.Transition.Stale {
+			return nil // an old close, overtaken by a newer reactivation
+		}
+		return d.Ladder.CloseCase(ctx, ev, now)
 	}
 	return nil
 }

@@ -22,7 +22,7 @@ import (
 const (
 	EscOpen   = "open"
 	EscAcked  = "acknowledged"
-	EscClosed = "closed" // the ladder ran out without an acknowledgement
+	EscClosed = "closed" // the ladder ran out without an acknowledgement, or the case closed
 )
 
 // Escalation is an alert climbing its policy's ladder until somebody

@@ -275,6 +275,34 @@ func (l *Ladder) pageUpdates(e *Escalation, action string, now time.Time) []Inte
 	return out
 }
 
+// CloseCase closes the case's open escalations when the case closes: their
+// ladders stop and their pager incidents are resolved. Only escalations
+// raised by events that occurred before the close are closed: a replayed
+// old case.closed (a batch handled again after a crash, with the case
+// reactivated and a new escalation opened after it) must not close the
+// new one. Idempotent: a closed escalation is no longer open.
+func (l *Ladder) CloseCase(ctx context.Context, ev event.Event, now time.Time) error {
+	open, err := l.Store.OpenForCase(ctx, ev.CaseID)
+	if err != nil {
+		return err
+	}
+	for _, e := range open {
+		if e.Alert.EventID == ev.ID || !e.Alert.OccurredAt.Before(ev.OccurredAt) {
+			continue
+		}
+		if err := l.write(ctx, l.pageUpdates(e, pagerResolve, now)); err != nil {
+			return err
+		}
+		e.State, e.DueAt = EscClosed, time.Time{}
+		l.Log.WithFields(logrus.Fields{"alert_id": e.ID, "case_ref": e.CaseRef, "rule": e.Alert.Rule, "event_id": ev.ID}).
+			Info("escalation closed: the case closed")
+		if err := l.Store.Save(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // AckCheckin resolves a case's open missed-check-in escalations when a
 // check-in is recorded that took place after the case's last check-in
 // known when the escalation opened: a re-sent or late old check-in does

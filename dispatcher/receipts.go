@@ -34,6 +34,11 @@ const receiptTimeout = 10 * time.Second
 //     intent without fallback channels left tells the coordinating center
 //     (the "notice" step, once).
 //
+// A final status recorded here (its receipt:<sid>:<status> field in the
+// intent's state) also answers the SMS's pending receipt check
+// (receipt_check.go): the check then does nothing. One arriving after the
+// check marked the SMS unconfirmed is recorded all the same.
+//
 // Intermediate statuses (queued, sending, sent, ...) and "read" get 204
 // and nothing is recorded. An unknown sid gets 200 (Twilio must not retry
 // it forever). A Redis or Kafka failure gets 500, so Twilio may retry; a

@@ -30,6 +30,7 @@ type receiptEnv struct {
 	d       *Deliverer
 	logs    *providertest.LogCapture
 	local   string // the StatusCallback the SMS are sent with; the fake signs against it
+	stop    func() // stops d
 	proxied string // where the handler configured with proxiedURL is reached
 }
 
@@ -64,7 +65,7 @@ func newReceiptEnvWith(t *testing.T, opt func(*Deliverer)) *receiptEnv {
 	if opt != nil {
 		opt(r.d)
 	}
-	runDeliverer(t, r.d)
+	r.stop = runDeliverer(t, r.d)
 	return r
 }
 
@@ -586,4 +587,62 @@ func TestReceiptMissingPastTimeoutMarksUnconfirmedAndFallsBack(t *testing.T) {
 		}
 	}
 	r.logs.AssertNotContains(t, addresses(r.d.rcfg)...)
+}
+
+// A non-critical SMS without a receipt is only marked unconfirmed: no
+// fallback. The checks live in Redis: a deliverer stopped before they
+// are due and a new one started in its place runs them.
+func TestReceiptMissingNonCriticalOnlyMarkedAcrossRestart(t *testing.T) {
+	r, clock := receiptCheckEnv(t)
+	r.run(t, ev("C-RU2-1", event.CaseOpened, "C-RU2", 1, event.Medio), ev("C-RU2-2", event.RiskAssessed, "C-RU2", 2, event.Alto))
+	rs := readResults(t, r.brokers, func(rs []Result) bool { return count(rs, OutcomeSent, "sms") >= 2 })
+	sids := map[string]string{}
+	for _, res := range rs {
+		if res.Outcome == OutcomeSent && res.Channel == "sms" {
+			sids[res.ContactID] = res.ProviderID
+		}
+	}
+	if sids["gc-cr-guardia"] == "" || len(sids) != 2 {
+		t.Fatalf("sms sent: %v", sids)
+	}
+	waitQueued(t, r.d, 2)
+	r.stop()
+	emailsBefore := len(r.prov.smtp.Messages())
+
+	d2 := newDeliverer(t, r.decideEnv, r.prov)
+	d2.cfg.ReceiptTimeout, d2.now, d2.log = 5*time.Minute, clock.Now, r.logs.Logger.WithField("component", "deliver")
+	runDeliverer(t, d2)
+	clock.Add(5*time.Minute + time.Second)
+	waitRetriesDrained(t, d2)
+	if n := len(r.prov.smtp.Messages()); n != emailsBefore {
+		t.Errorf("%d emails after the checks, %d before: a non-critical SMS fell back", n, emailsBefore)
+	}
+
+	// A late receipt marks the end of what was published for the case.
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	mux := http.NewServeMux()
+	mux.Handle("/v1/twilio/status", d2.StatusHandler(testToken, r.local))
+	f := r.statusForm(t, sids["gc-cr-guardia"], "delivered", "")
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/v1/twilio/status", strings.NewReader(f.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set(sms.SignatureHeader, providertest.TwilioSignature(testToken, r.local, f))
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, req)
+	if w.Code/100 != 2 {
+		t.Fatalf("late receipt: %d", w.Code)
+	}
+	rs = readResults(t, r.brokers, func(rs []Result) bool { return count(rs, OutcomeDelivered, "sms") >= 1 })
+	unconfirmed := map[string]int{}
+	for _, res := range rs {
+		switch res.Outcome {
+		case OutcomeUnconfirmed:
+			unconfirmed[res.ContactID]++
+		case OutcomeFallback, OutcomeNotice:
+			t.Errorf("a non-critical unconfirmed SMS led to %s: %+v", res.Outcome, res)
+		}
+	}
+	if unconfirmed["gc-cr-guardia"] != 1 || unconfirmed["pl-herencia-guardia"] != 1 {
+		t.Errorf("unconfirmed records by contact: %v, want one each", unconfirmed)
+	}
 }
