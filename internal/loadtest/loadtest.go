@@ -83,11 +83,11 @@ type Config struct {
 
 // Result is what a run measured.
 type Result struct {
-	Mode      string    `json:"mode"`
-	Events    int       `json:"events"`
-	Rate      float64   `json:"rate,omitempty"`
+	Mode   string  `json:"mode"`
+	Events int     `json:"events"`
+	Rate   float64 `json:"rate,omitempty"`
 	// Spread is the timers mode's --timer-spread in seconds (0: one instant).
-	Spread float64 `json:"timer_spread_seconds,omitempty"`
+	Spread    float64   `json:"timer_spread_seconds,omitempty"`
 	Date      time.Time `json:"date"`
 	Delivered int64     `json:"delivered"` // distinct expected alerts received
 	Lost      int64     `json:"lost"`
