@@ -83,9 +83,11 @@ type Config struct {
 
 // Result is what a run measured.
 type Result struct {
-	Mode      string    `json:"mode"`
-	Events    int       `json:"events"`
-	Rate      float64   `json:"rate,omitempty"`
+	Mode   string  `json:"mode"`
+	Events int     `json:"events"`
+	Rate   float64 `json:"rate,omitempty"`
+	// Spread is the timers mode's --timer-spread in seconds (0: one instant).
+	Spread    float64   `json:"timer_spread_seconds,omitempty"`
 	Date      time.Time `json:"date"`
 	Delivered int64     `json:"delivered"` // distinct expected alerts received
 	Lost      int64     `json:"lost"`
@@ -334,6 +336,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	res := &Result{Mode: cfg.Mode, Events: cfg.Events, Rate: cfg.Rate, Date: time.Now().UTC(), CPU: map[string]float64{}, PeakRSS: map[string]int64{}}
 	res.LoadAvg[0] = loadAvg()
+	res.Spread = cfg.TimerSpread.Seconds()
 	if cfg.Keep || cfg.Dir != "" {
 		res.Dir = dir
 	}

@@ -22,7 +22,11 @@ const (
 // Print writes a human-readable report.
 func (res *Result) Print(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
-	p("mode %s, %d events%s, %s, load average %.1f -> %.1f", res.Mode, res.Events, rateText(res.Rate), res.Date.Format("2006-01-02 15:04 MST"), res.LoadAvg[0], res.LoadAvg[1])
+	spread := ""
+	if res.Spread > 0 {
+		spread = fmt.Sprintf(", deadlines spread over %gs", res.Spread)
+	}
+	p("mode %s, %d events%s%s, %s, load average %.1f -> %.1f", res.Mode, res.Events, rateText(res.Rate), spread, res.Date.Format("2006-01-02 15:04 MST"), res.LoadAvg[0], res.LoadAvg[1])
 	what := "distinct alerts"
 	switch {
 	case res.Mode == ModeDecide:
@@ -122,6 +126,8 @@ func (res *Result) printTargets(p func(string, ...any)) {
 	case ModeTimers:
 		t := res.TimerFiring
 		switch {
+		case res.Spread > 0:
+			p("    at normal load p99 lateness under 1 s: %s (ratio %.2f)", ms(t.Lateness.P99), 1000/t.Lateness.P99)
 		case res.Events == 1_000_000:
 			p("    1,000,000 due at once all fired within 60 s: %.2fs (ratio %.2f)", t.AllFiredSeconds, 60/t.AllFiredSeconds)
 		case res.Events == 100_000:

@@ -77,6 +77,8 @@ func startChild(name, logPath string, cmd *exec.Cmd) (*child, error) {
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = f, f
+	// Killed with the load command, so an interrupted run leaves no servers behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
