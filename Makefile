@@ -3,7 +3,7 @@ GO ?= go
 CONFIG ?= deploy/config/viogen.yaml
 EVENTS ?= deploy/examples/events.jsonl
 
-.PHONY: run test lint bench fuzz build deps mutate chaos flake flake-quick policy-test
+.PHONY: run test lint bench fuzz build deps mutate chaos flake flake-quick policy-test load
 
 # The dispatcher with an embedded Kafka broker and Redis and the example
 # config; it publishes the example scenario so alerts show at once.
@@ -27,6 +27,16 @@ lint:
 # Benchmarks against real servers; figures go in docs/benchmarks.md.
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
+
+# The load command of issue 9 against the real binary, a redis-server and a
+# broker (figures in docs/benchmarks.md). LOAD_MODE = burst | steady | timers
+# | escalations; LOAD_EVENTS (default 20000); LOAD_RATE events/s (steady);
+# LOAD_ARGS for more flags (go run ./cmd/loadtest --help).
+LOAD_MODE ?= burst
+LOAD_EVENTS ?= 20000
+LOAD_RATE ?= 0
+load: deps
+	$(GO) run ./cmd/loadtest --mode $(LOAD_MODE) --events $(LOAD_EVENTS) --rate $(LOAD_RATE) $(LOAD_ARGS)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./event

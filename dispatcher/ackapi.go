@@ -30,6 +30,7 @@ import (
 //	POST /v1/escalations/{id}/ack   bearer token of an agency
 //	GET  /v1/escalations?state=open bearer token of an agency
 //	POST /v1/twilio/inbound         Twilio-signed inbound SMS "ACK <code>"
+//	POST /v1/pagerduty/webhook      PagerDuty-signed v3 webhook (incident.acknowledged)
 //
 // {id} is the escalation id, which is the alert id; "case|alert" (the
 // escalation's reference, '|' escaped as %7C) is accepted too. An alert id
@@ -47,6 +48,10 @@ type AckAPI struct {
 	// signature is checked against InboundURL, the exact public URL
 	// configured at Twilio (never r.URL). Either "" leaves the route off.
 	TwilioToken, InboundURL string
+	// PagerDutySecret, when set, serves POST /v1/pagerduty/webhook: a
+	// PagerDuty v3 webhook signed with it acknowledges our escalation from
+	// PagerDuty. "" leaves the route off.
+	PagerDutySecret string
 	// Live, when set, supplies the configuration in use instead of Rules.
 	Live *Live
 }
@@ -70,6 +75,7 @@ const (
 	// Ack channels recorded in the event (event.Ack.Via).
 	ackViaAPI = "api"
 	ackViaSMS = "sms"
+	ackViaPD  = "pagerduty"
 )
 
 var (
@@ -90,12 +96,16 @@ const (
 )
 
 // Register adds the routes to mux. The inbound SMS route is added only
-// when both TwilioToken and InboundURL are set.
+// when both TwilioToken and InboundURL are set, the PagerDuty webhook only
+// when PagerDutySecret is.
 func (a *AckAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/escalations/{id}/ack", a.handleAck)
 	mux.HandleFunc("GET /v1/escalations", a.handleList)
 	if a.TwilioToken != "" && a.InboundURL != "" {
 		mux.HandleFunc("POST /v1/twilio/inbound", a.handleInbound)
+	}
+	if a.PagerDutySecret != "" {
+		mux.HandleFunc("POST /v1/pagerduty/webhook", a.handlePagerDuty)
 	}
 }
 

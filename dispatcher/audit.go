@@ -17,7 +17,10 @@ const (
 	OutcomeNotice    = "notice"    // the target was unreachable: the coordinating center is told
 	OutcomeDelivered = "delivered" // provider receipt: delivered to the handset
 	OutcomeUndeliv   = "undelivered"
-	OutcomeAcked     = "escalation.acknowledged"
+	// OutcomeUnconfirmed: an SMS the provider accepted got no final
+	// delivery receipt within DeliverConfig.ReceiptTimeout.
+	OutcomeUnconfirmed = "unconfirmed"
+	OutcomeAcked       = "escalation.acknowledged"
 )
 
 // Result is one audit record: who was told what, when, by which channel.

@@ -51,7 +51,11 @@ type DeliverConfig struct {
 	// NoticeHorizon is how long a coordinating-center notice is retried on
 	// every channel before it is declared undeliverable (default 24h).
 	NoticeHorizon time.Duration
-	Batch         Backoff // transient infrastructure failures (delays)
+	// ReceiptTimeout is how long an accepted SMS may go without a final
+	// delivery receipt before it is marked unconfirmed (and, when
+	// critical, its fallback channels are sent). 0 leaves it off.
+	ReceiptTimeout time.Duration
+	Batch          Backoff // transient infrastructure failures (delays)
 	// CreateTopics, when set, are created if the broker lacks them (a
 	// broker back empty after an outage).
 	CreateTopics []TopicSpec

@@ -46,8 +46,10 @@ func (d *Deliverer) consume(ctx context.Context) {
 // consumeWith runs one reader until its ctx ends; false when the stage
 // must stop (a test hook stopped it).
 func (d *Deliverer) consumeWith(ctx context.Context, r Source) bool {
+	busy := false // the last batch had company (see fillBatch)
 	for attempt := 0; ctx.Err() == nil; {
-		batch, err := d.fetch(ctx, r)
+		batch, err := d.fetch(ctx, r, busy)
+		busy = len(batch) > 1
 		if ctx.Err() != nil {
 			return true
 		}
@@ -67,24 +69,14 @@ func (d *Deliverer) consumeWith(ctx context.Context, r Source) bool {
 	return true
 }
 
-// fetch blocks for one intent, then takes what is already fetched (up to
-// 500) without lingering.
-func (d *Deliverer) fetch(ctx context.Context, r Source) ([]kafka.Message, error) {
+// fetch blocks for one intent, then takes what else comes (up to 500):
+// under load within 1 ms, otherwise only what is already fetched.
+func (d *Deliverer) fetch(ctx context.Context, r Source, busy bool) ([]kafka.Message, error) {
 	m, err := r.FetchMessage(ctx)
 	if err != nil {
 		return nil, err
 	}
-	batch := []kafka.Message{m}
-	wctx, cancel := context.WithTimeout(ctx, time.Millisecond)
-	defer cancel()
-	for len(batch) < 500 {
-		m, err := r.FetchMessage(wctx)
-		if err != nil {
-			break
-		}
-		batch = append(batch, m)
-	}
-	return batch, nil
+	return fillBatch(ctx, r.FetchMessage, []kafka.Message{m}, 500, time.Millisecond, busy), nil
 }
 
 // intake queues a batch's jobs, commits its offsets, and offers the jobs

@@ -16,6 +16,11 @@ type retryJob struct {
 	Intent  Intent `json:"intent"`
 	Channel string `json:"channel"`
 	Attempt int    `json:"attempt"`
+	// Check, when set, makes the job a check rather than a send:
+	// checkReceipt looks, at its due time, whether the SMS sent as SID got
+	// its final delivery receipt (receipt_check.go).
+	Check string `json:"check,omitempty"`
+	SID   string `json:"sid,omitempty"`
 }
 
 // queued is a job with its queue member (the JSON the queue holds) and,

@@ -46,6 +46,9 @@ func (d *Deliverer) giveBack(ctx context.Context, q queued, due time.Time) {
 // attempt runs one job. The check for an earlier send and the in-flight
 // claim are one atomic step (begin), so no two attempts ever both send.
 func (d *Deliverer) attempt(ctx context.Context, q queued) (finished, error) {
+	if q.job.Check == checkReceipt {
+		return d.checkReceipt(ctx, q)
+	}
 	in, ch := q.job.Intent, q.job.Channel
 	owner := d.newOwner()
 	state, prev, left, err := d.state.begin(ctx, in, ch, owner, d.cfg.Lease)
@@ -54,6 +57,10 @@ func (d *Deliverer) attempt(ctx context.Context, q queued) (finished, error) {
 	}
 	switch state {
 	case beganSent: // sent before a crash or a redelivery: never twice, audited again
+		// The receipt check may not have been queued before the crash.
+		if err := d.queueReceiptCheck(ctx, in, *prev); err != nil {
+			return finished{}, err
+		}
 		return finished{results: []Result{*prev}, done: []queued{q}}, nil
 	case beganFailed: // final already; re-run what follows (claimed, idempotent)
 		states, err := d.state.states(ctx, in)
@@ -80,6 +87,11 @@ func (d *Deliverer) attempt(ctx context.Context, q queued) (finished, error) {
 			r.LatencyMS = now.Sub(in.OccurredAt).Milliseconds()
 		}
 		if err := d.recordSent(ctx, in, r, owner); err != nil {
+			return finished{}, err
+		}
+		// After the sent-marker: if this fails the job runs again, finds the
+		// marker (beganSent) and queues the check there.
+		if err := d.queueReceiptCheck(ctx, in, r); err != nil {
 			return finished{}, err
 		}
 		d.metrics.sent(r, in)

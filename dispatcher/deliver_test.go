@@ -123,6 +123,7 @@ func readResults(t *testing.T, brokers []string, cond func([]Result) bool) []Res
 	for !cond(out) {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
+			dumpGoroutines(t, "read results")
 			t.Fatalf("read results (have %d): %v", len(out), err)
 		}
 		var res Result

@@ -108,6 +108,9 @@ type Ingest struct {
 	// rejoinNow is Run's own note that it must.
 	rejoin    chan struct{}
 	rejoinNow bool
+	// busy is whether the last batch had company: under load a batch
+	// waits up to BatchWait to fill, a lone message is not held.
+	busy bool
 }
 
 // What Ingest reports failing (Check).
@@ -280,8 +283,9 @@ func (in *Ingest) checkBroker(ctx context.Context) error {
 	return fmt.Errorf("no broker answers: %w", errors.Join(errs...))
 }
 
-// fetch blocks for one message, then takes what else arrives within
-// BatchWait, up to BatchSize.
+// fetch blocks for one message, then takes what else arrives, up to
+// BatchSize: under load (the last batch had more than one message) within
+// BatchWait, otherwise only what is already there (see fillBatch).
 // A rejoin request interrupts the wait for the first one: fetch then
 // returns no batch and no error, with rejoinNow set.
 func (in *Ingest) fetch(ctx context.Context) ([]kafka.Message, error) {
@@ -306,16 +310,8 @@ func (in *Ingest) fetch(ctx context.Context) ([]kafka.Message, error) {
 		}
 		return nil, err
 	}
-	batch := []kafka.Message{m}
-	wctx, cancel := context.WithTimeout(ctx, in.cfg.BatchWait)
-	defer cancel()
-	for len(batch) < in.cfg.BatchSize {
-		m, err := in.reader.FetchMessage(wctx)
-		if err != nil {
-			break // the wait ran out (or ctx ended): handle what we have
-		}
-		batch = append(batch, m)
-	}
+	batch := fillBatch(ctx, in.reader.FetchMessage, []kafka.Message{m}, in.cfg.BatchSize, in.cfg.BatchWait, in.busy)
+	in.busy = len(batch) > 1
 	return batch, nil
 }
 

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -88,6 +89,37 @@ func newWriter(brokers []string, log logrus.FieldLogger) *kafka.Writer {
 		WriteTimeout: 10 * time.Second,
 		ErrorLogger:  kafka.LoggerFunc(log.WithField("component", "kafka-writer").Warnf),
 	}
+}
+
+// batchGap is how long a batch that is not under load waits for one more
+// message: messages the reader already holds are taken at once, and the
+// batch ends at the first gap this long, so a lone message is handled
+// without lingering.
+const batchGap = 100 * time.Microsecond
+
+// fillBatch adds to batch what fetch delivers, up to max messages and
+// within limit of now; unless busy, it stops at the first gap of
+// batchGap.
+func fillBatch(ctx context.Context, fetch func(context.Context) (kafka.Message, error), batch []kafka.Message,
+	max int, limit time.Duration, busy bool) []kafka.Message {
+	deadline := time.Now().Add(limit)
+	for len(batch) < max {
+		wait := time.Until(deadline)
+		if !busy {
+			wait = min(wait, batchGap)
+		}
+		if wait <= 0 {
+			break
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		m, err := fetch(wctx)
+		cancel()
+		if err != nil {
+			break // the wait ran out (or ctx ended): handle what we have
+		}
+		batch = append(batch, m)
+	}
+	return batch
 }
 
 func kafkaMsg(topic, key string, value []byte) kafka.Message {

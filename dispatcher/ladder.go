@@ -204,6 +204,10 @@ func (l *Ladder) exhausted(ctx context.Context, e *Escalation, now time.Time) er
 			Locale: t.Locale, Channels: t.Channels, Unrouted: t.Unrouted,
 		})
 	}
+	// The ladder is over: the pager incidents it raised are resolved, after
+	// the center's notice (written in the same call, so a replay of this
+	// timeout re-sends neither: the escalation is found closed).
+	intents = append(intents, l.pageUpdates(e, pagerResolve, now)...)
 	if err := l.write(ctx, intents); err != nil {
 		return err
 	}
@@ -212,8 +216,10 @@ func (l *Ladder) exhausted(ctx context.Context, e *Escalation, now time.Time) er
 	return l.Store.Save(ctx, e)
 }
 
-// Ack stops an open escalation, resolves its pager incidents and publishes
-// escalation.acknowledged on the results topic for upstream systems.
+// Ack stops an open escalation, acknowledges its pager incidents (PagerDuty
+// stops paging the on-call; the incident stays open until it is resolved)
+// and publishes escalation.acknowledged on the results topic for upstream
+// systems.
 func (l *Ladder) Ack(ctx context.Context, caseRef, alertID, agency, via string, now time.Time) error {
 	e, err := l.Store.Get(ctx, caseRef, alertID)
 	if errors.Is(err, ErrNoEscalation) {
@@ -222,7 +228,7 @@ func (l *Ladder) Ack(ctx context.Context, caseRef, alertID, agency, via string, 
 	if err != nil || e.State != EscOpen {
 		return err
 	}
-	if err := l.write(ctx, l.resolvePages(e, now)); err != nil {
+	if err := l.write(ctx, l.pageUpdates(e, pagerAcknowledge, now)); err != nil {
 		return err
 	}
 	r := Result{IntentID: "ack:" + e.ID, AlertID: e.ID, CaseRef: e.CaseRef, Rule: e.Alert.Rule, Kind: "escalation",
@@ -239,8 +245,20 @@ func (l *Ladder) Ack(ctx context.Context, caseRef, alertID, agency, via string, 
 	return l.Store.Save(ctx, e)
 }
 
-// resolvePages sends "resolve" to every pager contact paged so far.
-func (l *Ladder) resolvePages(e *Escalation, now time.Time) []Intent {
+// PagerDuty Events API v2 actions on an incident already triggered; the
+// dedup_key (the alert id) names the incident.
+const (
+	pagerAcknowledge = "acknowledge"
+	pagerResolve     = "resolve"
+)
+
+// pageUpdates sends action ("acknowledge" or "resolve") to every pager
+// contact paged so far, with the alert id as dedup_key like the trigger.
+// Their intent ids are deterministic in the action, the alert and the
+// contact, distinct from the trigger's and from each other: a replayed ack
+// or close re-sends nothing, and a resolve after an acknowledge is a new
+// send.
+func (l *Ladder) pageUpdates(e *Escalation, action string, now time.Time) []Intent {
 	var out []Intent
 	seen := map[string]bool{}
 	for step := 0; step <= e.Step && step < len(e.Alert.Policy.Steps); step++ {
@@ -249,8 +267,8 @@ func (l *Ladder) resolvePages(e *Escalation, now time.Time) []Intent {
 				continue
 			}
 			seen[in.ContactID] = true
-			in.ID = IntentID("resolve:"+e.ID, 0, 0, in.ContactID)
-			in.Channels, in.Fallback, in.PagerAction = []string{"pager"}, nil, "resolve"
+			in.ID = IntentID(action+":"+e.ID, 0, 0, in.ContactID)
+			in.Channels, in.Fallback, in.PagerAction = []string{"pager"}, nil, action
 			out = append(out, in)
 		}
 	}

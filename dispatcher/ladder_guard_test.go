@@ -18,9 +18,9 @@ import (
 // escalations saved, so anything those events did is then visible. It is
 // the "processed up to here" point of tests that check something did not
 // happen.
-func (p *pipeline) waitProcessed(t *testing.T) {
+func (p *pipeline) waitProcessed(t testing.TB) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	c := &kafka.Client{Addr: kafka.TCP(p.brokers...)}
 	topics := []string{TopicCaseEvents, TopicInternal}

@@ -35,6 +35,13 @@ type receiptEnv struct {
 
 func newReceiptEnv(t *testing.T) *receiptEnv {
 	t.Helper()
+	return newReceiptEnvWith(t, nil)
+}
+
+// newReceiptEnvWith is newReceiptEnv with opt applied to the deliverer
+// before it runs.
+func newReceiptEnvWith(t *testing.T, opt func(*Deliverer)) *receiptEnv {
+	t.Helper()
 	e := newDeliverEnv(t)
 	srv := httptest.NewUnstartedServer(nil) // listening already: its URL is known
 	base := "http://" + srv.Listener.Addr().String()
@@ -54,6 +61,9 @@ func newReceiptEnv(t *testing.T) *receiptEnv {
 	srv.Config.Handler = mux
 	srv.Start()
 	t.Cleanup(srv.Close)
+	if opt != nil {
+		opt(r.d)
+	}
 	runDeliverer(t, r.d)
 	return r
 }
@@ -462,4 +472,118 @@ func TestReceiptStoreDownAnswers500(t *testing.T) {
 	if code, _ := post(t, http.MethodPost, srv.URL, f, providertest.TwilioSignature(testToken, proxiedURL, f)); code != http.StatusNoContent {
 		t.Errorf("intermediate status: %d, want 204", code)
 	}
+}
+
+// receiptCheckEnv is a receiptEnv whose deliverer checks receipts after
+// 5 minutes on a clock the test moves.
+func receiptCheckEnv(t *testing.T) (*receiptEnv, *fakeNow) {
+	t.Helper()
+	clock := newFakeNow(time.Now())
+	r := newReceiptEnvWith(t, func(d *Deliverer) {
+		d.cfg.ReceiptTimeout = 5 * time.Minute
+		d.now = clock.Now
+	})
+	return r, clock
+}
+
+// waitQueued waits until the delivery queue holds exactly the receipt
+// checks of n SMS and nothing else (every send done).
+func waitQueued(t *testing.T, d *Deliverer, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	waitFor(t, ctx, func() bool {
+		got, err := d.queue.depth(ctx, laneNames)
+		if err != nil || got != int64(n) {
+			return false
+		}
+		checks := 0
+		for _, k := range d.queue.set("sms").keys() {
+			ms, err := d.queue.rdb.ZRange(ctx, k, 0, -1).Result()
+			if err != nil {
+				return false
+			}
+			for _, m := range ms {
+				if strings.Contains(m, `"check":"receipt"`) {
+					checks++
+				}
+			}
+		}
+		return checks == n
+	})
+}
+
+// An accepted SMS with no final receipt within the timeout is marked
+// unconfirmed (intent state and an audit record); a critical one falls
+// back to its plan's email exactly once; one without fallback channels is
+// only marked; one delivered before the deadline gets nothing, checked
+// after its check job has run (the queue is empty). A receipt arriving
+// after the deadline is still recorded.
+func TestReceiptMissingPastTimeoutMarksUnconfirmedAndFallsBack(t *testing.T) {
+	r, clock := receiptCheckEnv(t)
+	sids := r.riskRise(t, "C-RU1")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	// Before the deadline: sala's SMS is delivered, which cancels its check.
+	if err := r.prov.twilio.SendStatus(ctx, sids["gc-cr-sala"], "delivered", ""); err != nil {
+		t.Fatal(err)
+	}
+	// Every send is done; three checks wait in Redis, not in memory.
+	waitQueued(t, r.d, 3)
+	if n := emailsTo(r.prov, "guardia.gc-cr@example.org"); n != 0 {
+		t.Fatalf("%d fallback emails before the deadline", n)
+	}
+
+	clock.Add(5*time.Minute + time.Second)
+	waitRetriesDrained(t, r.d) // every check has run, and the fallback it queued
+	if n := emailsTo(r.prov, "guardia.gc-cr@example.org"); n != 1 {
+		t.Errorf("fallback email sent %d times, want 1", n)
+	}
+	if n := emailsTo(r.prov, "sala.gc-cr@example.org"); n != 0 {
+		t.Errorf("a delivered SMS fell back (%d emails)", n)
+	}
+	if n := len(r.prov.twilio.Messages()); n != 3 {
+		t.Errorf("provider accepted %d SMS, want the original 3", n)
+	}
+
+	// A late receipt is still recorded; it also marks the end of what
+	// was published for the case (one partition, in order).
+	if err := r.prov.twilio.SendStatus(ctx, sids["pl-herencia-guardia"], "delivered", ""); err != nil {
+		t.Fatal(err)
+	}
+	rs := readResults(t, r.brokers, func(rs []Result) bool { return count(rs, OutcomeDelivered, "sms") >= 2 })
+	unconfirmed := map[string]int{}
+	fallbacks := map[string]int{}
+	for _, res := range rs {
+		switch res.Outcome {
+		case OutcomeUnconfirmed:
+			unconfirmed[res.ContactID]++
+			if res.Channel != "sms" || res.ProviderID != sids[res.ContactID] || res.IntentID == "" || res.AlertID == "" {
+				t.Errorf("unconfirmed record: %+v", res)
+			}
+		case OutcomeFallback:
+			fallbacks[res.ContactID]++
+		}
+	}
+	if unconfirmed["gc-cr-guardia"] != 1 || unconfirmed["pl-herencia-guardia"] != 1 || len(unconfirmed) != 2 {
+		t.Errorf("unconfirmed records by contact: %v, want gc-cr-guardia and pl-herencia-guardia once each", unconfirmed)
+	}
+	if fallbacks["gc-cr-guardia"] != 1 || len(fallbacks) != 1 {
+		t.Errorf("fallback records by contact: %v, want gc-cr-guardia once", fallbacks)
+	}
+	// The mark is durable in the intent's delivery state.
+	for contact, res := range map[string]bool{"gc-cr-guardia": true, "pl-herencia-guardia": true, "gc-cr-sala": false} {
+		in, err := r.d.state.intentBySID(ctx, sids[contact])
+		if err != nil || in == nil {
+			t.Fatalf("%s: %v", contact, err)
+		}
+		st, err := r.d.state.states(ctx, *in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, marked := st["unconfirmed"]; marked != res {
+			t.Errorf("%s: unconfirmed in the intent state = %v, want %v (%v)", contact, marked, res, st)
+		}
+	}
+	r.logs.AssertNotContains(t, addresses(r.d.rcfg)...)
 }

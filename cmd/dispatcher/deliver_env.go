@@ -15,7 +15,13 @@ Delivery (durations like 15s, 2m, 24h):
   DELIVER_LEASE         how long a dead instance's jobs wait before another takes them (default 30s)
   SHUTDOWN_GRACE        on SIGTERM, how long in-flight sends may finish (default 20s)
   NOTICE_HORIZON        how long a coordinating-center notice is retried (default 24h)
+  SMS_RECEIPT_TIMEOUT   an accepted SMS without a final delivery receipt after this is marked
+                        unconfirmed, and a critical one falls back (default 5m; 0 = off)
 `
+
+// defaultReceiptTimeout is SMS_RECEIPT_TIMEOUT when unset: Twilio's final
+// status usually arrives within seconds to a minute or two.
+const defaultReceiptTimeout = 5 * time.Minute
 
 // deliverConfig reads the delivery settings from the environment; a bad
 // value is refused with its name, never silently defaulted.
@@ -38,6 +44,14 @@ func deliverConfig(getenv env, brokers []string) (dispatcher.DeliverConfig, erro
 			return c, fmt.Errorf("%s=%q: want a positive duration such as 15s or 2m", d.name, v)
 		}
 		*d.dst = x
+	}
+	c.ReceiptTimeout = defaultReceiptTimeout
+	if v := getenv("SMS_RECEIPT_TIMEOUT"); v != "" {
+		x, err := time.ParseDuration(v)
+		if err != nil || x < 0 {
+			return c, fmt.Errorf("SMS_RECEIPT_TIMEOUT=%q: want a duration such as 5m, or 0 to turn the check off", v)
+		}
+		c.ReceiptTimeout = x
 	}
 	if v := getenv("DELIVER_WORKERS"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -24,6 +24,7 @@ var pathVars = map[string]bool{"KAFKA_TLS_CA_FILE": true, "KAFKA_TLS_CERT_FILE":
 // *_FILE variables of other programs (SSL_CERT_FILE names a CA bundle),
 // which must never stop the dispatcher.
 var secretVars = []string{"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "SMTP_URL", "SMTP_PASSWORD", "WEBHOOK_SECRET",
+	"PAGERDUTY_WEBHOOK_SECRET",
 	"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "REDIS_URL",
 	"REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD"}
 

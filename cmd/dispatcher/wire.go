@@ -70,7 +70,8 @@ func (a *app) addDecide(opts *dispatcher.Options, esc *dispatcher.EscalationStor
 	opts.Checks["timers"], opts.Checks["schedules"] = timers.Check, sched.Check
 	api := &dispatcher.AckAPI{Rules: a.cfg, Live: a.live, Store: esc, Log: log.WithField("component", "ack-api"),
 		Acks:        &dispatcher.Acknowledger{Store: esc, Writer: opts.Writer, Now: time.Now},
-		TwilioToken: getenv("TWILIO_AUTH_TOKEN"), InboundURL: getenv("TWILIO_INBOUND_URL")}
+		TwilioToken: getenv("TWILIO_AUTH_TOKEN"), InboundURL: getenv("TWILIO_INBOUND_URL"),
+		PagerDutySecret: getenv("PAGERDUTY_WEBHOOK_SECRET")}
 	opts.Routes = chainRoutes(opts.Routes, api.Register)
 }
 
@@ -95,6 +96,13 @@ func (a *app) addDelivery(opts *dispatcher.Options, getenv env, log *logrus.Logg
 		return err
 	}
 	dcfg.Security, dcfg.CreateTopics = opts.Ingest.Security, opts.Ingest.CreateTopics
+	if dcfg.ReceiptTimeout > 0 && (getenv("TWILIO_AUTH_TOKEN") == "" || getenv("TWILIO_STATUS_CALLBACK_URL") == "") {
+		// No status callback route: no receipt can ever arrive, and every
+		// SMS would be declared unconfirmed.
+		log.WithField("sms_receipt_timeout", dcfg.ReceiptTimeout.String()).
+			Warn("SMS receipt check off: TWILIO_STATUS_CALLBACK_URL (and TWILIO_AUTH_TOKEN) must be set for delivery receipts to arrive")
+		dcfg.ReceiptTimeout = 0
+	}
 	d := dispatcher.NewDeliverer(dcfg, dispatcher.DeliverDeps{
 		Rules: a.cfg, Templates: a.tmpl, Live: a.live, Channels: cs.chans, Limits: cs.limits,
 		Directory: dispatcher.ConfigDirectory{Cfg: a.cfg, Live: a.live, Secret: secrets(getenv, cs)},

@@ -87,8 +87,13 @@ func StartRedisCluster(tb testing.TB) *RedisCluster {
 func clusterPort() (int, error) {
 	for range 50 {
 		p := 20000 + rand.IntN(10000)
-		ok := true
+		used.Lock()
+		ok := !used.ports[p] && !used.ports[p+10000]
+		used.Unlock()
 		for _, q := range []int{p, p + 10000} {
+			if !ok {
+				break
+			}
 			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(q)))
 			if err != nil {
 				ok = false
@@ -97,6 +102,9 @@ func clusterPort() (int, error) {
 			_ = l.Close()
 		}
 		if ok {
+			used.Lock()
+			used.ports[p], used.ports[p+10000] = true, true
+			used.Unlock()
 			return p, nil
 		}
 	}

@@ -15,7 +15,7 @@ import (
 // a first write never meets "unknown topic" (seen under load).
 func StartKafka(tb testing.TB, partitions int32, topics ...string) (*kfake.Cluster, []string) {
 	tb.Helper()
-	opts := []kfake.Opt{kfake.NumBrokers(1)}
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.ListenFn(listenUnique)}
 	if len(topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(partitions, topics...))
 	}

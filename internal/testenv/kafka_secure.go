@@ -113,7 +113,7 @@ func writePEM(tb testing.TB, path, typ string, der []byte) {
 // kfake.EnableSASL, kfake.Superuser...).
 func StartKafkaWith(tb testing.TB, partitions int32, topics []string, opts ...kfake.Opt) (*kfake.Cluster, []string) {
 	tb.Helper()
-	opts = append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)
+	opts = append([]kfake.Opt{kfake.NumBrokers(1), kfake.ListenFn(listenUnique)}, opts...)
 	if len(topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(partitions, topics...))
 	}

@@ -121,13 +121,3 @@ func (r *Redis) Stop() {
 		<-done
 	}
 }
-
-// FreePort asks the kernel for an unused loopback TCP port.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
