@@ -91,18 +91,14 @@ func (e *Engine) logger(w io.Writer) *logrus.Logger {
 	return log
 }
 
-// wire builds the stages exactly as cmd/dispatcher's wiring does, with
-// the virtual clock and the in-memory topics.
+// wire builds the stages as cmd/dispatcher's wiring does (the decide
+// stage by the same constructor), with the virtual clock and the
+// in-memory topics.
 func (e *Engine) wire(log *logrus.Logger) {
 	now := e.clock.Now
 	e.esc = dispatcher.NewEscalationStore(e.rdb, 0)
-	l := log.WithField("component", "decide")
-	decider := &dispatcher.Decider{
-		Engine: rules.NewEngine(e.cfg), Suppress: dispatcher.NewSuppressor(e.rdb), Writer: e.topics,
-		Topic: dispatcher.TopicIntents, Log: l, Now: now,
-		Ladder: &dispatcher.Ladder{Rules: e.cfg, Store: e.esc, Writer: e.topics, Intents: dispatcher.TopicIntents,
-			Results: dispatcher.TopicResults, Log: l.WithField("component", "ladder")},
-	}
+	decider := dispatcher.NewDecider(dispatcher.DecideDeps{Rules: e.cfg, Engine: rules.NewEngine(e.cfg), Redis: e.rdb,
+		Writer: e.topics, Store: e.esc, Log: log, Now: now})
 	store := dispatcher.NewStore(e.rdb, 0)
 	store.Periods = dispatcher.PeriodsFrom(e.cfg)
 	e.ingest = dispatcher.NewIngest(dispatcher.IngestConfig{Now: now}, store, recordStage{e: e, next: decider},

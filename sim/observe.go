@@ -57,7 +57,7 @@ func (e *Engine) intent(b []byte) {
 			r.Cases = append(r.Cases, d.CaseRef)
 		}
 	case in.PagerAction != "" && in.PagerAction != "trigger":
-		r.Kind, r.Action = KindPagerResolve, in.PagerAction
+		r.Kind, r.Action = KindPagerUpdate, in.PagerAction
 	default:
 		e.Notifications++
 	}

@@ -18,10 +18,10 @@ const (
 	KindSuppressed   = "suppressed"   // an alert held back by its rule's suppression window
 	KindMerged       = "merged"       // a critical alert merged into an open escalation
 	KindNotification = "notification" // one intent: a contact and its channel plan
-	KindPagerResolve = "pager_resolve"
-	KindEscalation   = "escalation" // opened, repeated, climbed, skipped, acknowledged, closed
-	KindSchedule     = "schedule"   // a schedule fired
-	KindDigest       = "digest"     // one digest intent of a schedule firing
+	KindPagerUpdate  = "pager_update" // a pager incident acknowledged or resolved (action)
+	KindEscalation   = "escalation"   // opened, repeated, climbed, skipped, acknowledged, closed
+	KindSchedule     = "schedule"     // a schedule fired
+	KindDigest       = "digest"       // one digest intent of a schedule firing
 	KindAckRefused   = "ack_refused"
 	KindError        = "error" // a configuration or template fault the run met
 )

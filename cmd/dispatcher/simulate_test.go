@@ -58,7 +58,7 @@ func TestSimulateJSON(t *testing.T) {
 			t.Errorf("acknowledged at %s", r.At)
 		}
 	}
-	if kinds["notification/"] != 2 || kinds["escalation/opened"] != 1 || kinds["escalation/acknowledged"] != 1 || kinds["pager_resolve/resolve"] != 2 {
+	if kinds["notification/"] != 2 || kinds["escalation/opened"] != 1 || kinds["escalation/acknowledged"] != 1 || kinds["pager_update/acknowledge"] != 2 {
 		t.Errorf("records by kind: %v", kinds)
 	}
 }

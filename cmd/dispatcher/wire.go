@@ -47,20 +47,10 @@ func loadApp(configPath, templateDir string) (*app, error) {
 }
 
 // decider builds the decide stage writing intents with w, with its
-// escalation ladder.
+// escalation ladder (the simulator builds it the same way).
 func (a *app) decider(rdb redis.UniversalClient, w *kafka.Writer, esc *dispatcher.EscalationStore, log logrus.FieldLogger) *dispatcher.Decider {
-	l := log.WithField("component", "decide")
-	return &dispatcher.Decider{
-		Engine:   a.engine,
-		Suppress: dispatcher.NewSuppressor(rdb),
-		Writer:   w,
-		Topic:    dispatcher.TopicIntents,
-		Log:      l,
-		Now:      time.Now,
-		Live:     a.live,
-		Ladder: &dispatcher.Ladder{Rules: a.cfg, Live: a.live, Store: esc, Writer: w, Intents: dispatcher.TopicIntents,
-			Results: dispatcher.TopicResults, Log: l.WithField("component", "ladder")},
-	}
+	return dispatcher.NewDecider(dispatcher.DecideDeps{Rules: a.cfg, Engine: a.engine, Live: a.live, Redis: rdb, Writer: w,
+		Store: esc, Log: log, Now: time.Now})
 }
 
 // addDecide adds the timers and the acknowledgement API of the decide
