@@ -19,7 +19,10 @@ import (
 // the client the settings build (the real Lua scripts), the Sentinel
 // fails the master over to the replica, and the client follows: what was
 // written before is there, and events keep being applied on the new
-// master, each once.
+// master, each once. (Writes the old master takes while the failover is
+// under way are lost by Redis itself, replication being asynchronous:
+// the test writes again once the failover is complete, see
+// docs/operations.md.)
 func TestRedisSentinelFailover(t *testing.T) {
 	sen := testenv.StartRedisSentinel(t, "viogen")
 	var s settings

@@ -130,8 +130,11 @@ func (s *RedisSentinel) MasterAddr(tb testing.TB) string {
 }
 
 // Failover makes the Sentinel promote the replica (SENTINEL FAILOVER) and
-// waits until it reports the new master; it returns the old and new
-// master addresses.
+// waits until the failover is complete: the Sentinel reports the new
+// master, which says it is one, and the old master says it is a replica
+// (until then it still takes writes, which its resync then discards:
+// Redis replication is asynchronous). It returns the old and new master
+// addresses.
 func (s *RedisSentinel) Failover(tb testing.TB) (from, to string) {
 	tb.Helper()
 	from = s.MasterAddr(tb)
@@ -142,13 +145,32 @@ func (s *RedisSentinel) Failover(tb testing.TB) (from, to string) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if to = s.MasterAddr(tb); to != from {
+		if to = s.MasterAddr(tb); to != from && role(from) == "slave" && role(to) == "master" {
 			return from, to
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	tb.Fatalf("no new master 30s after SENTINEL FAILOVER; sentinel log:\n%s", readLog(s.nodes[len(s.nodes)-1]))
+	tb.Fatalf("no completed failover 30s after SENTINEL FAILOVER (master %s); sentinel log:\n%s", to, readLog(s.nodes[len(s.nodes)-1]))
 	return "", ""
+}
+
+// role is a server's replication role ("master", "slave", "" if it does
+// not answer).
+func role(addr string) string {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	info, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "role:"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func (s *RedisSentinel) stopAll() {
