@@ -47,7 +47,8 @@ func settled(t *testing.T, d *Deliverer, brokers []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	c, closeClient := KafkaSecurity{}.Client(brokers, 0)
+	defer closeClient()
 	for {
 		end := topicSize(ctx, t, brokers, TopicIntents)
 		resp, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: d.cfg.GroupID, Topics: map[string][]int{TopicIntents: {0, 1}}})

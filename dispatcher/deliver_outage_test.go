@@ -17,7 +17,8 @@ func committedIntents(t *testing.T, brokers []string, group string) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	c, closeClient := KafkaSecurity{}.Client(brokers, 0)
+	defer closeClient()
 	resp, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{TopicIntents: {0, 1}}})
 	if err != nil {
 		t.Fatalf("offset fetch: %v", err)

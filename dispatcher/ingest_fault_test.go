@@ -130,7 +130,8 @@ func counterValue(t *testing.T, c interface{ Write(*dto.Metric) error }) float64
 // committed sums the committed offsets of group over the case-events topic.
 func committed(ctx context.Context, t *testing.T, brokers []string, group string) int64 {
 	t.Helper()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	c, closeClient := KafkaSecurity{}.Client(brokers, 0)
+	defer closeClient()
 	parts := partitions(ctx, t, brokers, TopicCaseEvents)
 	resp, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{TopicCaseEvents: parts}})
 	if err != nil {
@@ -147,7 +148,8 @@ func committed(ctx context.Context, t *testing.T, brokers []string, group string
 
 func partitions(ctx context.Context, t *testing.T, brokers []string, topic string) []int {
 	t.Helper()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	c, closeClient := KafkaSecurity{}.Client(brokers, 0)
+	defer closeClient()
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil || len(md.Topics) != 1 {
 		t.Fatalf("metadata %s: %v", topic, err)
@@ -162,7 +164,8 @@ func partitions(ctx context.Context, t *testing.T, brokers []string, topic strin
 // topicSize is the number of messages in topic (sum of end offsets).
 func topicSize(ctx context.Context, t *testing.T, brokers []string, topic string) int64 {
 	t.Helper()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	c, closeClient := KafkaSecurity{}.Client(brokers, 0)
+	defer closeClient()
 	req := map[string][]kafka.OffsetRequest{}
 	for _, p := range partitions(ctx, t, brokers, topic) {
 		req[topic] = append(req[topic], kafka.LastOffsetOf(p))

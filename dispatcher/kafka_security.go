@@ -70,6 +70,21 @@ func (s KafkaSecurity) Transport() kafka.RoundTripper {
 	}
 }
 
+// Client is a kafka.Client over these settings with a transport of its
+// own, and the func that closes it. kafka-go's shared default transport
+// keeps a connection pool and a metadata goroutine per broker address for
+// the life of the process, and a transport made per call and not closed
+// leaks one each time: close is due when the client is done.
+func (s KafkaSecurity) Client(brokers []string, timeout time.Duration) (c *kafka.Client, closeFn func()) {
+	var tr *kafka.Transport
+	if t, ok := s.Transport().(*kafka.Transport); ok && t != nil {
+		tr = t
+	} else {
+		tr = &kafka.Transport{}
+	}
+	return &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr, Timeout: timeout}, tr.CloseIdleConnections
+}
+
 // NewWriter is NewWriter over these settings.
 func (s KafkaSecurity) NewWriter(brokers []string, log logrus.FieldLogger) *kafka.Writer {
 	w := newWriter(brokers, log)

@@ -22,7 +22,8 @@ func (p *pipeline) waitProcessed(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(p.brokers...)}
+	c, closeClient := KafkaSecurity{}.Client(p.brokers, 0)
+	defer closeClient()
 	topics := []string{TopicCaseEvents, TopicInternal}
 	end := map[string]map[int]int64{}
 	req := map[string][]kafka.OffsetRequest{}

@@ -34,7 +34,7 @@ func startLagWatch(ctx context.Context, sec KafkaSecurity, brokers []string, gro
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: sec.Transport(), Timeout: every}
+	c, closeClient := sec.Client(brokers, every)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -55,6 +55,7 @@ func startLagWatch(ctx context.Context, sec KafkaSecurity, brokers []string, gro
 	return func() {
 		cancel()
 		wg.Wait()
+		closeClient()
 		for _, topic := range topics {
 			g.DeletePartialMatch(prometheus.Labels{"topic": topic})
 		}

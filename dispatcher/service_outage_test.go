@@ -270,7 +270,9 @@ func TestDeliverOnlyServiceDoesNotJoinDecideGroup(t *testing.T) {
 
 func groupMembers(ctx context.Context, t *testing.T, brokers []string, group string) int {
 	t.Helper()
-	resp, err := (&kafka.Client{Addr: kafka.TCP(brokers...)}).DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+	c, closeClient := KafkaSecurity{}.Client(brokers, 0)
+	defer closeClient()
+	resp, err := c.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
 	if err != nil {
 		t.Fatalf("describe group %s: %v", group, err)
 	}

@@ -23,7 +23,9 @@ func newTopicReader(t testing.TB, brokers []string, topic string) *topicReader {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	meta, err := (&kafka.Client{Addr: kafka.TCP(brokers...)}).Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	c, closeClient := KafkaSecurity{}.Client(brokers, 0)
+	defer closeClient()
+	meta, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil || len(meta.Topics) != 1 || len(meta.Topics[0].Partitions) == 0 {
 		t.Fatalf("metadata of %s: %v", topic, err)
 	}

@@ -61,7 +61,8 @@ func (s KafkaSecurity) ensureTopics(ctx context.Context, brokers []string, topic
 		}
 		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t.Name, NumPartitions: p, ReplicationFactor: r})
 	}
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: s.Transport()}
+	c, closeClient := s.Client(brokers, 0)
+	defer closeClient()
 	resp, err := c.CreateTopics(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("create topics: %w", err)

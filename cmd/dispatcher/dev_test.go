@@ -87,7 +87,8 @@ func TestPublishStrictRefusesAnInvalidFile(t *testing.T) {
 
 func endOffset(t *testing.T, brokers []string, topic string) int64 {
 	t.Helper()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	c, closeClient := dispatcher.KafkaSecurity{}.Client(brokers, 0)
+	defer closeClient()
 	resp, err := c.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(0)}}})
 	if err != nil {
 		t.Fatal(err)

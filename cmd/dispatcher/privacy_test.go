@@ -263,7 +263,8 @@ func readAll(t *testing.T, brokers []string, topic string) []kafka.Message {
 // topicEnds returns the partitions of topic and each one's first and end offsets.
 func topicEnds(ctx context.Context, t *testing.T, brokers []string, topic string) ([]int, map[int][2]int64) {
 	t.Helper()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	c, closeClient := dispatcher.KafkaSecurity{}.Client(brokers, 0)
+	defer closeClient()
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil || len(md.Topics) != 1 || md.Topics[0].Error != nil {
 		t.Fatalf("metadata of %s: %v %+v", topic, err, md)
@@ -309,7 +310,8 @@ func consumed(t *testing.T, brokers []string, group string, topics ...string) bo
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	c, closeClient := dispatcher.KafkaSecurity{}.Client(brokers, 0)
+	defer closeClient()
 	for _, topic := range topics {
 		parts, ends := topicEnds(ctx, t, brokers, topic)
 		resp, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})

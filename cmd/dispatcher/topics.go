@@ -127,7 +127,8 @@ func runTopics(ctx context.Context, sec dispatcher.KafkaSecurity, o topicsOption
 	if err := sec.Check(ctx, o.brokers); err != nil {
 		return fmt.Errorf("cannot reach Kafka at %s: %w", brokers, err)
 	}
-	c := &kafka.Client{Addr: kafka.TCP(o.brokers...), Transport: sec.Transport(), Timeout: o.timeout}
+	c, closeClient := sec.Client(o.brokers, o.timeout)
+	defer closeClient()
 	plan := o.plan()
 	resp, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: plan})
 	if err != nil {

@@ -409,7 +409,9 @@ func (s *stack) readTopicErr(topic string) ([]kafka.Message, error) {
 
 // offsets returns the first or last (next) offset of every partition.
 func (s *stack) offsets(ctx context.Context, topic string, which int64) (map[int]int64, error) {
-	c := &kafka.Client{Addr: kafka.TCP(s.brokers...), Timeout: 10 * time.Second}
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(s.brokers...), Timeout: 10 * time.Second, Transport: tr}
 	req := make([]kafka.OffsetRequest, partitions)
 	for p := range req {
 		req[p] = kafka.OffsetRequest{Partition: p, Timestamp: which}
@@ -440,7 +442,9 @@ func (s *stack) lag(group, topic string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	c := &kafka.Client{Addr: kafka.TCP(s.brokers...), Timeout: 10 * time.Second}
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(s.brokers...), Timeout: 10 * time.Second, Transport: tr}
 	parts := make([]int, partitions)
 	for p := range parts {
 		parts[p] = p
@@ -462,7 +466,9 @@ func (s *stack) lag(group, topic string) (int64, error) {
 func (s *stack) groupMembers(group string) (string, map[string]map[string][]int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(s.brokers...), Timeout: 10 * time.Second}
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(s.brokers...), Timeout: 10 * time.Second, Transport: tr}
 	res, err := c.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
 	if err != nil {
 		return "", nil, err
