@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -88,15 +89,46 @@ func (s KafkaSecurity) Client(brokers []string, timeout time.Duration) (c *kafka
 // NewWriter is NewWriter over these settings.
 func (s KafkaSecurity) NewWriter(brokers []string, log logrus.FieldLogger) *kafka.Writer {
 	w := newWriter(brokers, log)
-	w.Transport = s.Transport()
-	if w.Transport == nil {
-		// A transport of its own, not kafka-go's shared default: that one
-		// caches metadata per broker address, and a broker that is replaced
-		// on the same address (a restart, or tests reusing a port) would be
-		// written to with another cluster's topics ("unknown topic").
-		w.Transport = &kafka.Transport{}
+	// A transport of its own, not kafka-go's shared default: that one
+	// caches metadata per broker address, and a broker that is replaced on
+	// the same address (a restart, or tests reusing a port) would be
+	// written to with another cluster's topics ("unknown topic").
+	tr, ok := s.Transport().(*kafka.Transport)
+	if !ok || tr == nil {
+		tr = &kafka.Transport{}
 	}
+	w.Transport = &idleTransport{Transport: tr, idle: writerIdle}
 	return w
+}
+
+// writerIdle is how long a writer's transport keeps its connections and
+// metadata after its last request.
+const writerIdle = 10 * time.Second
+
+// idleTransport closes its connections and metadata pools once idle for
+// idle. kafka.Writer.Close does not close a transport it was given, and a
+// kafka-go pool left open refreshes metadata from its brokers for the life
+// of the process: a closed writer would keep dialling its brokers'
+// addresses forever (in long test runs, addresses other servers later took,
+// whose replies kafka-go read as frames of gigabytes). The next request
+// opens a new pool. No goroutine: a timer, reset by every request.
+type idleTransport struct {
+	*kafka.Transport
+	idle  time.Duration
+	mu    sync.Mutex
+	timer *time.Timer
+}
+
+// RoundTrip implements kafka.RoundTripper.
+func (t *idleTransport) RoundTrip(ctx context.Context, addr net.Addr, req kafka.Request) (kafka.Response, error) {
+	t.mu.Lock()
+	if t.timer == nil {
+		t.timer = time.AfterFunc(t.idle, t.Transport.CloseIdleConnections)
+	} else {
+		t.timer.Reset(t.idle)
+	}
+	t.mu.Unlock()
+	return t.Transport.RoundTrip(ctx, addr, req)
 }
 
 // EnsureTopics is EnsureTopics over these settings.
