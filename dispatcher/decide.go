@@ -98,7 +98,7 @@ func (d *Decider) applyLadder(ctx context.Context, it Item) error {
 	case event.EscalationTimeout:
 		return d.Ladder.Timeout(ctx, ev, now)
 	case event.EscalationAcknowledged:
-		return d.Ladder.Ack(ctx, ev.CaseID, ev.Ack.EscalationID, ev.Ack.Agency, ev.Ack.Via, now)
+		return d.Ladder.Ack(ctx, ev.CaseID, ev.Ack.EscalationID, ev.Ack.Agency, ev.Ack.Via, ev.Ack.Operator, now)
 	case event.CheckinRecorded:
 		return d.Ladder.AckCheckin(ctx, ev, now)
 	case event.CaseClosed:

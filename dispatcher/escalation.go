@@ -50,6 +50,8 @@ type Escalation struct {
 	AckedBy     string    `json:"acked_by,omitempty"`
 	AckedAt     time.Time `json:"acked_at,omitzero"`
 	AckVia      string    `json:"ack_via,omitempty"`
+	// AckedOperator is the console operator who acknowledged, if one did.
+	AckedOperator string `json:"acked_operator,omitempty"`
 	// Merged lists the critical alerts (ids) merged into this escalation
 	// while it was open and unacknowledged: they paged nobody themselves.
 	Merged []string `json:"merged,omitempty"`
