@@ -47,6 +47,9 @@ type Console struct {
 	Rules func() *rules.Config
 	Store Store
 	Acks  Acker
+	// Extra operators, looked up after the configuration's: the made-up
+	// ones of `dispatcher dev` (DevOperators).
+	Extra []rules.Operator
 	// Redis holds the sessions, so any replica serves any operator.
 	Redis redis.UniversalClient
 	Log   logrus.FieldLogger
@@ -121,6 +124,19 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+Prefix+"escalations/{id}", c.headers(c.authed(c.timelinePage), false))
 	mux.Handle("POST "+Prefix+"escalations/{id}/ack", c.headers(c.authed(c.ack), false))
 	mux.Handle("GET /console", http.RedirectHandler(Prefix, http.StatusMovedPermanently))
+}
+
+// operator finds an operator by id in the configuration, then in Extra.
+func (c *Console) operator(id string) (*rules.Operator, bool) {
+	if op, ok := c.Rules().Operator(id); ok {
+		return op, true
+	}
+	for i := range c.Extra {
+		if c.Extra[i].ID == id {
+			return &c.Extra[i], true
+		}
+	}
+	return nil, false
 }
 
 // headers sets the security headers of every console answer: no caching

@@ -86,7 +86,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusTooManyRequests, "login_limited")
 		return
 	}
-	op, known := c.Rules().Operator(id)
+	op, known := c.operator(id)
 	if !known {
 		op = nil
 	}

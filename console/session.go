@@ -80,7 +80,7 @@ func (c *Console) session(ctx context.Context, r *http.Request) (*session, *rule
 		return nil, nil, errNoSession
 	}
 	s.key = key
-	op, ok := c.Rules().Operator(s.Operator)
+	op, ok := c.operator(s.Operator)
 	if !ok || c.Now().Sub(s.Created) > c.MaxAge {
 		c.Redis.Del(ctx, key)
 		return nil, nil, errNoSession
