@@ -70,6 +70,7 @@ var messages = map[string]map[string]string{
 		"none":            "—",
 		"error":           "Error",
 		"not_found":       "No encontrada.",
+		"alert_ref":       "Referencia de alerta",
 		"live":            "La lista se actualiza sola.",
 	},
 	"ca": {
@@ -120,6 +121,7 @@ var messages = map[string]map[string]string{
 		"none":            "—",
 		"error":           "Error",
 		"not_found":       "No trobada.",
+		"alert_ref":       "Referència de l'alerta",
 		"live":            "La llista s'actualitza sola.",
 	},
 	"en": {
@@ -170,6 +172,7 @@ var messages = map[string]map[string]string{
 		"none":            "—",
 		"error":           "Error",
 		"not_found":       "Not found.",
+		"alert_ref":       "Alert reference",
 		"live":            "The list refreshes itself.",
 	},
 }
