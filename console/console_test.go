@@ -478,6 +478,11 @@ func TestMostUrgentFirst(t *testing.T) {
 
 func TestMessagesComplete(t *testing.T) {
 	for _, l := range langs {
+		for _, st := range []string{dispatcher.EscOpen, dispatcher.EscAcked, dispatcher.EscClosed} {
+			if messages[l]["state_"+st] == "" {
+				t.Errorf("%s: no name for state %s", l, st)
+			}
+		}
 		for k := range messages[defaultLang] {
 			if messages[l][k] == "" {
 				t.Errorf("%s: no %q", l, k)
