@@ -47,6 +47,8 @@ type Console struct {
 	Rules func() *rules.Config
 	Store Store
 	Acks  Acker
+	// Silences, when set, serves the silence pages.
+	Silences Silences
 	// Extra operators, looked up after the configuration's: the made-up
 	// ones of `dispatcher dev` (DevOperators).
 	Extra []rules.Operator
@@ -123,6 +125,11 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+Prefix+"{$}", c.headers(c.authed(c.openPage), false))
 	mux.Handle("GET "+Prefix+"escalations/{id}", c.headers(c.authed(c.timelinePage), false))
 	mux.Handle("POST "+Prefix+"escalations/{id}/ack", c.headers(c.authed(c.ack), false))
+	if c.Silences != nil {
+		mux.Handle("GET "+Prefix+"silences", c.headers(c.authed(c.silencesPage), false))
+		mux.Handle("POST "+Prefix+"silences", c.headers(c.authed(c.createSilence), false))
+		mux.Handle("POST "+Prefix+"silences/{id}/expire", c.headers(c.authed(c.expireSilence), false))
+	}
 	mux.Handle("GET /console", http.RedirectHandler(Prefix, http.StatusMovedPermanently))
 }
 

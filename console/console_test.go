@@ -64,6 +64,7 @@ policies:
       - notify: [{agency: center, role: duty, via: [email]}]
 rules:
   - {id: rise, when: 'event.type == "risk.assessed"', policy: page, template: risk_rise, severity: critical, critical: true}
+  - {id: late, when: 'event.type == "checkin.missed"', policy: page, template: risk_rise, severity: warning}
 operators:
   - {id: op-a, agency: unit-a, password_bcrypt: '` + string(h) + `'}
   - {id: op-b, agency: unit-b, password_bcrypt: '` + string(h) + `'}
@@ -106,12 +107,13 @@ func (s *captureSink) acks(t *testing.T) []event.Ack {
 }
 
 type fixture struct {
-	srv   *httptest.Server
-	c     *Console
-	store *dispatcher.EscalationStore
-	sink  *captureSink
-	now   time.Time
-	mu    sync.Mutex
+	srv      *httptest.Server
+	c        *Console
+	store    *dispatcher.EscalationStore
+	sink     *captureSink
+	silences *dispatcher.SilenceStore
+	now      time.Time
+	mu       sync.Mutex
 }
 
 func (f *fixture) clock() time.Time {
@@ -144,7 +146,8 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { rdb.Close() })
 	cfg := testConfig(t)
 	f := &fixture{store: dispatcher.NewEscalationStore(rdb, 24*time.Hour), sink: &captureSink{}, now: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)}
-	f.c = &Console{Rules: func() *rules.Config { return cfg }, Store: f.store, Redis: rdb, Now: f.clock,
+	f.silences = dispatcher.NewSilenceStore(rdb)
+	f.c = &Console{Rules: func() *rules.Config { return cfg }, Store: f.store, Redis: rdb, Now: f.clock, Silences: f.silences,
 		Acks: &dispatcher.Acknowledger{Store: f.store, Writer: f.sink, Now: f.clock}}
 	mux := http.NewServeMux()
 	f.c.Register(mux)
@@ -488,5 +491,81 @@ func TestMessagesComplete(t *testing.T) {
 				t.Errorf("%s: no %q", l, k)
 			}
 		}
+	}
+}
+
+func silenceForm(csrf, agency, rule string) url.Values {
+	return url.Values{"csrf": {csrf}, "agency": {agency}, "rule": {rule}, "municipality": {"13047"},
+		"starts": {"2026-11-30T10:00"}, "ends": {"2026-11-30T12:00"}, "reason": {"planned maintenance"}}
+}
+
+func TestSilenceCreateListExpire(t *testing.T) {
+	f := newFixture(t)
+	c, page := f.loggedIn(t, "op-a")
+	tok := csrfOf(t, page)
+	// Only critical rules: refused.
+	if resp, body := post(t, c, f.srv.URL+"/console/silences", silenceForm(tok, "unit-a", "rise")); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `data-testid="silence-error"`) {
+		t.Fatalf("silence of a critical rule: %d", resp.StatusCode)
+	}
+	// Another agency: 404. Without the CSRF token: 403.
+	if resp, _ := post(t, c, f.srv.URL+"/console/silences", silenceForm(tok, "unit-b", "")); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("silence of another agency: %d, want 404", resp.StatusCode)
+	}
+	if resp, _ := post(t, c, f.srv.URL+"/console/silences", silenceForm("", "unit-a", "")); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("silence without csrf: %d, want 403", resp.StatusCode)
+	}
+	bad := silenceForm(tok, "unit-a", "late")
+	bad.Set("municipality", "Calle")
+	if resp, _ := post(t, c, f.srv.URL+"/console/silences", bad); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("silence with a bad municipality: %d", resp.StatusCode)
+	}
+	if resp, _ := post(t, c, f.srv.URL+"/console/silences", silenceForm(tok, "unit-a", "")); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create silence: %d", resp.StatusCode)
+	}
+	ss, err := f.silences.List(context.Background(), f.clock())
+	if err != nil || len(ss) != 1 {
+		t.Fatalf("silences %v %v", ss, err)
+	}
+	s := ss[0]
+	// 10:00 Madrid is 09:00 UTC.
+	if s.Agency != "unit-a" || s.Rule != "" || s.Municipality != "13047" || s.Author != "op-a" || !s.StartsAt.Equal(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)) || !s.Active(f.clock()) {
+		t.Fatalf("silence %+v", s)
+	}
+	_, list := get(t, c, f.srv.URL+"/console/silences")
+	if !strings.Contains(list, `data-silence="`+s.ID+`"`) {
+		t.Fatalf("silence not listed:\n%s", list)
+	}
+	// op-b neither sees nor expires it.
+	cb, pageB := f.loggedIn(t, "op-b")
+	if _, l := get(t, cb, f.srv.URL+"/console/silences"); strings.Contains(l, s.ID) {
+		t.Fatal("another agency's silence listed")
+	}
+	if resp, _ := post(t, cb, f.srv.URL+"/console/silences/"+s.ID+"/expire", url.Values{"csrf": {csrfOf(t, pageB)}}); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("expire by another agency: %d, want 404", resp.StatusCode)
+	}
+	f.advance(time.Minute)
+	if resp, _ := post(t, c, f.srv.URL+"/console/silences/"+s.ID+"/expire", url.Values{"csrf": {tok}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("expire: %d", resp.StatusCode)
+	}
+	got, _ := f.silences.Get(context.Background(), s.ID)
+	if got.Active(f.clock()) || got.ExpiredBy != "op-a" {
+		t.Fatalf("expired silence %+v", got)
+	}
+}
+
+func TestSilenceShowsHeldAlerts(t *testing.T) {
+	f := newFixture(t)
+	now := f.clock()
+	s := &dispatcher.Silence{ID: "s1", Agency: "unit-a", StartsAt: now, EndsAt: now.Add(time.Hour), Reason: "test", Author: "op-a", CreatedAt: now}
+	if err := f.silences.Save(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.silences.RecordHeld(context.Background(), "s1", rules.Alert{ID: "alert-held-1", CaseID: "EXP-A-0009", Rule: "late"}, now); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := f.loggedIn(t, "op-a")
+	_, list := get(t, c, f.srv.URL+"/console/silences")
+	if !strings.Contains(list, `data-testid="held-count">1<`) || !strings.Contains(list, "EXP-A-0009") {
+		t.Fatalf("held alerts not shown:\n%s", list)
 	}
 }

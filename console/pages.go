@@ -17,7 +17,7 @@ import (
 
 type pages struct{ t map[string]*template.Template }
 
-var pageNames = []string{"login", "open", "timeline", "message"}
+var pageNames = []string{"login", "open", "timeline", "message", "silences"}
 
 func mustParsePages() *pages {
 	p := &pages{t: map[string]*template.Template{}}

@@ -51,7 +51,7 @@ func loadApp(configPath, templateDir string) (*app, error) {
 // escalation ladder (the simulator builds it the same way).
 func (a *app) decider(rdb redis.UniversalClient, w *kafka.Writer, esc *dispatcher.EscalationStore, log logrus.FieldLogger) *dispatcher.Decider {
 	return dispatcher.NewDecider(dispatcher.DecideDeps{Rules: a.cfg, Engine: a.engine, Live: a.live, Redis: rdb, Writer: w,
-		Store: esc, Log: log, Now: time.Now})
+		Store: esc, Log: log, Now: time.Now, Silences: dispatcher.NewSilenceStore(rdb)})
 }
 
 // addDecide adds the timers and the acknowledgement API of the decide
@@ -74,7 +74,7 @@ func (a *app) addDecide(opts *dispatcher.Options, esc *dispatcher.EscalationStor
 		Acks:        acks,
 		TwilioToken: getenv("TWILIO_AUTH_TOKEN"), InboundURL: getenv("TWILIO_INBOUND_URL"),
 		PagerDutySecret: getenv("PAGERDUTY_WEBHOOK_SECRET")}
-	con := &console.Console{Rules: a.liveConfig, Store: esc, Acks: acks, Redis: opts.Redis,
+	con := &console.Console{Rules: a.liveConfig, Store: esc, Acks: acks, Redis: opts.Redis, Silences: dispatcher.NewSilenceStore(opts.Redis),
 		Log: log.WithField("component", "console"), Extra: devOperators}
 	opts.Routes = chainRoutes(opts.Routes, api.Register, con.Register)
 }
