@@ -167,6 +167,7 @@ func demoLines(t *testing.T, from, to int) string {
 		t.Fatal(err)
 	}
 	lines := strings.Split(string(raw), "\n")
+	to = min(to, len(lines))
 	p := filepath.Join(t.TempDir(), "events.jsonl")
 	if err := os.WriteFile(p, []byte(strings.Join(lines[from:to], "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -320,5 +321,44 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if code, _ := mine.get("/console/escalations/" + id); code != http.StatusOK {
 		t.Fatalf("own escalation: %d", code)
+	}
+
+	// A silence on the unit's cases holds back the rest of the scenario's
+	// non-critical alerts, and not its critical ones.
+	do(t, ctx,
+		chromedp.Navigate(admin+"/console/silences"),
+		chromedp.WaitVisible(chromedp.CSS("#reason")),
+		chromedp.SendKeys(chromedp.CSS("#reason"), "prueba de silencio"),
+		chromedp.Click(chromedp.CSS(`[data-testid="create-silence"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="held-count"]`)),
+	)
+	before = mine.openIDs()
+	publishFile(t, brokers, demoLines(t, 22, 1000))
+	var held int
+	for deadline := time.Now().Add(20 * time.Second); held == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the silence held back nothing; stderr:\n%s", tail(errOut.String()))
+		}
+		time.Sleep(300 * time.Millisecond)
+		do(t, ctx, chromedp.Navigate(admin+"/console/silences"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="held-count"]`)))
+		held, _ = strconv.Atoi(text(t, ctx, `[data-testid="held-count"]`))
+	}
+	screenshot(t, ctx, "silences")
+	var newCritical int
+	for deadline := time.Now().Add(20 * time.Second); newCritical == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no critical escalation got through the silence; stderr:\n%s", tail(errOut.String()))
+		}
+		time.Sleep(300 * time.Millisecond)
+		do(t, ctx, chromedp.Navigate(admin+"/console/"), chromedp.WaitVisible(chromedp.CSS("#open-rows")))
+		for _, x := range mine.openIDs() {
+			if contains(before, x) {
+				continue
+			}
+			if eval[int](t, ctx, `document.querySelectorAll('#open-rows tr[data-escalation="`+x+`"].critical').length`) != 1 {
+				t.Fatalf("a non-critical escalation %s got through the silence", x)
+			}
+			newCritical++
+		}
 	}
 }
