@@ -67,3 +67,30 @@ func TestSilenceOfAnotherAgencyHoldsNothing(t *testing.T) {
 		t.Fatalf("a silence of another agency held back an alert: %v", got)
 	}
 }
+
+func TestRecentListsEscalationsOfTheWindow(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	s := NewEscalationStore(rdb, time.Hour)
+	ctx := context.Background()
+	now := time.Now()
+	mk := func(id string, opened time.Time, state string) {
+		e := &Escalation{ID: id, CaseRef: "C-R1", State: state, OpenedAt: opened, AckCode: "K" + id[len(id)-4:]}
+		if err := s.Save(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("old-0001", now.Add(-8*24*time.Hour), EscClosed)
+	mk("new-0002", now.Add(-time.Hour), EscAcked)
+	mk("new-0003", now, EscOpen)
+	got, err := s.Recent(ctx, now.Add(-RecentWindow), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range got {
+		ids = append(ids, e.ID)
+	}
+	if len(ids) != 2 || ids[0] != "new-0002" || ids[1] != "new-0003" {
+		t.Fatalf("recent %v", ids)
+	}
+}
