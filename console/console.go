@@ -125,6 +125,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+Prefix+"{$}", c.headers(c.authed(c.openPage), false))
 	mux.Handle("GET "+Prefix+"escalations/{id}", c.headers(c.authed(c.timelinePage), false))
 	mux.Handle("POST "+Prefix+"escalations/{id}/ack", c.headers(c.authed(c.ack), false))
+	mux.Handle("GET "+Prefix+"history", c.headers(c.authed(c.historyPage), false))
 	if c.Silences != nil {
 		mux.Handle("GET "+Prefix+"silences", c.headers(c.authed(c.silencesPage), false))
 		mux.Handle("POST "+Prefix+"silences", c.headers(c.authed(c.createSilence), false))

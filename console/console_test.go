@@ -569,3 +569,27 @@ func TestSilenceShowsHeldAlerts(t *testing.T) {
 		t.Fatalf("held alerts not shown:\n%s", list)
 	}
 }
+
+func TestHistoryAndSearchByCase(t *testing.T) {
+	f := newFixture(t)
+	e := escalation("EXP-A-0002", "alert-a-00002", "error", false, "unit-a")
+	e.State, e.AckedBy, e.AckVia, e.AckedOperator, e.AckedAt = dispatcher.EscAcked, "unit-a", ViaConsole, "op-a", e.OpenedAt.Add(time.Minute)
+	if err := f.store.Save(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := f.loggedIn(t, "op-a")
+	code, page := get(t, c, f.srv.URL+"/console/history")
+	if code != http.StatusOK || !strings.Contains(page, "EXP-A-0001") || !strings.Contains(page, "EXP-A-0002") || strings.Contains(page, "EXP-B-0001") {
+		t.Fatalf("history %d:\n%s", code, page)
+	}
+	_, page = get(t, c, f.srv.URL+"/console/history?case=a-0002")
+	if !strings.Contains(page, "EXP-A-0002") || strings.Contains(page, "EXP-A-0001") || !strings.Contains(page, "op-a") {
+		t.Fatalf("search:\n%s", page)
+	}
+	if _, page = get(t, c, f.srv.URL+"/console/history?case=EXP-B-0001"); strings.Contains(page, `data-escalation="alert-b`) {
+		t.Fatal("search shows another agency's escalation")
+	}
+	if code, _ := get(t, c, f.srv.URL+"/console/history?case=%3Cscript%3E"); code != http.StatusBadRequest {
+		t.Fatalf("bad search: %d", code)
+	}
+}

@@ -23,6 +23,11 @@ func langOf(locale string) string {
 // complete).
 var messages = map[string]map[string]string{
 	"es": {
+		"history":            "Historial (7 días)",
+		"search_case":        "Buscar por expediente",
+		"search":             "Buscar",
+		"no_history":         "No hay escaladas.",
+		"search_invalid":     "Referencia de expediente no válida.",
 		"silences":           "Silencios",
 		"silence_hint":       "Un silencio retiene las alertas no críticas que coinciden; las alertas críticas pasan siempre.",
 		"agency":             "Organismo",
@@ -96,6 +101,11 @@ var messages = map[string]map[string]string{
 		"live":               "La lista se actualiza sola.",
 	},
 	"ca": {
+		"history":            "Historial (7 dies)",
+		"search_case":        "Cerca per expedient",
+		"search":             "Cerca",
+		"no_history":         "No hi ha escalades.",
+		"search_invalid":     "Referència d'expedient no vàlida.",
 		"silences":           "Silencis",
 		"silence_hint":       "Un silenci reté les alertes no crítiques que hi coincideixen; les alertes crítiques sempre passen.",
 		"agency":             "Organisme",
@@ -169,6 +179,11 @@ var messages = map[string]map[string]string{
 		"live":               "La llista s'actualitza sola.",
 	},
 	"en": {
+		"history":            "History (7 days)",
+		"search_case":        "Search by case",
+		"search":             "Search",
+		"no_history":         "No escalations.",
+		"search_invalid":     "Not a valid case reference.",
 		"silences":           "Silences",
 		"silence_hint":       "A silence holds back the non-critical alerts it matches; critical alerts always pass.",
 		"agency":             "Agency",

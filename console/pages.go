@@ -17,7 +17,7 @@ import (
 
 type pages struct{ t map[string]*template.Template }
 
-var pageNames = []string{"login", "open", "timeline", "message", "silences"}
+var pageNames = []string{"login", "open", "timeline", "message", "silences", "history"}
 
 func mustParsePages() *pages {
 	p := &pages{t: map[string]*template.Template{}}
