@@ -314,6 +314,19 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the log does not record the operator of the acknowledgement")
 	}
 
+	// The history finds it by case reference, acknowledged by the operator.
+	do(t, ctx,
+		chromedp.Navigate(admin+"/console/history"),
+		chromedp.WaitVisible(chromedp.CSS("#case")),
+		chromedp.SendKeys(chromedp.CSS("#case"), "C-HER-0001"),
+		chromedp.Click(chromedp.CSS("form.search button")),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-escalation="`+id+`"]`)),
+	)
+	if row := text(t, ctx, `tr[data-escalation="`+id+`"]`); !strings.Contains(row, op) {
+		t.Fatalf("history row of %s: %q", id, row)
+	}
+	screenshot(t, ctx, "history")
+
 	// Another agency's escalation: 404, as an unknown one.
 	do(t, ctx, chromedp.Navigate(admin+"/console/escalations/"+otherIDs[0]), chromedp.WaitVisible(chromedp.CSS(`[data-testid="message"]`)))
 	if code, _ := mine.get("/console/escalations/" + otherIDs[0]); code != http.StatusNotFound {
