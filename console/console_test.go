@@ -133,7 +133,7 @@ func escalation(caseRef, id, severity string, critical bool, notified ...string)
 	return &dispatcher.Escalation{ID: id, CaseRef: caseRef, State: dispatcher.EscOpen, OpenedAt: now, DueAt: now.Add(10 * time.Minute),
 		Notified: notified, AckCode: strings.ToUpper(id[len(id)-5:]),
 		Alert: rules.Alert{ID: id, Rule: "rise", Severity: severity, Critical: critical, CaseID: caseRef, EventID: "ev-" + id,
-			EventType: "risk.assessed", OccurredAt: now,
+			EventType: "risk.assessed", OccurredAt: now, Route: rules.RouteContext{ResponsibleUnit: notified[0]},
 			Policy: rules.PolicySnapshot{ID: "page", Steps: []rules.PolicyStep{
 				{Notify: []rules.TargetSpec{{Agency: "responsible", Role: "on_call", Via: []string{"sms"}}}, AckWithin: rules.Duration(10 * time.Minute)},
 				{Notify: []rules.TargetSpec{{Agency: "center", Role: "duty", Via: []string{"email"}}}}}}}}
@@ -591,5 +591,18 @@ func TestHistoryAndSearchByCase(t *testing.T) {
 	}
 	if code, _ := get(t, c, f.srv.URL+"/console/history?case=%3Cscript%3E"); code != http.StatusBadRequest {
 		t.Fatalf("bad search: %d", code)
+	}
+}
+
+func TestTimelineListsNotifications(t *testing.T) {
+	f := newFixture(t)
+	c, _ := f.loggedIn(t, "op-a")
+	_, tl := get(t, c, f.srv.URL+"/console/escalations/alert-a-00001")
+	re := regexp.MustCompile(`(?s)<tr data-testid="delivery"><td>1</td><td>unit-a</td><td>a-oncall</td><td>sms</td>\s*<td data-testid="outcome">pending</td>`)
+	if !re.MatchString(tl) {
+		t.Fatalf("step 1's sms to a-oncall not listed:\n%s", tl)
+	}
+	if strings.Contains(tl, "+346") {
+		t.Fatal("a phone number on the timeline")
 	}
 }

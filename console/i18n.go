@@ -23,6 +23,13 @@ func langOf(locale string) string {
 // complete).
 var messages = map[string]map[string]string{
 	"es": {
+		"notifications":      "Notificaciones",
+		"contact":            "Contacto",
+		"channel":            "Canal",
+		"outcome":            "Resultado",
+		"attempts":           "Intentos",
+		"when":               "Cuándo",
+		"receipt":            "Acuse",
 		"history":            "Historial (7 días)",
 		"search_case":        "Buscar por expediente",
 		"search":             "Buscar",
@@ -101,6 +108,13 @@ var messages = map[string]map[string]string{
 		"live":               "La lista se actualiza sola.",
 	},
 	"ca": {
+		"notifications":      "Notificacions",
+		"contact":            "Contacte",
+		"channel":            "Canal",
+		"outcome":            "Resultat",
+		"attempts":           "Intents",
+		"when":               "Quan",
+		"receipt":            "Justificant",
 		"history":            "Historial (7 dies)",
 		"search_case":        "Cerca per expedient",
 		"search":             "Cerca",
@@ -179,6 +193,13 @@ var messages = map[string]map[string]string{
 		"live":               "La llista s'actualitza sola.",
 	},
 	"en": {
+		"notifications":      "Notifications",
+		"contact":            "Contact",
+		"channel":            "Channel",
+		"outcome":            "Outcome",
+		"attempts":           "Attempts",
+		"when":               "When",
+		"receipt":            "Receipt",
 		"history":            "History (7 days)",
 		"search_case":        "Search by case",
 		"search":             "Search",

@@ -2,11 +2,13 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"html/template"
 	"net/http"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -237,8 +239,22 @@ type stepView struct {
 	Reached          bool
 }
 
+// deliveryReader is the store's read of an escalation's notifications
+// (dispatcher.EscalationStore.Deliveries).
+type deliveryReader interface {
+	Deliveries(ctx context.Context, cfg *rules.Config, e *dispatcher.Escalation) ([]dispatcher.Delivery, error)
+}
+
+type deliveryView struct {
+	dispatcher.Delivery
+	Step, Round int
+	At          string
+	Receipts    string
+}
+
 type timelineData struct {
 	base
+	Deliveries                []deliveryView
 	E                         *dispatcher.Escalation
 	Steps                     []stepView
 	Opened, Occurred, AckedAt string
@@ -279,6 +295,16 @@ func (c *Console) timelinePage(w http.ResponseWriter, r *http.Request, s *sessio
 			v.AckWithin = st.AckWithin.Std().String()
 		}
 		d.Steps = append(d.Steps, v)
+	}
+	if dr, ok := c.Store.(deliveryReader); ok {
+		ds, err := dr.Deliveries(r.Context(), c.Rules(), e)
+		if err != nil {
+			c.Log.WithError(err).Error("console: reading deliveries failed")
+		}
+		for _, x := range ds {
+			d.Deliveries = append(d.Deliveries, deliveryView{Delivery: x, Step: x.Step + 1, Round: x.Round + 1, At: f(x.At),
+				Receipts: strings.Join(x.Receipts, ", ")})
+		}
 	}
 	switch r.URL.Query().Get("flash") {
 	case "ack":

@@ -306,6 +306,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	if n := eval[int](t, ctx, `document.querySelectorAll('[data-testid="ack"]').length`); n != 0 {
 		t.Fatal("an acknowledged escalation still offers the acknowledge button")
 	}
+	// Its notifications, by contact id, channel and outcome.
+	if n := eval[int](t, ctx, `Array.from(document.querySelectorAll('[data-testid="outcome"]')).filter(e => e.textContent === "sent").length`); n == 0 {
+		t.Fatalf("the timeline lists no sent notification:\n%s", eval[string](t, ctx, `document.querySelector('main').innerText`))
+	}
 	screenshot(t, ctx, "acknowledged")
 	if contains(mine.openIDs(), id) {
 		t.Fatalf("acknowledged escalation %s still open", id)
