@@ -66,9 +66,14 @@ flake-quick: deps
 
 FLAKE_TESTS = TestDeliver|TestLadder|TestTimers|TestMissedCheckin|TestCheckin|TestLane|TestOffer|TestBegin|TestLimiter|TestCritical|TestTimerRound|TestConcurrentClaims|TestQueue|TestStoreCatchesUp
 
-# Tests start their own redis-server; install it if this machine lacks it.
+# Tests start their own redis-server, and the console's browser test a
+# headless Debian chromium; install them if this machine lacks them.
 deps:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "installing redis-server (Debian package)"; \
 	  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null || \
 	  { echo "redis-server is required: apt-get install redis-server"; exit 1; }; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (Debian package, for the console browser test)"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null || \
+	  { echo "chromium is required: apt-get install chromium"; exit 1; }; }

@@ -26,16 +26,18 @@ const (
 // Result is one audit record: who was told what, when, by which channel.
 // It names the contact by id, never by address (LO 7/2021 disclosure log).
 type Result struct {
-	IntentID   string    `json:"intent_id"`
-	AlertID    string    `json:"alert_id"`
-	CaseRef    string    `json:"case_ref"`
-	Rule       string    `json:"rule"`
-	Kind       string    `json:"kind"`
-	Step       int       `json:"step"`
-	Round      int       `json:"round"`
-	AgencyID   string    `json:"agency_id"`
-	ContactID  string    `json:"contact_id"`
-	Channel    string    `json:"channel"`
+	IntentID  string `json:"intent_id"`
+	AlertID   string `json:"alert_id"`
+	CaseRef   string `json:"case_ref"`
+	Rule      string `json:"rule"`
+	Kind      string `json:"kind"`
+	Step      int    `json:"step"`
+	Round     int    `json:"round"`
+	AgencyID  string `json:"agency_id"`
+	ContactID string `json:"contact_id"`
+	Channel   string `json:"channel"`
+	// Operator is the console operator of an acknowledgement.
+	Operator   string    `json:"operator,omitempty"`
 	Attempt    int       `json:"attempt"`
 	Outcome    string    `json:"outcome"`
 	ProviderID string    `json:"provider_id,omitempty"`

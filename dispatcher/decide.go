@@ -36,6 +36,9 @@ type Decider struct {
 	// Live, when set, supplies the engine in use (read once per batch)
 	// instead of Engine, so a reload takes effect at the next batch.
 	Live *Live
+	// Silences, when set, hold back the non-critical alerts they match
+	// (read once per batch); critical alerts pass every silence.
+	Silences *SilenceStore
 }
 
 func (d *Decider) engine() *rules.Engine {
@@ -98,7 +101,7 @@ func (d *Decider) applyLadder(ctx context.Context, it Item) error {
 	case event.EscalationTimeout:
 		return d.Ladder.Timeout(ctx, ev, now)
 	case event.EscalationAcknowledged:
-		return d.Ladder.Ack(ctx, ev.CaseID, ev.Ack.EscalationID, ev.Ack.Agency, ev.Ack.Via, now)
+		return d.Ladder.Ack(ctx, ev.CaseID, ev.Ack.EscalationID, ev.Ack.Agency, ev.Ack.Via, ev.Ack.Operator, now)
 	case event.CheckinRecorded:
 		return d.Ladder.AckCheckin(ctx, ev, now)
 	case event.CaseClosed:
@@ -135,6 +138,10 @@ func (d *Decider) decide(ctx context.Context, items []Item) error {
 			d.logDecision(dc, nil, "suppressed")
 		}
 	}
+	sent, err = d.silence(ctx, sent)
+	if err != nil {
+		return err
+	}
 	if err := d.emit(ctx, eng.Config(), sent); err != nil {
 		return err
 	}
@@ -149,6 +156,32 @@ func (d *Decider) decide(ctx context.Context, items []Item) error {
 		}
 	}
 	return nil
+}
+
+// silence drops the alerts an active silence holds back, recording each
+// on its silence. Critical alerts are never held back (Silence.Matches).
+func (d *Decider) silence(ctx context.Context, ds []decision) ([]decision, error) {
+	if d.Silences == nil || len(ds) == 0 {
+		return ds, nil
+	}
+	now := d.Now()
+	ss, err := d.Silences.List(ctx, now)
+	if err != nil || len(ss) == 0 {
+		return ds, err
+	}
+	kept := ds[:0:0]
+	for _, dc := range ds {
+		s := HoldingBack(ss, dc.alert, now)
+		if s == nil {
+			kept = append(kept, dc)
+			continue
+		}
+		if err := d.Silences.RecordHeld(ctx, s.ID, dc.alert, now); err != nil {
+			return nil, err
+		}
+		d.logDecision(dc, nil, "silenced by "+s.ID)
+	}
+	return kept, nil
 }
 
 // evaluate runs the rules for every item and builds the suppression

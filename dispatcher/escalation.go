@@ -50,6 +50,8 @@ type Escalation struct {
 	AckedBy     string    `json:"acked_by,omitempty"`
 	AckedAt     time.Time `json:"acked_at,omitzero"`
 	AckVia      string    `json:"ack_via,omitempty"`
+	// AckedOperator is the console operator who acknowledged, if one did.
+	AckedOperator string `json:"acked_operator,omitempty"`
 	// Merged lists the critical alerts (ids) merged into this escalation
 	// while it was open and unacknowledged: they paged nobody themselves.
 	Merged []string `json:"merged,omitempty"`
@@ -65,6 +67,7 @@ var (
 	keyTimerCheckin    = shardedSet{"timers:checkin"}    // case → check-in due ms
 	keyTimerReassess   = shardedSet{"timers:reassess"}   // case → re-assessment due ms
 	keyTimerEscalation = shardedSet{"timers:escalation"} // "case|alert" → step deadline ms
+	keyEscRecent       = shardedSet{"esc:recent"}        // "case|alert" → opened ms, the last RecentWindow
 )
 
 func escKey(caseRef, alertID string) string { return "case:{" + caseRef + "}:esc:" + alertID }
@@ -381,6 +384,31 @@ func (s *EscalationStore) Open(ctx context.Context, limit int64) ([]*Escalation,
 	return out, nil
 }
 
+// RecentWindow is how far back Recent lists escalations.
+const RecentWindow = 7 * 24 * time.Hour
+
+// Recent lists the escalations opened since since (at most RecentWindow
+// ago), in any state, oldest first, at most limit; those whose record
+// expired are skipped.
+func (s *EscalationStore) Recent(ctx context.Context, since time.Time, limit int64) ([]*Escalation, error) {
+	zs, err := keyEscRecent.rangeByScore(ctx, s.rdb, strconv.FormatInt(since.UnixMilli(), 10), "+inf", limit)
+	if err != nil {
+		return nil, fmt.Errorf("list recent escalations: %w", err)
+	}
+	out := make([]*Escalation, 0, len(zs))
+	for _, z := range zs {
+		e, err := s.ByRef(ctx, fmt.Sprint(z.Member))
+		if errors.Is(err, ErrNoEscalation) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
 // OpenForCase lists a case's open escalations.
 func (s *EscalationStore) OpenForCase(ctx context.Context, caseRef string) ([]*Escalation, error) {
 	ids, err := s.rdb.SMembers(ctx, caseEscKey(caseRef)).Result()
@@ -440,6 +468,10 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 	global.SetNX(ctx, policyKey(pref), praw, 0)
 	s.policies.Store(pref, e.Alert.Policy)
 	global.Set(ctx, escIdxKey(e.ID), e.CaseRef, s.ttl)
+	// The console's history: opened in the last RecentWindow, trimmed on
+	// the member's shard as escalations are saved.
+	keyEscRecent.zAddNX(ctx, global, ref, ms(e.OpenedAt))
+	global.ZRemRangeByScore(ctx, keyEscRecent.key(ref), "-inf", strconv.FormatInt(e.OpenedAt.Add(-RecentWindow).UnixMilli(), 10))
 	if e.State == EscOpen {
 		// The code is allocated before the intents; claiming it again only
 		// refreshes it. A code another open escalation holds is never moved.

@@ -51,6 +51,12 @@ type Acknowledger struct {
 
 // Acknowledge publishes the acknowledgement of e by agency via channel.
 func (a *Acknowledger) Acknowledge(ctx context.Context, e *Escalation, agency, via string) error {
+	return a.AcknowledgeAs(ctx, e, agency, via, "")
+}
+
+// AcknowledgeAs is Acknowledge by a named console operator, whose id the
+// audit trail records.
+func (a *Acknowledger) AcknowledgeAs(ctx context.Context, e *Escalation, agency, via, operator string) error {
 	topic := a.Topic
 	if topic == "" {
 		topic = TopicInternal
@@ -58,6 +64,6 @@ func (a *Acknowledger) Acknowledge(ctx context.Context, e *Escalation, agency, v
 	now := a.Now()
 	id := fmt.Sprintf("ack:%s:%s:%d", e.ID, via, now.UnixMilli())
 	ev := internalEvent(id, event.EscalationAcknowledged, e.CaseRef, e.Alert.Route, now)
-	ev.Ack = &event.Ack{EscalationID: e.ID, Agency: agency, Via: via}
+	ev.Ack = &event.Ack{EscalationID: e.ID, Agency: agency, Via: via, Operator: operator}
 	return publishInternal(ctx, a.Writer, topic, ev)
 }

@@ -220,7 +220,7 @@ func (l *Ladder) exhausted(ctx context.Context, e *Escalation, now time.Time) er
 // stops paging the on-call; the incident stays open until it is resolved)
 // and publishes escalation.acknowledged on the results topic for upstream
 // systems.
-func (l *Ladder) Ack(ctx context.Context, caseRef, alertID, agency, via string, now time.Time) error {
+func (l *Ladder) Ack(ctx context.Context, caseRef, alertID, agency, via, operator string, now time.Time) error {
 	e, err := l.Store.Get(ctx, caseRef, alertID)
 	if errors.Is(err, ErrNoEscalation) {
 		return nil
@@ -232,7 +232,7 @@ func (l *Ladder) Ack(ctx context.Context, caseRef, alertID, agency, via string, 
 		return err
 	}
 	r := Result{IntentID: "ack:" + e.ID, AlertID: e.ID, CaseRef: e.CaseRef, Rule: e.Alert.Rule, Kind: "escalation",
-		Step: e.Step, Round: e.Round, AgencyID: agency, Channel: via, Outcome: OutcomeAcked, At: now.UTC()}
+		Step: e.Step, Round: e.Round, AgencyID: agency, Channel: via, Operator: operator, Outcome: OutcomeAcked, At: now.UTC()}
 	m, err := r.message(l.Results)
 	if err != nil {
 		return err
@@ -241,7 +241,8 @@ func (l *Ladder) Ack(ctx context.Context, caseRef, alertID, agency, via string, 
 		return fmt.Errorf("publish acknowledgement: %w", err)
 	}
 	e.State, e.AckedBy, e.AckedAt, e.AckVia, e.DueAt = EscAcked, agency, now, via, time.Time{}
-	l.Log.WithFields(logrus.Fields{"alert_id": e.ID, "case_ref": e.CaseRef, "agency": agency, "via": via}).Info("escalation acknowledged")
+	e.AckedOperator = operator
+	l.Log.WithFields(logrus.Fields{"alert_id": e.ID, "case_ref": e.CaseRef, "agency": agency, "via": via, "operator": operator}).Info("escalation acknowledged")
 	return l.Store.Save(ctx, e)
 }
 
@@ -320,7 +321,7 @@ func (l *Ladder) AckCheckin(ctx context.Context, ev event.Event, now time.Time) 
 		if ev.Checkin != nil {
 			unit = ev.Checkin.Unit
 		}
-		if err := l.Ack(ctx, e.CaseRef, e.ID, unit, "checkin", now); err != nil {
+		if err := l.Ack(ctx, e.CaseRef, e.ID, unit, "checkin", "", now); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,8 @@ type DecideDeps struct {
 	Store  *EscalationStore
 	Log    logrus.FieldLogger
 	Now    func() time.Time
+	// Silences, when set, are enforced (Decider.Silences).
+	Silences *SilenceStore
 }
 
 // NewDecider builds the decide stage with its escalation ladder, writing
@@ -35,6 +37,7 @@ func NewDecider(d DecideDeps) *Decider {
 		Log:      l,
 		Now:      d.Now,
 		Live:     d.Live,
+		Silences: d.Silences,
 		Ladder: &Ladder{Rules: d.Rules, Live: d.Live, Store: d.Store, Writer: d.Writer, Intents: TopicIntents,
 			Results: TopicResults, Log: l.WithField("component", "ladder")},
 	}

@@ -161,6 +161,8 @@ type Ack struct {
 	EscalationID string `json:"escalation_id"`
 	Agency       string `json:"agency,omitempty"`
 	Via          string `json:"via"`
+	// Operator is the console operator who acknowledged (via "console").
+	Operator string `json:"operator,omitempty"`
 }
 
 // IsInternal reports whether t is produced only by the dispatcher.

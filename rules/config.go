@@ -25,6 +25,7 @@ type Config struct {
 	Policies       []Policy      `yaml:"policies" required:"true" doc:"Escalation policies: who is told, how, and what happens when nobody acknowledges."`
 	Rules          []Rule        `yaml:"rules" required:"true" doc:"Alert rules, evaluated in order against every event; every rule that matches gives one alert."`
 	Schedules      []Schedule    `yaml:"schedules" doc:"Cron-driven digests, such as the morning patrol reminders for local police."`
+	Operators      []Operator    `yaml:"operators" doc:"Named accounts of the alert console (docs/console.md). Machine clients keep using the agencies' tokens_sha256."`
 
 	file string
 	loc  *time.Location
@@ -60,6 +61,29 @@ type Contact struct {
 	WebhookURL       string `yaml:"webhook_url" doc:"https URL that receives alerts as JSON. Enables the webhook channel. http:// is refused: the webhook channel sends only to https URLs."`
 	WebhookSecretEnv string `yaml:"webhook_secret_env" doc:"Name of the environment variable holding the webhook signing secret. Only with webhook_url."`
 }
+
+// Operator is a person who logs in to the alert console. Every
+// acknowledgement made in the console records the operator's id.
+type Operator struct {
+	ID             string   `yaml:"id" required:"true" doc:"Unique operator id, lower case letters, digits, '-' and '_'; the login name and what the audit trail records. Never a person's name."`
+	Agency         string   `yaml:"agency" required:"true" doc:"Id of the operator's agency: the operator sees and acknowledges the escalations that notified it."`
+	Role           string   `yaml:"role" default:"operator" doc:"operator (sees and acknowledges) or viewer (sees only)."`
+	PasswordBcrypt string   `yaml:"password_bcrypt" required:"true" doc:"bcrypt hash (\"$2a$\", \"$2b$\" or \"$2y$\", cost 10 to 14) of the operator's password. Only the hash is stored."`
+	Watch          []string `yaml:"watch" doc:"Agency ids a coordinating center also watches (sees and acknowledges). Only for an operator of an agency of kind coordinating_center."`
+}
+
+// Operator roles.
+const (
+	RoleOperator = "operator"
+	RoleViewer   = "viewer"
+)
+
+// Scope is the set of agency ids the operator acts for: its own and the
+// watched ones.
+func (o *Operator) Scope() []string { return append([]string{o.Agency}, o.Watch...) }
+
+// CanAck reports whether the operator's role may acknowledge.
+func (o *Operator) CanAck() bool { return o.Role == "" || o.Role == RoleOperator }
 
 // Checkins holds the required police contact per level.
 type Checkins struct {
@@ -223,6 +247,16 @@ func (s *Schedule) Location() *time.Location { return s.loc }
 // Next returns the first firing strictly after t in the schedule's zone,
 // with the daylight-saving rules of NextFire (docs/schedules.md).
 func (s *Schedule) Next(t time.Time) time.Time { return s.NextFire(t) }
+
+// Operator returns the console operator with the given id.
+func (c *Config) Operator(id string) (*Operator, bool) {
+	for i := range c.Operators {
+		if c.Operators[i].ID == id {
+			return &c.Operators[i], true
+		}
+	}
+	return nil, false
+}
 
 // Contact finds a contact and its agency by contact id.
 func (c *Config) Contact(id string) (*Agency, *Contact, bool) {

@@ -30,6 +30,7 @@ var sections = []section{
 	{path: "schedules[]", typ: reflect.TypeOf(Schedule{})},
 	{path: "schedules[].digest", typ: reflect.TypeOf(Digest{})},
 	{path: "schedules[].to", typ: reflect.TypeOf(ScheduleTarget{})},
+	{path: "operators[]", typ: reflect.TypeOf(Operator{})},
 }
 
 // Reference renders docs/configuration.md from the schema structs' tags

@@ -24,3 +24,25 @@ func knownRegion(code string) bool {
 	}
 	return false
 }
+
+// InRegion reports whether the agency serves anywhere in the autonomous
+// community region: the region itself, one of its provinces or one of
+// their municipalities.
+func (a *Agency) InRegion(region string) bool {
+	for _, r := range a.Serves.Regions {
+		if r == region {
+			return true
+		}
+	}
+	for _, p := range a.Serves.Provinces {
+		if provinceRegion[p] == region {
+			return true
+		}
+	}
+	for _, m := range a.Serves.Municipalities {
+		if len(m) == 5 && provinceRegion[m[:2]] == region {
+			return true
+		}
+	}
+	return false
+}

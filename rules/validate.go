@@ -52,6 +52,7 @@ func (v *validator) run() {
 	v.policies()
 	v.rules()
 	v.schedules()
+	v.operators()
 }
 
 func (v *validator) top() {

@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/viogen-alerts/dispatcher/console"
 	"github.com/viogen-alerts/dispatcher/dispatcher"
+	"github.com/viogen-alerts/dispatcher/rules"
 )
 
 var devTopics = []string{dispatcher.TopicCaseEvents, dispatcher.TopicInternal, dispatcher.TopicDLQ,
@@ -35,6 +38,11 @@ shows what they would have sent.`+envHelp+channelEnvHelp+deliverEnvHelp, io.err)
 		fmt.Fprintln(io.err, "dispatcher dev:", err)
 		return 2
 	}
+	logins, err := devConsoleLogins(&s)
+	if err != nil {
+		fmt.Fprintln(io.err, "dispatcher dev:", err)
+		return 1
+	}
 	broker, err := kfake.NewCluster(kfake.Ports(*port), kfake.SeedTopics(4, devTopics...))
 	if err != nil {
 		fmt.Fprintf(io.err, "dispatcher dev: start embedded Kafka on port %d: %v\n", *port, err)
@@ -54,6 +62,7 @@ shows what they would have sent.`+envHelp+channelEnvHelp+deliverEnvHelp, io.err)
 	ready := func(svc *dispatcher.Service) {
 		fmt.Fprintf(io.out, "\ndispatcher dev: Kafka on %s, Redis on %s, admin on http://%s\n", s.brokers, s.redisURL, svc.HTTPAddr())
 		fmt.Fprintf(io.out, "what would have been sent:  curl http://%s/outbox\n", svc.HTTPAddr())
+		printDevLogins(io.out, "http://"+svc.HTTPAddr()+console.Prefix, logins)
 		fmt.Fprintf(io.out, "publish events with:  go run ./cmd/dispatcher publish deploy/examples/events.jsonl\n")
 		fmt.Fprintf(io.out, "                 or:  kcat -P -b %s -t %s -K '|'   (lines: case_id|{json})\n\n", s.brokers, dispatcher.TopicCaseEvents)
 		if *demo != "" {
@@ -65,6 +74,28 @@ shows what they would have sent.`+envHelp+channelEnvHelp+deliverEnvHelp, io.err)
 		return 1
 	}
 	return 0
+}
+
+// devConsoleLogins makes a synthetic console operator per agency of the
+// configuration (coordinating centers included) for the local demo.
+func devConsoleLogins(s *settings) ([]console.DevLogin, error) {
+	cfg, err := rules.LoadFile(s.config, rules.LoadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	ops, logins, err := console.DevOperators(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.devOperators = ops
+	return logins, nil
+}
+
+func printDevLogins(w io.Writer, url string, logins []console.DevLogin) {
+	fmt.Fprintf(w, "alert console:  %s   (synthetic dev logins, new each run)\n", url)
+	for _, l := range logins {
+		fmt.Fprintf(w, "    %-22s %-36s operator %-26s password %s\n", l.Agency, "("+l.Kind+")", l.Operator, l.Password)
+	}
 }
 
 // publishDemo sends the example scenario shortly after start, so make run

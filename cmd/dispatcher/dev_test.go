@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,6 +22,7 @@ import (
 	"github.com/viogen-alerts/dispatcher/dispatcher"
 	"github.com/viogen-alerts/dispatcher/event"
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
+	"github.com/viogen-alerts/dispatcher/rules"
 )
 
 const exampleEvents = "../../deploy/examples/events.jsonl"
@@ -164,6 +167,61 @@ func TestDevShowsTheDemoInTheOutbox(t *testing.T) {
 	}
 	if resp, err := http.Get(admin + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("readyz: %v %v", resp, err)
+	}
+	devConsoleShowsEscalations(t, out.String(), admin)
+}
+
+// devConsoleShowsEscalations checks that dev printed the console's URL
+// and a login for every agency of the example (coordinating centers
+// included), and that a login shows the demo's open escalations.
+func devConsoleShowsEscalations(t *testing.T, out, admin string) {
+	t.Helper()
+	if !strings.Contains(out, "alert console:  "+admin+"/console/") {
+		t.Fatalf("no console URL in output:\n%s", out)
+	}
+	cfg, err := rules.LoadFile(exampleConfig, rules.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	passwords := map[string]string{}
+	for _, a := range cfg.Agencies {
+		m := regexp.MustCompile(`operator dev-` + regexp.QuoteMeta(a.ID) + `\s+password (\S+)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no dev login for agency %s in output:\n%s", a.ID, out)
+		}
+		passwords[a.ID] = m[1]
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	page := func(u string) string {
+		resp, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	login := page(admin + "/console/login")
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(login)
+	if m == nil {
+		t.Fatalf("login page:\n%s", login)
+	}
+	resp, err := c.PostForm(admin+"/console/login", url.Values{"csrf": {m[1]}, "operator": {"dev-ses-viogen"}, "password": {passwords["ses-viogen"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p := page(admin + "/console/")
+		if strings.Contains(p, "data-escalation=") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the coordinating center's console shows no open escalation of the demo:\n%s", p)
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 }
 

@@ -102,7 +102,7 @@ func serveReload(ctx context.Context, s settings, getenv env, log *logrus.Logger
 		Registry: reg,
 	}
 	if s.runs("decide") {
-		a.addDecide(&opts, esc, getenv, log)
+		a.addDecide(&opts, esc, getenv, log, s.devOperators)
 	}
 	if s.runs("deliver") {
 		if err := a.addDelivery(&opts, getenv, log, dev); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/viogen-alerts/dispatcher/dispatcher"
+	"github.com/viogen-alerts/dispatcher/rules"
 )
 
 // settings are what run and dev share, from flags with environment defaults.
@@ -42,6 +43,8 @@ type settings struct {
 	replication  int
 	// getenv reads the Redis credentials (never flags: a flag shows in ps).
 	getenv env
+	// devOperators are the made-up console operators of dispatcher dev.
+	devOperators []rules.Operator
 }
 
 // checkStages refuses a --stages value naming no stage or an unknown

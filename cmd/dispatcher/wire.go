@@ -9,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/sirupsen/logrus"
 
+	"github.com/viogen-alerts/dispatcher/console"
 	"github.com/viogen-alerts/dispatcher/dispatcher"
 	"github.com/viogen-alerts/dispatcher/rules"
 	"github.com/viogen-alerts/dispatcher/templates"
@@ -50,12 +51,12 @@ func loadApp(configPath, templateDir string) (*app, error) {
 // escalation ladder (the simulator builds it the same way).
 func (a *app) decider(rdb redis.UniversalClient, w *kafka.Writer, esc *dispatcher.EscalationStore, log logrus.FieldLogger) *dispatcher.Decider {
 	return dispatcher.NewDecider(dispatcher.DecideDeps{Rules: a.cfg, Engine: a.engine, Live: a.live, Redis: rdb, Writer: w,
-		Store: esc, Log: log, Now: time.Now})
+		Store: esc, Log: log, Now: time.Now, Silences: dispatcher.NewSilenceStore(rdb)})
 }
 
 // addDecide adds the timers and the acknowledgement API of the decide
 // stage to opts.
-func (a *app) addDecide(opts *dispatcher.Options, esc *dispatcher.EscalationStore, getenv env, log *logrus.Logger) {
+func (a *app) addDecide(opts *dispatcher.Options, esc *dispatcher.EscalationStore, getenv env, log *logrus.Logger, devOperators []rules.Operator) {
 	timers := &dispatcher.Timers{Redis: opts.Redis, Writer: opts.Writer, Store: esc, Now: time.Now, Log: log.WithField("component", "timers"),
 		Metrics: dispatcher.NewTimerMetrics(opts.Registry)}
 	if opts.Registry != nil {
@@ -68,11 +69,22 @@ func (a *app) addDecide(opts *dispatcher.Options, esc *dispatcher.EscalationStor
 		opts.Checks = map[string]func() error{}
 	}
 	opts.Checks["timers"], opts.Checks["schedules"] = timers.Check, sched.Check
+	acks := &dispatcher.Acknowledger{Store: esc, Writer: opts.Writer, Now: time.Now}
 	api := &dispatcher.AckAPI{Rules: a.cfg, Live: a.live, Store: esc, Log: log.WithField("component", "ack-api"),
-		Acks:        &dispatcher.Acknowledger{Store: esc, Writer: opts.Writer, Now: time.Now},
+		Acks:        acks,
 		TwilioToken: getenv("TWILIO_AUTH_TOKEN"), InboundURL: getenv("TWILIO_INBOUND_URL"),
 		PagerDutySecret: getenv("PAGERDUTY_WEBHOOK_SECRET")}
-	opts.Routes = chainRoutes(opts.Routes, api.Register)
+	con := &console.Console{Rules: a.liveConfig, Store: esc, Acks: acks, Redis: opts.Redis, Silences: dispatcher.NewSilenceStore(opts.Redis),
+		Log: log.WithField("component", "console"), Extra: devOperators}
+	opts.Routes = chainRoutes(opts.Routes, api.Register, con.Register)
+}
+
+// liveConfig is the configuration in use.
+func (a *app) liveConfig() *rules.Config {
+	if a.live != nil {
+		return a.live.Load().Config
+	}
+	return a.cfg
 }
 
 func chainRoutes(fns ...func(*http.ServeMux)) func(*http.ServeMux) {
