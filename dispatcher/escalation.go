@@ -370,18 +370,7 @@ func (s *EscalationStore) Open(ctx context.Context, limit int64) ([]*Escalation,
 	if err != nil {
 		return nil, fmt.Errorf("list open escalations: %w", err)
 	}
-	out := make([]*Escalation, 0, len(zs))
-	for _, z := range zs {
-		e, err := s.ByRef(ctx, fmt.Sprint(z.Member))
-		if errors.Is(err, ErrNoEscalation) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, nil
+	return s.byRefs(ctx, zs)
 }
 
 // RecentWindow is how far back Recent lists escalations.
@@ -395,6 +384,12 @@ func (s *EscalationStore) Recent(ctx context.Context, since time.Time, limit int
 	if err != nil {
 		return nil, fmt.Errorf("list recent escalations: %w", err)
 	}
+	return s.byRefs(ctx, zs)
+}
+
+// byRefs reads the escalations an index lists ("case|alert" members),
+// skipping those whose record is gone.
+func (s *EscalationStore) byRefs(ctx context.Context, zs []redis.Z) ([]*Escalation, error) {
 	out := make([]*Escalation, 0, len(zs))
 	for _, z := range zs {
 		e, err := s.ByRef(ctx, fmt.Sprint(z.Member))

@@ -112,29 +112,8 @@ func clusterPort() (int, error) {
 }
 
 func (c *RedisCluster) start(n *clusterNode) error {
-	port := strconv.Itoa(n.port)
-	logf, err := os.OpenFile(filepath.Join(n.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	n.log = logf
-	n.cmd = exec.Command(c.path, "--port", port, "--bind", "127.0.0.1",
-		"--cluster-enabled", "yes", "--cluster-config-file", "nodes-"+port+".conf",
-		"--dir", n.dir, "--appendonly", "yes", "--save", "")
-	n.cmd.Stdout, n.cmd.Stderr = logf, logf
-	if err := n.cmd.Start(); err != nil {
-		_ = logf.Close()
-		return fmt.Errorf("exec redis-server: %w", err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if pingOnce(n.addr()) == nil {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	n.stop()
-	return fmt.Errorf("redis-server on %s not ready after 5s; log: %s", n.addr(), readLog(n))
+	return startNode(c.path, n, "--cluster-enabled", "yes", "--cluster-config-file", "nodes-"+strconv.Itoa(n.port)+".conf",
+		"--appendonly", "yes", "--save", "")
 }
 
 func pingOnce(addr string) error {
