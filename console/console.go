@@ -49,6 +49,9 @@ type Console struct {
 	Acks  Acker
 	// Silences, when set, serves the silence pages.
 	Silences Silences
+	// Audit publishes notes and silences on the audit trail; notes are
+	// served when it is set and Store keeps notes (NoteStore).
+	Audit Auditor
 	// Extra operators, looked up after the configuration's: the made-up
 	// ones of `dispatcher dev` (DevOperators).
 	Extra []rules.Operator
@@ -76,7 +79,7 @@ type Console struct {
 const Prefix = "/console/"
 
 // Acknowledgements made in the console carry this channel (event.Ack.Via).
-const ViaConsole = "console"
+const ViaConsole = dispatcher.ViaConsole
 
 const (
 	requestTimeout = 10 * time.Second
@@ -125,6 +128,9 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+Prefix+"{$}", c.headers(c.authed(c.openPage), false))
 	mux.Handle("GET "+Prefix+"escalations/{id}", c.headers(c.authed(c.timelinePage), false))
 	mux.Handle("POST "+Prefix+"escalations/{id}/ack", c.headers(c.authed(c.ack), false))
+	if _, ok := c.notes(); ok {
+		mux.Handle("POST "+Prefix+"escalations/{id}/notes", c.headers(c.authed(c.addNote), false))
+	}
 	mux.Handle("GET "+Prefix+"history", c.headers(c.authed(c.historyPage), false))
 	if c.Silences != nil {
 		mux.Handle("GET "+Prefix+"silences", c.headers(c.authed(c.silencesPage), false))

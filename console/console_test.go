@@ -97,11 +97,33 @@ func (s *captureSink) acks(t *testing.T) []event.Ack {
 	defer s.mu.Unlock()
 	var out []event.Ack
 	for _, m := range s.msgs {
+		if m.Topic != dispatcher.TopicInternal {
+			continue
+		}
 		var ev event.Event
 		if err := json.Unmarshal(m.Value, &ev); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, *ev.Ack)
+	}
+	return out
+}
+
+// records are the audit records published on the results topic.
+func (s *captureSink) records(t *testing.T) []dispatcher.Result {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []dispatcher.Result
+	for _, m := range s.msgs {
+		if m.Topic != dispatcher.TopicResults {
+			continue
+		}
+		var r dispatcher.Result
+		if err := json.Unmarshal(m.Value, &r); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
 	}
 	return out
 }
@@ -148,7 +170,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{store: dispatcher.NewEscalationStore(rdb, 24*time.Hour), sink: &captureSink{}, now: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)}
 	f.silences = dispatcher.NewSilenceStore(rdb)
 	f.c = &Console{Rules: func() *rules.Config { return cfg }, Store: f.store, Redis: rdb, Now: f.clock, Silences: f.silences,
-		Acks: &dispatcher.Acknowledger{Store: f.store, Writer: f.sink, Now: f.clock}}
+		Acks: &dispatcher.Acknowledger{Store: f.store, Writer: f.sink, Now: f.clock}, Audit: &dispatcher.ConsoleAudit{Writer: f.sink}}
 	mux := http.NewServeMux()
 	f.c.Register(mux)
 	f.srv = httptest.NewServer(mux)

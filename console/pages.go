@@ -261,6 +261,16 @@ type timelineData struct {
 	StateKey                  string
 	CanAck                    bool
 	Flash                     string
+	Notes                     []noteView
+	// CanNote offers the note form; NoteError says why a note was refused
+	// and Note keeps its text to correct.
+	CanNote         bool
+	NoteError, Note string
+}
+
+type noteView struct {
+	dispatcher.Note
+	When string
 }
 
 func (c *Console) timelinePage(w http.ResponseWriter, r *http.Request, s *session, op *rules.Operator) {
@@ -274,6 +284,12 @@ func (c *Console) timelinePage(w http.ResponseWriter, r *http.Request, s *sessio
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 		return
 	}
+	c.renderTimeline(w, r, s, op, e, http.StatusOK, "")
+}
+
+// renderTimeline shows e's timeline; errKey, when set, is why the note
+// posted was refused.
+func (c *Console) renderTimeline(w http.ResponseWriter, r *http.Request, s *session, op *rules.Operator, e *dispatcher.Escalation, status int, errKey string) {
 	zone := c.zone()
 	f := func(t time.Time) string {
 		if t.IsZero() {
@@ -284,6 +300,10 @@ func (c *Console) timelinePage(w http.ResponseWriter, r *http.Request, s *sessio
 	d := timelineData{base: c.base(c.lang(s, op), op, s.CSRF, "timeline"), E: e,
 		Opened: f(e.OpenedAt), Occurred: f(e.Alert.OccurredAt), AckedAt: f(e.AckedAt),
 		StateKey: "state_" + e.State, CanAck: e.State == dispatcher.EscOpen && op.CanAck()}
+	if errKey != "" {
+		d.NoteError, d.Note = d.T(errKey), r.PostFormValue("note")
+	}
+	c.addNotes(r.Context(), &d, op, f)
 	skipped := map[int]bool{}
 	for _, i := range e.Skipped {
 		skipped[i] = true
@@ -311,8 +331,26 @@ func (c *Console) timelinePage(w http.ResponseWriter, r *http.Request, s *sessio
 		d.Flash = d.T("ack_sent")
 	case "not_open":
 		d.Flash = d.T("not_open")
+	case "note":
+		d.Flash = d.T("note_added")
 	}
-	c.render(w, http.StatusOK, "timeline", d)
+	c.render(w, status, "timeline", d)
+}
+
+// addNotes lists e's notes on the page and offers the form to operators.
+func (c *Console) addNotes(ctx context.Context, d *timelineData, op *rules.Operator, f func(time.Time) string) {
+	ns, ok := c.notes()
+	if !ok {
+		return
+	}
+	d.CanNote = op.CanAck()
+	notes, err := ns.Notes(ctx, d.E)
+	if err != nil {
+		c.Log.WithError(err).Error("console: reading notes failed")
+	}
+	for _, n := range notes {
+		d.Notes = append(d.Notes, noteView{Note: n, When: f(n.At)})
+	}
 }
 
 // ack acknowledges through the same Acknowledger as the ack API, as the
