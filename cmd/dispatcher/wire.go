@@ -76,7 +76,7 @@ func (a *app) addDecide(opts *dispatcher.Options, esc *dispatcher.EscalationStor
 		PagerDutySecret: getenv("PAGERDUTY_WEBHOOK_SECRET")}
 	con := &console.Console{Rules: a.liveConfig, Store: esc, Acks: acks, Redis: opts.Redis, Silences: dispatcher.NewSilenceStore(opts.Redis),
 		Audit: &dispatcher.ConsoleAudit{Writer: opts.Writer, Topic: dispatcher.TopicResults},
-		Log: log.WithField("component", "console"), Extra: devOperators}
+		Log:   log.WithField("component", "console"), Extra: devOperators}
 	opts.Routes = chainRoutes(opts.Routes, api.Register, con.Register)
 }
 
