@@ -47,10 +47,11 @@ type Console struct {
 	Rules func() *rules.Config
 	Store Store
 	Acks  Acker
-	// Silences, when set, serves the silence pages.
+	// Silences, when set with Audit, serves the silence pages.
 	Silences Silences
-	// Audit publishes notes and silences on the audit trail; notes are
-	// served when it is set and Store keeps notes (NoteStore).
+	// Audit publishes notes and silences on the audit trail: without it
+	// neither is served. Notes also need a Store that keeps them
+	// (NoteStore).
 	Audit Auditor
 	// Extra operators, looked up after the configuration's: the made-up
 	// ones of `dispatcher dev` (DevOperators).
@@ -132,7 +133,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 		mux.Handle("POST "+Prefix+"escalations/{id}/notes", c.headers(c.authed(c.addNote), false))
 	}
 	mux.Handle("GET "+Prefix+"history", c.headers(c.authed(c.historyPage), false))
-	if c.Silences != nil {
+	if c.Silences != nil && c.Audit != nil {
 		mux.Handle("GET "+Prefix+"silences", c.headers(c.authed(c.silencesPage), false))
 		mux.Handle("POST "+Prefix+"silences", c.headers(c.authed(c.createSilence), false))
 		mux.Handle("POST "+Prefix+"silences/{id}/expire", c.headers(c.authed(c.expireSilence), false))

@@ -573,6 +573,27 @@ func TestSilenceCreateListExpire(t *testing.T) {
 	if got.Active(f.clock()) || got.ExpiredBy != "op-a" {
 		t.Fatalf("expired silence %+v", got)
 	}
+	// Creation and end are on the audit trail, with the operator and the
+	// matchers, not the reason; the refused attempts are not.
+	rs := f.sink.records(t)
+	if len(rs) != 2 {
+		t.Fatalf("audit records %+v", rs)
+	}
+	for i, want := range []struct {
+		outcome string
+		ends    time.Time
+	}{{dispatcher.OutcomeSilenceCreated, s.EndsAt}, {dispatcher.OutcomeSilenceEnded, f.clock()}} {
+		r := rs[i]
+		if r.Outcome != want.outcome || r.Operator != "op-a" || r.AgencyID != "unit-a" || r.Silence == nil ||
+			*r.Silence != (dispatcher.SilenceRecord{ID: s.ID, Agency: "unit-a", Municipality: "13047", StartsAt: s.StartsAt, EndsAt: want.ends}) {
+			t.Errorf("audit record %d: %+v %+v", i, r, r.Silence)
+		}
+	}
+	for _, m := range f.sink.msgs {
+		if strings.Contains(string(m.Value), "planned maintenance") {
+			t.Errorf("the silence's reason is on the audit trail: %s", m.Value)
+		}
+	}
 }
 
 func TestSilenceShowsHeldAlerts(t *testing.T) {

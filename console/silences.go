@@ -141,9 +141,16 @@ func (c *Console) createSilence(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	sil.StartsAt, sil.EndsAt = starts.UTC(), ends.UTC()
+	// Published before it is saved: no silence holds anything back
+	// without its audit record.
+	if err := c.Audit.Silence(r.Context(), sil, dispatcher.OutcomeSilenceCreated, op.ID, sil.CreatedAt); err != nil {
+		c.Log.WithError(err).WithField("operator", op.ID).Error("console: publishing the silence's audit record failed")
+		http.Error(w, "temporarily unavailable, retry", http.StatusServiceUnavailable)
+		return
+	}
 	if err := c.Silences.Save(r.Context(), sil); err != nil {
 		c.Log.WithError(err).Error("console: saving a silence failed")
-		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		http.Error(w, "temporarily unavailable, retry", http.StatusServiceUnavailable)
 		return
 	}
 	c.Log.WithFields(logrus.Fields{"operator": op.ID, "silence_id": sil.ID, "agency": sil.Agency, "rule": sil.Rule,
@@ -187,8 +194,14 @@ func (c *Console) expireSilence(w http.ResponseWriter, r *http.Request, s *sessi
 		if sil.StartsAt.After(now) {
 			sil.StartsAt = now
 		}
+		if err := c.Audit.Silence(r.Context(), sil, dispatcher.OutcomeSilenceEnded, op.ID, now); err != nil {
+			c.Log.WithError(err).WithField("operator", op.ID).Error("console: publishing the silence's audit record failed")
+			http.Error(w, "temporarily unavailable, retry", http.StatusServiceUnavailable)
+			return
+		}
 		if err := c.Silences.Save(r.Context(), sil); err != nil {
-			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+			c.Log.WithError(err).Error("console: saving a silence failed")
+			http.Error(w, "temporarily unavailable, retry", http.StatusServiceUnavailable)
 			return
 		}
 		c.Log.WithFields(logrus.Fields{"operator": op.ID, "silence_id": sil.ID}).Info("console: silence expired")
