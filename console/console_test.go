@@ -56,6 +56,13 @@ agencies:
     serves: {provinces: ["02"]}
     contacts:
       - {id: b-oncall, role: on_call, sms: "+34600000002"}
+  - id: unit-c
+    name: Unidad C
+    kind: responsible_unit
+    time_zone: Atlantic/Canary
+    serves: {provinces: ["35"]}
+    contacts:
+      - {id: c-oncall, role: on_call, sms: "+34600000003"}
 policies:
   - id: page
     steps:
@@ -70,6 +77,7 @@ operators:
   - {id: op-b, agency: unit-b, password_bcrypt: '` + string(h) + `'}
   - {id: op-center, agency: center, watch: [unit-a], password_bcrypt: '` + string(h) + `'}
   - {id: view-a, agency: unit-a, role: viewer, password_bcrypt: '` + string(h) + `'}
+  - {id: op-c, agency: unit-c, password_bcrypt: '` + string(h) + `'}
 `
 	cfg, err := rules.Parse([]byte(src), "console-test.yaml", rules.LoadOptions{})
 	if err != nil {

@@ -52,7 +52,7 @@ func (c *Console) historyPage(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	q := strings.ToLower(d.Query)
-	zone := c.zone()
+	zone := c.zone(op)
 	for i := len(all) - 1; i >= 0; i-- {
 		e := all[i]
 		if _, ok := inScope(e, op); !ok || q != "" && !strings.Contains(strings.ToLower(e.CaseRef), q) {

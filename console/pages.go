@@ -45,7 +45,7 @@ func (b base) T(key string) string { return translate(b.Lang, key) }
 
 func (c *Console) base(lang string, op *rules.Operator, csrf, page string) base {
 	return base{Lang: lang, Page: page, CSRF: csrf, Langs: langs, Operator: op,
-		Zone: c.zone().String(), PollMS: c.PollInterval.Milliseconds()}
+		Zone: c.zone(op).String(), PollMS: c.PollInterval.Milliseconds()}
 }
 
 // lang is the session's choice, else the operator's agency locale.
@@ -61,10 +61,17 @@ func (c *Console) lang(s *session, op *rules.Operator) string {
 	return langOf(c.Rules().Locale)
 }
 
-// zone is where deadlines are shown: the configuration's time zone
-// (agencies share it; the config has no per-agency zone).
-func (c *Console) zone() *time.Location {
-	if l := c.Rules().Location(); l != nil {
+// zone is where an operator is shown deadlines and times: the zone of
+// the operator's agency (its time_zone, else the configuration's); the
+// configuration's before login.
+func (c *Console) zone(op *rules.Operator) *time.Location {
+	cfg := c.Rules()
+	if op != nil {
+		if a, ok := cfg.Agency(op.Agency); ok && a.Location() != nil {
+			return a.Location()
+		}
+	}
+	if l := cfg.Location(); l != nil {
 		return l
 	}
 	return time.UTC
@@ -163,7 +170,7 @@ func (c *Console) openRows(r *http.Request, op *rules.Operator) ([]row, error) {
 		}
 	}
 	mostUrgentFirst(mine)
-	zone := c.zone()
+	zone := c.zone(op)
 	rows := make([]row, 0, len(mine))
 	for _, e := range mine {
 		rw := row{ID: e.ID, CaseRef: e.CaseRef, Severity: e.Alert.Severity, Rule: e.Alert.Rule,
@@ -290,7 +297,7 @@ func (c *Console) timelinePage(w http.ResponseWriter, r *http.Request, s *sessio
 // renderTimeline shows e's timeline; errKey, when set, is why the note
 // posted was refused.
 func (c *Console) renderTimeline(w http.ResponseWriter, r *http.Request, s *session, op *rules.Operator, e *dispatcher.Escalation, status int, errKey string) {
-	zone := c.zone()
+	zone := c.zone(op)
 	f := func(t time.Time) string {
 		if t.IsZero() {
 			return ""

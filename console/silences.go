@@ -69,7 +69,7 @@ func (c *Console) renderSilences(w http.ResponseWriter, r *http.Request, s *sess
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	zone := c.zone()
+	zone := c.zone(op)
 	d := silencesData{base: c.base(c.lang(s, op), op, s.CSRF, "silences"), Agencies: op.Scope(), Rules: c.Rules().Rules,
 		DefaultStart: now.In(zone).Format(localTimeLayout), DefaultEnd: now.Add(2 * time.Hour).In(zone).Format(localTimeLayout)}
 	if errKey != "" {
@@ -120,7 +120,7 @@ func (c *Console) createSilence(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	cfg := c.Rules()
-	zone := c.zone()
+	zone := c.zone(op)
 	sil := &dispatcher.Silence{ID: randomToken()[:16], Agency: r.PostFormValue("agency"), Rule: r.PostFormValue("rule"),
 		Municipality: strings.TrimSpace(r.PostFormValue("municipality")), Reason: strings.TrimSpace(r.PostFormValue("reason")),
 		Author: op.ID, CreatedAt: c.Now().UTC()}
