@@ -137,6 +137,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 		mux.Handle("GET "+Prefix+"silences", c.headers(c.authed(c.silencesPage), false))
 		mux.Handle("POST "+Prefix+"silences", c.headers(c.authed(c.createSilence), false))
 		mux.Handle("POST "+Prefix+"silences/{id}/expire", c.headers(c.authed(c.expireSilence), false))
+		mux.Handle("GET "+Prefix+"silences/{id}/held/{alert}", c.headers(c.authed(c.heldPage), false))
 	}
 	mux.Handle("GET /console", http.RedirectHandler(Prefix, http.StatusMovedPermanently))
 }

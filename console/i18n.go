@@ -23,6 +23,12 @@ func langOf(locale string) string {
 // complete).
 var messages = map[string]map[string]string{
 	"es": {
+		"state_held":         "Retenida por el silencio",
+		"held_title":         "Alerta retenida",
+		"held_hint":          "Un silencio retuvo esta alerta: no se notificó a nadie ni abrió una escalada.",
+		"held_at":            "Retenida",
+		"held_by":            "Silencio",
+		"back_silences":      "← Silencios",
 		"notes":              "Notas",
 		"no_notes":           "No hay notas.",
 		"note_label":         "Añadir una nota",
@@ -117,6 +123,12 @@ var messages = map[string]map[string]string{
 		"live":               "La lista se actualiza sola.",
 	},
 	"ca": {
+		"state_held":         "Retinguda pel silenci",
+		"held_title":         "Alerta retinguda",
+		"held_hint":          "Un silenci va retenir aquesta alerta: no es va notificar ningú ni va obrir cap escalada.",
+		"held_at":            "Retinguda",
+		"held_by":            "Silenci",
+		"back_silences":      "← Silencis",
 		"notes":              "Notes",
 		"no_notes":           "No hi ha notes.",
 		"note_label":         "Afegir una nota",
@@ -211,6 +223,12 @@ var messages = map[string]map[string]string{
 		"live":               "La llista s'actualitza sola.",
 	},
 	"en": {
+		"state_held":         "Held back by silence",
+		"held_title":         "Held-back alert",
+		"held_hint":          "A silence held this alert back: nobody was notified and no escalation opened.",
+		"held_at":            "Held back",
+		"held_by":            "Silence",
+		"back_silences":      "← Silences",
 		"notes":              "Notes",
 		"no_notes":           "No notes.",
 		"note_label":         "Add a note",

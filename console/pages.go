@@ -19,7 +19,7 @@ import (
 
 type pages struct{ t map[string]*template.Template }
 
-var pageNames = []string{"login", "open", "timeline", "message", "silences", "history"}
+var pageNames = []string{"login", "open", "timeline", "message", "silences", "history", "held"}
 
 func mustParsePages() *pages {
 	p := &pages{t: map[string]*template.Template{}}

@@ -79,15 +79,8 @@ func (c *Console) renderSilences(w http.ResponseWriter, r *http.Request, s *sess
 		if !inSilenceScope(x, op) {
 			continue
 		}
-		v := silenceView{S: x, Starts: x.StartsAt.In(zone).Format("02/01/2006 15:04"), Ends: x.EndsAt.In(zone).Format("02/01/2006 15:04")}
-		switch {
-		case x.Active(now):
-			v.StateKey = "silence_active"
-		case now.Before(x.StartsAt):
-			v.StateKey = "silence_pending"
-		default:
-			v.StateKey = "silence_ended"
-		}
+		v := silenceView{S: x, Starts: x.StartsAt.In(zone).Format("02/01/2006 15:04"), Ends: x.EndsAt.In(zone).Format("02/01/2006 15:04"),
+			StateKey: silenceState(x, now)}
 		v.CanExpire = v.StateKey != "silence_ended" && op.CanAck()
 		v.Held, _ = c.Silences.Held(r.Context(), x.ID)
 		d.Silences = append(d.Silences, v)
