@@ -64,7 +64,8 @@ type Console struct {
 	// MaxAge ends any session this old (default 12 h).
 	IdleTimeout, MaxAge time.Duration
 	// LoginLimit failed logins per LoginWindow, per client address and per
-	// operator id, are allowed before 429 (default 5 per 10 min).
+	// operator id, are allowed before 429 (default 5 per 10 min), counted
+	// in Redis across replicas.
 	LoginLimit  int
 	LoginWindow time.Duration
 	// PollInterval is how often the open list refreshes itself in the
@@ -114,7 +115,7 @@ func (c *Console) init() {
 			c.PollInterval = time.Second
 		}
 		c.pages = mustParsePages()
-		c.limiter = newLimiter(c.LoginLimit, c.LoginWindow)
+		c.limiter = newLimiter(c.Redis, c.LoginLimit, c.LoginWindow, c.Log)
 	})
 }
 

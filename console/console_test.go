@@ -142,6 +142,7 @@ type fixture struct {
 	store    *dispatcher.EscalationStore
 	sink     *captureSink
 	silences *dispatcher.SilenceStore
+	mr       *miniredis.Miniredis
 	now      time.Time
 	mu       sync.Mutex
 }
@@ -177,6 +178,7 @@ func newFixture(t *testing.T) *fixture {
 	cfg := testConfig(t)
 	f := &fixture{store: dispatcher.NewEscalationStore(rdb, 24*time.Hour), sink: &captureSink{}, now: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)}
 	f.silences = dispatcher.NewSilenceStore(rdb)
+	f.mr = mr
 	f.c = &Console{Rules: func() *rules.Config { return cfg }, Store: f.store, Redis: rdb, Now: f.clock, Silences: f.silences,
 		Acks: &dispatcher.Acknowledger{Store: f.store, Writer: f.sink, Now: f.clock}, Audit: &dispatcher.ConsoleAudit{Writer: f.sink}}
 	mux := http.NewServeMux()
@@ -436,7 +438,7 @@ func TestIdleSessionExpires(t *testing.T) {
 
 func TestLoginRateLimited(t *testing.T) {
 	f := newFixture(t)
-	f.c.limiter = newLimiter(3, time.Minute)
+	f.c.limiter = newLimiter(f.c.Redis, 3, time.Minute, f.c.Log)
 	c := f.client(t)
 	for i := 0; i < 3; i++ {
 		if resp, _ := f.login(t, c, "op-a", "wrong"); resp.StatusCode != http.StatusUnauthorized {
@@ -447,6 +449,7 @@ func TestLoginRateLimited(t *testing.T) {
 		t.Fatalf("after 3 failures: %d, want 429", resp.StatusCode)
 	}
 	f.advance(2 * time.Minute)
+	f.mr.FastForward(2 * time.Minute) // the window is the Redis key's TTL
 	if resp, _ := f.login(t, c, "op-a", testPassword); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("after the window: %d", resp.StatusCode)
 	}
