@@ -59,6 +59,9 @@ func TestNoteRefused(t *testing.T) {
 		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `data-testid="note-error"`) {
 			t.Errorf("note %q: %d, want 422 with the reason", text, resp.StatusCode)
 		}
+		if text != "" && strings.Contains(body, text) {
+			t.Errorf("the refused note %q is shown back on the page", text)
+		}
 	}
 	if resp, _ := post(t, c, tl+"/notes", url.Values{"note": {"sin token"}}); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("note without csrf: %d, want 403", resp.StatusCode)

@@ -269,10 +269,11 @@ type timelineData struct {
 	CanAck                    bool
 	Flash                     string
 	Notes                     []noteView
-	// CanNote offers the note form; NoteError says why a note was refused
-	// and Note keeps its text to correct.
-	CanNote         bool
-	NoteError, Note string
+	// CanNote offers the note form; NoteError says why a note was refused.
+	// A refused note's text is not shown back: it may hold the very
+	// personal data it was refused for.
+	CanNote   bool
+	NoteError string
 }
 
 type noteView struct {
@@ -308,7 +309,7 @@ func (c *Console) renderTimeline(w http.ResponseWriter, r *http.Request, s *sess
 		Opened: f(e.OpenedAt), Occurred: f(e.Alert.OccurredAt), AckedAt: f(e.AckedAt),
 		StateKey: "state_" + e.State, CanAck: e.State == dispatcher.EscOpen && op.CanAck()}
 	if errKey != "" {
-		d.NoteError, d.Note = d.T(errKey), r.PostFormValue("note")
+		d.NoteError = d.T(errKey)
 	}
 	c.addNotes(r.Context(), &d, op, f)
 	skipped := map[int]bool{}
