@@ -47,8 +47,12 @@ type Console struct {
 	Rules func() *rules.Config
 	Store Store
 	Acks  Acker
-	// Silences, when set, serves the silence pages.
+	// Silences, when set with Audit, serves the silence pages.
 	Silences Silences
+	// Audit publishes notes and silences on the audit trail: without it
+	// neither is served. Notes also need a Store that keeps them
+	// (NoteStore).
+	Audit Auditor
 	// Extra operators, looked up after the configuration's: the made-up
 	// ones of `dispatcher dev` (DevOperators).
 	Extra []rules.Operator
@@ -60,7 +64,8 @@ type Console struct {
 	// MaxAge ends any session this old (default 12 h).
 	IdleTimeout, MaxAge time.Duration
 	// LoginLimit failed logins per LoginWindow, per client address and per
-	// operator id, are allowed before 429 (default 5 per 10 min).
+	// operator id, are allowed before 429 (default 5 per 10 min), counted
+	// in Redis across replicas.
 	LoginLimit  int
 	LoginWindow time.Duration
 	// PollInterval is how often the open list refreshes itself in the
@@ -76,7 +81,7 @@ type Console struct {
 const Prefix = "/console/"
 
 // Acknowledgements made in the console carry this channel (event.Ack.Via).
-const ViaConsole = "console"
+const ViaConsole = dispatcher.ViaConsole
 
 const (
 	requestTimeout = 10 * time.Second
@@ -110,7 +115,7 @@ func (c *Console) init() {
 			c.PollInterval = time.Second
 		}
 		c.pages = mustParsePages()
-		c.limiter = newLimiter(c.LoginLimit, c.LoginWindow)
+		c.limiter = newLimiter(c.Redis, c.LoginLimit, c.LoginWindow, c.Log)
 	})
 }
 
@@ -125,11 +130,15 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+Prefix+"{$}", c.headers(c.authed(c.openPage), false))
 	mux.Handle("GET "+Prefix+"escalations/{id}", c.headers(c.authed(c.timelinePage), false))
 	mux.Handle("POST "+Prefix+"escalations/{id}/ack", c.headers(c.authed(c.ack), false))
+	if _, ok := c.notes(); ok {
+		mux.Handle("POST "+Prefix+"escalations/{id}/notes", c.headers(c.authed(c.addNote), false))
+	}
 	mux.Handle("GET "+Prefix+"history", c.headers(c.authed(c.historyPage), false))
-	if c.Silences != nil {
+	if c.Silences != nil && c.Audit != nil {
 		mux.Handle("GET "+Prefix+"silences", c.headers(c.authed(c.silencesPage), false))
 		mux.Handle("POST "+Prefix+"silences", c.headers(c.authed(c.createSilence), false))
 		mux.Handle("POST "+Prefix+"silences/{id}/expire", c.headers(c.authed(c.expireSilence), false))
+		mux.Handle("GET "+Prefix+"silences/{id}/held/{alert}", c.headers(c.authed(c.heldPage), false))
 	}
 	mux.Handle("GET /console", http.RedirectHandler(Prefix, http.StatusMovedPermanently))
 }

@@ -56,6 +56,13 @@ agencies:
     serves: {provinces: ["02"]}
     contacts:
       - {id: b-oncall, role: on_call, sms: "+34600000002"}
+  - id: unit-c
+    name: Unidad C
+    kind: responsible_unit
+    time_zone: Atlantic/Canary
+    serves: {provinces: ["35"]}
+    contacts:
+      - {id: c-oncall, role: on_call, sms: "+34600000003"}
 policies:
   - id: page
     steps:
@@ -70,6 +77,7 @@ operators:
   - {id: op-b, agency: unit-b, password_bcrypt: '` + string(h) + `'}
   - {id: op-center, agency: center, watch: [unit-a], password_bcrypt: '` + string(h) + `'}
   - {id: view-a, agency: unit-a, role: viewer, password_bcrypt: '` + string(h) + `'}
+  - {id: op-c, agency: unit-c, password_bcrypt: '` + string(h) + `'}
 `
 	cfg, err := rules.Parse([]byte(src), "console-test.yaml", rules.LoadOptions{})
 	if err != nil {
@@ -97,11 +105,33 @@ func (s *captureSink) acks(t *testing.T) []event.Ack {
 	defer s.mu.Unlock()
 	var out []event.Ack
 	for _, m := range s.msgs {
+		if m.Topic != dispatcher.TopicInternal {
+			continue
+		}
 		var ev event.Event
 		if err := json.Unmarshal(m.Value, &ev); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, *ev.Ack)
+	}
+	return out
+}
+
+// records are the audit records published on the results topic.
+func (s *captureSink) records(t *testing.T) []dispatcher.Result {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []dispatcher.Result
+	for _, m := range s.msgs {
+		if m.Topic != dispatcher.TopicResults {
+			continue
+		}
+		var r dispatcher.Result
+		if err := json.Unmarshal(m.Value, &r); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
 	}
 	return out
 }
@@ -112,6 +142,7 @@ type fixture struct {
 	store    *dispatcher.EscalationStore
 	sink     *captureSink
 	silences *dispatcher.SilenceStore
+	mr       *miniredis.Miniredis
 	now      time.Time
 	mu       sync.Mutex
 }
@@ -147,8 +178,9 @@ func newFixture(t *testing.T) *fixture {
 	cfg := testConfig(t)
 	f := &fixture{store: dispatcher.NewEscalationStore(rdb, 24*time.Hour), sink: &captureSink{}, now: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)}
 	f.silences = dispatcher.NewSilenceStore(rdb)
+	f.mr = mr
 	f.c = &Console{Rules: func() *rules.Config { return cfg }, Store: f.store, Redis: rdb, Now: f.clock, Silences: f.silences,
-		Acks: &dispatcher.Acknowledger{Store: f.store, Writer: f.sink, Now: f.clock}}
+		Acks: &dispatcher.Acknowledger{Store: f.store, Writer: f.sink, Now: f.clock}, Audit: &dispatcher.ConsoleAudit{Writer: f.sink}}
 	mux := http.NewServeMux()
 	f.c.Register(mux)
 	f.srv = httptest.NewServer(mux)
@@ -406,7 +438,7 @@ func TestIdleSessionExpires(t *testing.T) {
 
 func TestLoginRateLimited(t *testing.T) {
 	f := newFixture(t)
-	f.c.limiter = newLimiter(3, time.Minute)
+	f.c.limiter = newLimiter(f.c.Redis, 3, time.Minute, f.c.Log)
 	c := f.client(t)
 	for i := 0; i < 3; i++ {
 		if resp, _ := f.login(t, c, "op-a", "wrong"); resp.StatusCode != http.StatusUnauthorized {
@@ -417,6 +449,7 @@ func TestLoginRateLimited(t *testing.T) {
 		t.Fatalf("after 3 failures: %d, want 429", resp.StatusCode)
 	}
 	f.advance(2 * time.Minute)
+	f.mr.FastForward(2 * time.Minute) // the window is the Redis key's TTL
 	if resp, _ := f.login(t, c, "op-a", testPassword); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("after the window: %d", resp.StatusCode)
 	}
@@ -550,6 +583,27 @@ func TestSilenceCreateListExpire(t *testing.T) {
 	got, _ := f.silences.Get(context.Background(), s.ID)
 	if got.Active(f.clock()) || got.ExpiredBy != "op-a" {
 		t.Fatalf("expired silence %+v", got)
+	}
+	// Creation and end are on the audit trail, with the operator and the
+	// matchers, not the reason; the refused attempts are not.
+	rs := f.sink.records(t)
+	if len(rs) != 2 {
+		t.Fatalf("audit records %+v", rs)
+	}
+	for i, want := range []struct {
+		outcome string
+		ends    time.Time
+	}{{dispatcher.OutcomeSilenceCreated, s.EndsAt}, {dispatcher.OutcomeSilenceEnded, f.clock()}} {
+		r := rs[i]
+		if r.Outcome != want.outcome || r.Operator != "op-a" || r.AgencyID != "unit-a" || r.Silence == nil ||
+			*r.Silence != (dispatcher.SilenceRecord{ID: s.ID, Agency: "unit-a", Municipality: "13047", StartsAt: s.StartsAt, EndsAt: want.ends}) {
+			t.Errorf("audit record %d: %+v %+v", i, r, r.Silence)
+		}
+	}
+	for _, m := range f.sink.msgs {
+		if strings.Contains(string(m.Value), "planned maintenance") {
+			t.Errorf("the silence's reason is on the audit trail: %s", m.Value)
+		}
 	}
 }
 

@@ -81,7 +81,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	now := c.Now()
 	keys := []string{"addr:" + clientAddr(r), "op:" + id}
-	if c.limiter.blocked(now, keys...) {
+	if c.limiter.blocked(r.Context(), now, keys...) {
 		c.Log.WithField("remote", clientAddr(r)).Warn("console: login rate limited")
 		c.renderLogin(w, r, http.StatusTooManyRequests, "login_limited")
 		return
@@ -91,7 +91,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		op = nil
 	}
 	if !checkPassword(op, password) {
-		c.limiter.fail(now, keys...)
+		c.limiter.fail(r.Context(), now, keys...)
 		l := c.Log.WithField("remote", clientAddr(r))
 		if known {
 			l = l.WithField("operator", id) // an unknown id may be a mistyped password: not logged
@@ -100,7 +100,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusUnauthorized, "login_failed")
 		return
 	}
-	c.limiter.clear("op:" + id)
+	c.limiter.clear(r.Context(), "op:"+id)
 	lang := r.PostFormValue("lang")
 	if !knownLang(lang) {
 		lang = ""

@@ -19,7 +19,7 @@ import (
 
 type pages struct{ t map[string]*template.Template }
 
-var pageNames = []string{"login", "open", "timeline", "message", "silences", "history"}
+var pageNames = []string{"login", "open", "timeline", "message", "silences", "history", "held"}
 
 func mustParsePages() *pages {
 	p := &pages{t: map[string]*template.Template{}}
@@ -45,7 +45,7 @@ func (b base) T(key string) string { return translate(b.Lang, key) }
 
 func (c *Console) base(lang string, op *rules.Operator, csrf, page string) base {
 	return base{Lang: lang, Page: page, CSRF: csrf, Langs: langs, Operator: op,
-		Zone: c.zone().String(), PollMS: c.PollInterval.Milliseconds()}
+		Zone: c.zone(op).String(), PollMS: c.PollInterval.Milliseconds()}
 }
 
 // lang is the session's choice, else the operator's agency locale.
@@ -61,10 +61,17 @@ func (c *Console) lang(s *session, op *rules.Operator) string {
 	return langOf(c.Rules().Locale)
 }
 
-// zone is where deadlines are shown: the configuration's time zone
-// (agencies share it; the config has no per-agency zone).
-func (c *Console) zone() *time.Location {
-	if l := c.Rules().Location(); l != nil {
+// zone is where an operator is shown deadlines and times: the zone of
+// the operator's agency (its time_zone, else the configuration's); the
+// configuration's before login.
+func (c *Console) zone(op *rules.Operator) *time.Location {
+	cfg := c.Rules()
+	if op != nil {
+		if a, ok := cfg.Agency(op.Agency); ok && a.Location() != nil {
+			return a.Location()
+		}
+	}
+	if l := cfg.Location(); l != nil {
 		return l
 	}
 	return time.UTC
@@ -163,7 +170,7 @@ func (c *Console) openRows(r *http.Request, op *rules.Operator) ([]row, error) {
 		}
 	}
 	mostUrgentFirst(mine)
-	zone := c.zone()
+	zone := c.zone(op)
 	rows := make([]row, 0, len(mine))
 	for _, e := range mine {
 		rw := row{ID: e.ID, CaseRef: e.CaseRef, Severity: e.Alert.Severity, Rule: e.Alert.Rule,
@@ -261,6 +268,17 @@ type timelineData struct {
 	StateKey                  string
 	CanAck                    bool
 	Flash                     string
+	Notes                     []noteView
+	// CanNote offers the note form; NoteError says why a note was refused.
+	// A refused note's text is not shown back: it may hold the very
+	// personal data it was refused for.
+	CanNote   bool
+	NoteError string
+}
+
+type noteView struct {
+	dispatcher.Note
+	When string
 }
 
 func (c *Console) timelinePage(w http.ResponseWriter, r *http.Request, s *session, op *rules.Operator) {
@@ -274,7 +292,13 @@ func (c *Console) timelinePage(w http.ResponseWriter, r *http.Request, s *sessio
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	zone := c.zone()
+	c.renderTimeline(w, r, s, op, e, http.StatusOK, "")
+}
+
+// renderTimeline shows e's timeline; errKey, when set, is why the note
+// posted was refused.
+func (c *Console) renderTimeline(w http.ResponseWriter, r *http.Request, s *session, op *rules.Operator, e *dispatcher.Escalation, status int, errKey string) {
+	zone := c.zone(op)
 	f := func(t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -284,6 +308,10 @@ func (c *Console) timelinePage(w http.ResponseWriter, r *http.Request, s *sessio
 	d := timelineData{base: c.base(c.lang(s, op), op, s.CSRF, "timeline"), E: e,
 		Opened: f(e.OpenedAt), Occurred: f(e.Alert.OccurredAt), AckedAt: f(e.AckedAt),
 		StateKey: "state_" + e.State, CanAck: e.State == dispatcher.EscOpen && op.CanAck()}
+	if errKey != "" {
+		d.NoteError = d.T(errKey)
+	}
+	c.addNotes(r.Context(), &d, op, f)
 	skipped := map[int]bool{}
 	for _, i := range e.Skipped {
 		skipped[i] = true
@@ -311,8 +339,26 @@ func (c *Console) timelinePage(w http.ResponseWriter, r *http.Request, s *sessio
 		d.Flash = d.T("ack_sent")
 	case "not_open":
 		d.Flash = d.T("not_open")
+	case "note":
+		d.Flash = d.T("note_added")
 	}
-	c.render(w, http.StatusOK, "timeline", d)
+	c.render(w, status, "timeline", d)
+}
+
+// addNotes lists e's notes on the page and offers the form to operators.
+func (c *Console) addNotes(ctx context.Context, d *timelineData, op *rules.Operator, f func(time.Time) string) {
+	ns, ok := c.notes()
+	if !ok {
+		return
+	}
+	d.CanNote = op.CanAck()
+	notes, err := ns.Notes(ctx, d.E)
+	if err != nil {
+		c.Log.WithError(err).Error("console: reading notes failed")
+	}
+	for _, n := range notes {
+		d.Notes = append(d.Notes, noteView{Note: n, When: f(n.At)})
+	}
 }
 
 // ack acknowledges through the same Acknowledger as the ack API, as the

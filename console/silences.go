@@ -69,7 +69,7 @@ func (c *Console) renderSilences(w http.ResponseWriter, r *http.Request, s *sess
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	zone := c.zone()
+	zone := c.zone(op)
 	d := silencesData{base: c.base(c.lang(s, op), op, s.CSRF, "silences"), Agencies: op.Scope(), Rules: c.Rules().Rules,
 		DefaultStart: now.In(zone).Format(localTimeLayout), DefaultEnd: now.Add(2 * time.Hour).In(zone).Format(localTimeLayout)}
 	if errKey != "" {
@@ -79,15 +79,8 @@ func (c *Console) renderSilences(w http.ResponseWriter, r *http.Request, s *sess
 		if !inSilenceScope(x, op) {
 			continue
 		}
-		v := silenceView{S: x, Starts: x.StartsAt.In(zone).Format("02/01/2006 15:04"), Ends: x.EndsAt.In(zone).Format("02/01/2006 15:04")}
-		switch {
-		case x.Active(now):
-			v.StateKey = "silence_active"
-		case now.Before(x.StartsAt):
-			v.StateKey = "silence_pending"
-		default:
-			v.StateKey = "silence_ended"
-		}
+		v := silenceView{S: x, Starts: x.StartsAt.In(zone).Format("02/01/2006 15:04"), Ends: x.EndsAt.In(zone).Format("02/01/2006 15:04"),
+			StateKey: silenceState(x, now)}
 		v.CanExpire = v.StateKey != "silence_ended" && op.CanAck()
 		v.Held, _ = c.Silences.Held(r.Context(), x.ID)
 		d.Silences = append(d.Silences, v)
@@ -120,7 +113,7 @@ func (c *Console) createSilence(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	cfg := c.Rules()
-	zone := c.zone()
+	zone := c.zone(op)
 	sil := &dispatcher.Silence{ID: randomToken()[:16], Agency: r.PostFormValue("agency"), Rule: r.PostFormValue("rule"),
 		Municipality: strings.TrimSpace(r.PostFormValue("municipality")), Reason: strings.TrimSpace(r.PostFormValue("reason")),
 		Author: op.ID, CreatedAt: c.Now().UTC()}
@@ -141,9 +134,16 @@ func (c *Console) createSilence(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	sil.StartsAt, sil.EndsAt = starts.UTC(), ends.UTC()
+	// Published before it is saved: no silence holds anything back
+	// without its audit record.
+	if err := c.Audit.Silence(r.Context(), sil, dispatcher.OutcomeSilenceCreated, op.ID, sil.CreatedAt); err != nil {
+		c.Log.WithError(err).WithField("operator", op.ID).Error("console: publishing the silence's audit record failed")
+		http.Error(w, "temporarily unavailable, retry", http.StatusServiceUnavailable)
+		return
+	}
 	if err := c.Silences.Save(r.Context(), sil); err != nil {
 		c.Log.WithError(err).Error("console: saving a silence failed")
-		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		http.Error(w, "temporarily unavailable, retry", http.StatusServiceUnavailable)
 		return
 	}
 	c.Log.WithFields(logrus.Fields{"operator": op.ID, "silence_id": sil.ID, "agency": sil.Agency, "rule": sil.Rule,
@@ -187,8 +187,14 @@ func (c *Console) expireSilence(w http.ResponseWriter, r *http.Request, s *sessi
 		if sil.StartsAt.After(now) {
 			sil.StartsAt = now
 		}
+		if err := c.Audit.Silence(r.Context(), sil, dispatcher.OutcomeSilenceEnded, op.ID, now); err != nil {
+			c.Log.WithError(err).WithField("operator", op.ID).Error("console: publishing the silence's audit record failed")
+			http.Error(w, "temporarily unavailable, retry", http.StatusServiceUnavailable)
+			return
+		}
 		if err := c.Silences.Save(r.Context(), sil); err != nil {
-			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+			c.Log.WithError(err).Error("console: saving a silence failed")
+			http.Error(w, "temporarily unavailable, retry", http.StatusServiceUnavailable)
 			return
 		}
 		c.Log.WithFields(logrus.Fields{"operator": op.ID, "silence_id": sil.ID}).Info("console: silence expired")

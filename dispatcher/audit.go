@@ -36,15 +36,23 @@ type Result struct {
 	AgencyID  string `json:"agency_id"`
 	ContactID string `json:"contact_id"`
 	Channel   string `json:"channel"`
-	// Operator is the console operator of an acknowledgement.
-	Operator   string    `json:"operator,omitempty"`
-	Attempt    int       `json:"attempt"`
-	Outcome    string    `json:"outcome"`
-	ProviderID string    `json:"provider_id,omitempty"`
-	ErrorClass string    `json:"error_class,omitempty"`
-	ErrorCode  string    `json:"error_code,omitempty"`
-	Error      string    `json:"error,omitempty"`
-	At         time.Time `json:"at"`
+	// Operator is the console operator of an acknowledgement, a note or
+	// a silence.
+	Operator string `json:"operator,omitempty"`
+	// NoteID, NoteSHA256 and NoteLength describe an escalation.note (its
+	// text stays out of the audit trail).
+	NoteID     string `json:"note_id,omitempty"`
+	NoteSHA256 string `json:"note_sha256,omitempty"`
+	NoteLength int    `json:"note_length,omitempty"`
+	// Silence is the silence of a silence.created or silence.ended.
+	Silence    *SilenceRecord `json:"silence,omitempty"`
+	Attempt    int            `json:"attempt"`
+	Outcome    string         `json:"outcome"`
+	ProviderID string         `json:"provider_id,omitempty"`
+	ErrorClass string         `json:"error_class,omitempty"`
+	ErrorCode  string         `json:"error_code,omitempty"`
+	Error      string         `json:"error,omitempty"`
+	At         time.Time      `json:"at"`
 	// LatencyMS is from the event's occurred_at to the provider accepting.
 	LatencyMS int64 `json:"latency_ms,omitempty"`
 }

@@ -488,6 +488,7 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 	}
 	tx := s.rdb.TxPipeline() // every key carries the {case} hash tag: one slot
 	tx.Set(ctx, escKey(e.CaseRef, e.ID), b, s.ttl)
+	tx.Expire(ctx, escNotesKey(e.CaseRef, e.ID), s.ttl) // the notes live as long as the record
 	if e.State == EscOpen {
 		tx.SAdd(ctx, caseEscKey(e.CaseRef), e.ID)
 	} else {

@@ -55,10 +55,12 @@ func (s *Silence) Matches(a rules.Alert) bool {
 
 // HeldAlert is an alert a silence held back, as shown on the silence.
 type HeldAlert struct {
-	AlertID string    `json:"alert_id"`
-	CaseRef string    `json:"case_ref"`
-	Rule    string    `json:"rule"`
-	At      time.Time `json:"at"`
+	AlertID   string    `json:"alert_id"`
+	CaseRef   string    `json:"case_ref"`
+	Rule      string    `json:"rule"`
+	Severity  string    `json:"severity,omitempty"`
+	EventType string    `json:"event_type,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 // SilenceStore keeps silences in one Redis hash and, per silence, the
@@ -149,7 +151,7 @@ func HoldingBack(ss []*Silence, a rules.Alert, now time.Time) *Silence {
 
 // RecordHeld remembers that silence id held back a.
 func (st *SilenceStore) RecordHeld(ctx context.Context, id string, a rules.Alert, now time.Time) error {
-	b, _ := json.Marshal(HeldAlert{AlertID: a.ID, CaseRef: a.CaseID, Rule: a.Rule, At: now.UTC()})
+	b, _ := json.Marshal(HeldAlert{AlertID: a.ID, CaseRef: a.CaseID, Rule: a.Rule, Severity: a.Severity, EventType: string(a.EventType), At: now.UTC()})
 	p := st.rdb.TxPipeline()
 	p.LPush(ctx, silenceHeldKey(id), b)
 	p.LTrim(ctx, silenceHeldKey(id), 0, silenceHeldN-1)

@@ -40,9 +40,16 @@ type Agency struct {
 	Kind         string    `yaml:"kind" required:"true" doc:"What the agency is: responsible_unit (a police unit that owns cases), local_police, coordinating_center, social_services, island_council, or any other lower_snake_case word. Policies target agencies by kind. A word within two letters of a known kind (coordinating_centre, local_polic) is refused as a typo."`
 	Serves       Serves    `yaml:"serves" doc:"Where the agency is competent. Kind targets pick the agencies of that kind serving the case's municipality, else its province, else its region."`
 	Locale       string    `yaml:"locale" doc:"Message locale for this agency's contacts (es, ca or en, optionally with a region); defaults to the top-level locale."`
+	TimeZone     string    `yaml:"time_zone" doc:"IANA time zone the alert console shows this agency's operators deadlines and times in (e.g. Atlantic/Canary for an agency of the Canary Islands); defaults to the top-level timezone. Checked with the system's zone database."`
 	Contacts     []Contact `yaml:"contacts" required:"true" doc:"People or desks that receive alerts."`
 	TokensSHA256 []string  `yaml:"tokens_sha256" doc:"SHA-256 hashes (64 hex characters) of the bearer tokens this agency uses on the acknowledgement API. Only hashes are stored."`
+
+	loc *time.Location
 }
+
+// Location is the agency's time zone (time_zone, else the top-level
+// timezone); nil on an Agency not loaded from a configuration.
+func (a *Agency) Location() *time.Location { return a.loc }
 
 // Serves is the territory of an agency.
 type Serves struct {

@@ -240,6 +240,9 @@ func (c *Config) applyDefaults() {
 		if c.Agencies[i].Locale == "" {
 			c.Agencies[i].Locale = c.Locale
 		}
+		if c.Agencies[i].TimeZone == "" {
+			c.Agencies[i].TimeZone = c.Timezone
+		}
 	}
 	for _, p := range []struct {
 		l   event.Level

@@ -139,7 +139,8 @@ locales (only those the templates have: es, ca, en), agency kinds that
 are a typo of a known kind, duplicate agency, contact, policy, rule and
 schedule ids, references to unknown policies, agencies, kinds, contacts
 and templates, conditions (compiled and type-checked, with their position
-in the file), cron expressions, time zones, ` + "`suppress_for`" + ` on a critical
+in the file), cron expressions, time zones (top level, agencies' and
+schedules'), ` + "`suppress_for`" + ` on a critical
 rule, and agencies that a policy or schedule targets but that have no
 contact of the role reachable by its channels.
 

@@ -121,6 +121,7 @@ func (v *validator) agencies() {
 				v.errorf(path+".locale", "%s", msg)
 			}
 		}
+		v.agencyZone(a, path)
 		v.codes(path+".serves.municipalities", a.Serves.Municipalities, muniRe, "INE municipality code of 5 digits")
 		v.codes(path+".serves.provinces", a.Serves.Provinces, provRe, "province code of 2 digits")
 		for j, r := range a.Serves.Regions {
@@ -515,6 +516,19 @@ func (v *validator) cron(s *Schedule, path string) {
 		spec.Location = s.loc
 	}
 	s.sched = sched
+}
+
+// agencyZone loads an agency's time zone; an inherited bad zone is
+// reported once, at timezone.
+func (v *validator) agencyZone(a *Agency, path string) {
+	loc, err := loadZone(a.TimeZone)
+	if err != nil {
+		if v.values[path+".time_zone"] != nil {
+			v.errorf(path+".time_zone", "unknown time zone %q: want an IANA name such as Atlantic/Canary", a.TimeZone)
+		}
+		loc = time.UTC
+	}
+	a.loc = loc
 }
 
 // loadZone accepts IANA names only: "Local" would make schedules depend on

@@ -124,6 +124,8 @@ func TestValidationErrorClasses(t *testing.T) {
 		{"bad cron", edit(t, `cron: "0 7 * * *"`, `cron: "0 25 * * *"`), "cron:", "schedules[0].cron", `invalid cron expression "0 25 * * *"`},
 		{"cron with zone prefix", edit(t, `cron: "0 7 * * *"`, `cron: "CRON_TZ=UTC 0 7 * * *"`), "cron:", "schedules[0].cron", "no TZ= prefix"},
 		{"bad zone", edit(t, `cron: "0 7 * * *",`, `cron: "0 7 * * *", zone: Europe/Madird,`), "Madird", "schedules[0].zone", `unknown time zone "Europe/Madird"`},
+		{"bad agency zone", edit(t, "kind: coordinating_center\n", "kind: coordinating_center\n    time_zone: Atlantic/Canarias\n"), "Canarias", "agencies[0].time_zone", `unknown time zone "Atlantic/Canarias"`},
+		{"agency zone Local", edit(t, "kind: coordinating_center\n", "kind: coordinating_center\n    time_zone: Local\n"), "time_zone: Local", "agencies[0].time_zone", `unknown time zone "Local"`},
 		{"bad top-level zone", "timezone: Mars/Olympus\n" + baseConfig, "timezone", "timezone", `unknown time zone "Mars/Olympus"`},
 		{"expr unknown name", edit(t, `&& transition.rising'`, `&& evnt.rising'`), "evnt", "rules[0].when", "condition does not compile: unknown name evnt (expression 1:34)"},
 		{"expr type error", edit(t, `&& transition.rising'`, `&& transition.to >= "alto"'`), "when:", "rules[0].when", "condition does not compile: invalid operation: >= (mismatched types int and string)"},

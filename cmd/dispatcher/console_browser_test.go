@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/viogen-alerts/dispatcher/dispatcher"
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
 )
 
@@ -310,13 +312,35 @@ func TestConsoleInBrowser(t *testing.T) {
 	if n := eval[int](t, ctx, `Array.from(document.querySelectorAll('[data-testid="outcome"]')).filter(e => e.textContent === "sent").length`); n == 0 {
 		t.Fatalf("the timeline lists no sent notification:\n%s", eval[string](t, ctx, `document.querySelector('main').innerText`))
 	}
-	screenshot(t, ctx, "acknowledged")
 	if contains(mine.openIDs(), id) {
 		t.Fatalf("acknowledged escalation %s still open", id)
 	}
 	if !strings.Contains(errOut.String(), `operator=`+op) {
 		t.Errorf("the log does not record the operator of the acknowledgement")
 	}
+
+	// A note: one with a phone number is refused, a plain one is shown on
+	// the timeline with the operator.
+	do(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#note"), "llamar al 600 000 000"),
+		chromedp.Click(chromedp.CSS(`[data-testid="add-note"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="note-error"]`)),
+	)
+	if n := eval[int](t, ctx, `document.querySelectorAll('[data-testid="note"]').length`); n != 0 {
+		t.Fatalf("a note with a phone number was added (%d notes)", n)
+	}
+	const noteText = "Patrulla avisada; revisar en el cambio de turno"
+	do(t, ctx,
+		chromedp.Navigate(admin+"/console/escalations/"+id),
+		chromedp.WaitVisible(chromedp.CSS("#note")),
+		chromedp.SendKeys(chromedp.CSS("#note"), noteText),
+		chromedp.Click(chromedp.CSS(`[data-testid="add-note"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="note"]`)),
+	)
+	if note := text(t, ctx, `[data-testid="note"]`); !strings.Contains(note, noteText) || !strings.Contains(note, op) {
+		t.Fatalf("the note on the timeline: %q", note)
+	}
+	screenshot(t, ctx, "acknowledged")
 
 	// The history finds it by case reference, acknowledged by the operator.
 	do(t, ctx,
@@ -361,6 +385,27 @@ func TestConsoleInBrowser(t *testing.T) {
 		held, _ = strconv.Atoi(text(t, ctx, `[data-testid="held-count"]`))
 	}
 	screenshot(t, ctx, "silences")
+	// A held-back alert's page names the silence; the history lists it.
+	silence := eval[string](t, ctx, `document.querySelector('[data-silence]').dataset.silence`)
+	do(t, ctx, chromedp.Click(chromedp.CSS(`[data-testid="held-alert"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="held-by"]`)))
+	if by := text(t, ctx, `[data-testid="held-by"]`); !strings.HasPrefix(by, silence+" ") {
+		t.Fatalf("held alert's page: held by %q, want silence %s", by, silence)
+	}
+	screenshot(t, ctx, "held")
+	do(t, ctx, chromedp.Navigate(admin+"/console/history"), chromedp.WaitVisible(chromedp.CSS(`tr[data-held="`+silence+`"]`)))
+	// The note and the silence are on the audit trail with the operator.
+	audit := map[string]bool{}
+	for _, m := range readAll(t, []string{brokers}, dispatcher.TopicResults) {
+		var r dispatcher.Result
+		if json.Unmarshal(m.Value, &r) == nil && r.Operator == op {
+			audit[r.Outcome] = true
+		}
+	}
+	for _, o := range []string{dispatcher.OutcomeAcked, dispatcher.OutcomeNote, dispatcher.OutcomeSilenceCreated} {
+		if !audit[o] {
+			t.Errorf("no %s audit record with operator %s on %s", o, op, dispatcher.TopicResults)
+		}
+	}
 	var newCritical int
 	for deadline := time.Now().Add(20 * time.Second); newCritical == 0; {
 		if time.Now().After(deadline) {

@@ -75,7 +75,8 @@ func (a *app) addDecide(opts *dispatcher.Options, esc *dispatcher.EscalationStor
 		TwilioToken: getenv("TWILIO_AUTH_TOKEN"), InboundURL: getenv("TWILIO_INBOUND_URL"),
 		PagerDutySecret: getenv("PAGERDUTY_WEBHOOK_SECRET")}
 	con := &console.Console{Rules: a.liveConfig, Store: esc, Acks: acks, Redis: opts.Redis, Silences: dispatcher.NewSilenceStore(opts.Redis),
-		Log: log.WithField("component", "console"), Extra: devOperators}
+		Audit: &dispatcher.ConsoleAudit{Writer: opts.Writer, Topic: dispatcher.TopicResults},
+		Log:   log.WithField("component", "console"), Extra: devOperators}
 	opts.Routes = chainRoutes(opts.Routes, api.Register, con.Register)
 }
 
