@@ -552,6 +552,12 @@ func TestSilenceCreateListExpire(t *testing.T) {
 	if resp, _ := post(t, c, f.srv.URL+"/console/silences", bad); resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("silence with a bad municipality: %d", resp.StatusCode)
 	}
+	// A reason with personal data: refused, and not echoed back.
+	personal := silenceForm(tok, "unit-a", "")
+	personal.Set("reason", "llamar al 600 123 456")
+	if resp, body := post(t, c, f.srv.URL+"/console/silences", personal); resp.StatusCode != http.StatusUnprocessableEntity || strings.Contains(body, "600 123 456") {
+		t.Fatalf("silence whose reason holds a phone number: %d (echoed: %v)", resp.StatusCode, strings.Contains(body, "600 123 456"))
+	}
 	if resp, _ := post(t, c, f.srv.URL+"/console/silences", silenceForm(tok, "unit-a", "")); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("create silence: %d", resp.StatusCode)
 	}

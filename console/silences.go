@@ -128,6 +128,10 @@ func (c *Console) createSilence(w http.ResponseWriter, r *http.Request, s *sessi
 		err1 != nil, err2 != nil, !ends.After(starts), sil.Reason == "", len(sil.Reason) > silenceMaxReason:
 		c.renderSilences(w, r, s, op, http.StatusUnprocessableEntity, "silence_invalid")
 		return
+	case looksPersonal(sil.Reason):
+		// Not echoed back: it may hold the very data it was refused for.
+		c.renderSilences(w, r, s, op, http.StatusUnprocessableEntity, "silence_personal")
+		return
 	case matchesOnlyCritical(cfg, sil.Rule):
 		c.Log.WithFields(logrus.Fields{"operator": op.ID, "rule": sil.Rule}).Warn("console: silence of critical rules only refused")
 		c.renderSilences(w, r, s, op, http.StatusUnprocessableEntity, "silence_critical")
