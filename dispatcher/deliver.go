@@ -36,11 +36,14 @@ type DeliverConfig struct {
 	GroupID      string // default "dispatcher-deliver"
 	IntentsTopic string
 	ResultsTopic string
-	Workers      int           // concurrent sends per channel (default 8)
-	MaxAttempts  int           // per channel (default 8)
-	MaxAge       time.Duration // give up retrying after this long since the decision (default 1h)
-	Retry        Backoff       // delays between attempts (default 2s..5m)
-	SendTimeout  time.Duration // per send (default 15s)
+	// Workers is how many sends run at once per channel (default 32); the
+	// e-mail lane takes a quarter of it (SMTP relays limit the sessions a
+	// client may hold open).
+	Workers     int
+	MaxAttempts int           // per channel (default 8)
+	MaxAge      time.Duration // give up retrying after this long since the decision (default 1h)
+	Retry       Backoff       // delays between attempts (default 2s..5m)
+	SendTimeout time.Duration // per send (default 15s)
 	// Lease is how long a job or an in-flight send stays someone's without
 	// being renewed (default 30s): after a crash, the longest a job waits
 	// before another instance takes it over.
@@ -80,7 +83,7 @@ func (c *DeliverConfig) defaults() {
 		c.ResultsTopic = TopicResults
 	}
 	if c.Workers <= 0 {
-		c.Workers = 8
+		c.Workers = 32
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 8
@@ -97,6 +100,14 @@ func (c *DeliverConfig) defaults() {
 	if c.Batch == (Backoff{}) {
 		c.Batch = DefaultBackoff
 	}
+}
+
+// laneWorkers is how many sends a lane runs at once.
+func (c *DeliverConfig) laneWorkers(lane string) int {
+	if lane == "email" {
+		return max(1, c.Workers/4)
+	}
+	return c.Workers
 }
 
 // Deliverer is the deliver stage. It moves each intent from Kafka into a
@@ -184,7 +195,7 @@ func NewDeliverer(cfg DeliverConfig, d DeliverDeps) *Deliverer {
 		finish:  make(chan finished, 4*cfg.Workers*len(laneNames)),
 	}
 	for _, n := range laneNames {
-		dl.lanes[n] = newLane(n, 2*cfg.Workers)
+		dl.lanes[n] = newLane(n, 2*cfg.laneWorkers(n))
 	}
 	return dl
 }
@@ -212,9 +223,13 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	defer stopWork()
 	finDone := make(chan struct{})
 	go func() { defer close(finDone); d.runFinisher(work) }()
+	// Workers' begin and mark-sent calls share round trips while they run.
+	batch, batchDone := newPipeBatcher(d.state.rdb), make(chan struct{})
+	d.state.batch.Store(batch)
+	go func() { defer close(batchDone); batch.run(work) }()
 	var workers, pollers sync.WaitGroup
 	for _, l := range d.lanes {
-		for range d.cfg.Workers {
+		for range d.cfg.laneWorkers(l.name) {
 			workers.Add(1)
 			go func() { defer workers.Done(); d.work(work, l) }()
 		}
@@ -238,6 +253,8 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	_, sends := d.holds.count()
 	d.log.WithField("unfinished", sends).Info("shutdown: delivery stopped")
 	<-renewDone
+	<-batchDone
+	d.state.batch.CompareAndSwap(batch, nil)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,6 +26,35 @@ const (
 type deliveryState struct {
 	rdb redis.UniversalClient
 	ttl time.Duration
+	// batch, while the deliver stage runs, carries begin and markSent of
+	// concurrent workers in shared round trips (nil: one each).
+	batch atomic.Pointer[pipeBatcher]
+}
+
+// evalBatched runs script once, batched with other workers' calls; a
+// server that lost its script cache gets it loaded and the call sent
+// again (every script of ours is idempotent). extra adds commands to
+// the same round trip.
+func (s *deliveryState) evalBatched(ctx context.Context, script *redis.Script, keys []string, args []any, extra func(redis.Pipeliner)) (*redis.Cmd, error) {
+	for try := 0; ; try++ {
+		var cmd *redis.Cmd
+		err := s.batch.Load().do(ctx, s.rdb, func(p redis.Pipeliner) {
+			if extra != nil {
+				extra(p)
+			}
+			cmd = script.EvalSha(ctx, p, keys, args...)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := cmd.Err(); try == 0 && err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			if lerr := script.Load(ctx, s.rdb).Err(); lerr != nil {
+				return nil, fmt.Errorf("load script: %w", lerr)
+			}
+			continue
+		}
+		return cmd, nil
+	}
 }
 
 func sentKey(caseRef, intentID, channel string) string {
@@ -76,22 +106,20 @@ func (s *deliveryState) markSent(ctx context.Context, in Intent, r Result, owner
 	}
 	// The script goes by its hash (EVALSHA), not its text: loaded once
 	// per server, on the first NOSCRIPT. Both commands are idempotent.
-	exec := func() error {
-		pipe := s.rdb.Pipeline()
+	var set *redis.StatusCmd
+	extra := func(p redis.Pipeliner) {
 		if ib != nil {
-			pipe.Set(ctx, smsKey(r.ProviderID), ib, 7*24*time.Hour)
+			set = p.Set(ctx, smsKey(r.ProviderID), ib, 7*24*time.Hour)
 		}
-		markSentScript.EvalSha(ctx, pipe, []string{sentKey(in.CaseRef, in.ID, r.Channel), intentKey(in.CaseRef, in.ID), sendingKey(in.CaseRef, in.ID, r.Channel)},
-			b, r.Channel, s.ttl.Milliseconds(), owner)
-		_, err := pipe.Exec(ctx)
-		return err
 	}
-	err = exec()
-	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-		if lerr := markSentScript.Load(ctx, s.rdb).Err(); lerr != nil {
-			return fmt.Errorf("load sent-marker script: %w", lerr)
-		}
-		err = exec()
+	cmd, err := s.evalBatched(ctx, markSentScript,
+		[]string{sentKey(in.CaseRef, in.ID, r.Channel), intentKey(in.CaseRef, in.ID), sendingKey(in.CaseRef, in.ID, r.Channel)},
+		[]any{b, r.Channel, s.ttl.Milliseconds(), owner}, extra)
+	if err == nil {
+		err = cmd.Err()
+	}
+	if err == nil && set != nil {
+		err = set.Err()
 	}
 	if err != nil {
 		return fmt.Errorf("write sent-marker: %w", err)
@@ -166,9 +194,13 @@ return {'claimed', ''}`)
 // the other claim has left; with beganClaimed owner holds the claim for
 // ttl (renewed by its holder, released by markSent or release).
 func (s *deliveryState) begin(ctx context.Context, in Intent, channel, owner string, ttl time.Duration) (string, *Result, time.Duration, error) {
-	res, err := beginScript.Run(ctx, s.rdb,
+	cmd, err := s.evalBatched(ctx, beginScript,
 		[]string{sentKey(in.CaseRef, in.ID, channel), intentKey(in.CaseRef, in.ID), sendingKey(in.CaseRef, in.ID, channel)},
-		channel, owner, ttl.Milliseconds()).StringSlice()
+		[]any{channel, owner, ttl.Milliseconds()}, nil)
+	var res []string
+	if err == nil {
+		res, err = cmd.StringSlice()
+	}
 	if err != nil {
 		return "", nil, 0, fmt.Errorf("begin send: %w", err)
 	}

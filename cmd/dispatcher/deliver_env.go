@@ -10,7 +10,7 @@ import (
 
 const deliverEnvHelp = `
 Delivery (durations like 15s, 2m, 24h):
-  DELIVER_WORKERS       concurrent sends per channel (default 8)
+  DELIVER_WORKERS       concurrent sends per channel (default 32; e-mail a quarter of it)
   DELIVER_SEND_TIMEOUT  longest a provider call may take (default 15s)
   DELIVER_LEASE         how long a dead instance's jobs wait before another takes them (default 30s)
   SHUTDOWN_GRACE        on SIGTERM, how long in-flight sends may finish (default 20s)

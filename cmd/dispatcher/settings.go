@@ -12,6 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
+	"github.com/viogen-alerts/dispatcher/internal/logjson"
+
 	"github.com/viogen-alerts/dispatcher/dispatcher"
 	"github.com/viogen-alerts/dispatcher/rules"
 )
@@ -162,7 +164,7 @@ func (s *settings) logger(w io.Writer) (*logrus.Logger, error) {
 	l.SetLevel(lvl)
 	switch s.logFormat {
 	case "json", "":
-		l.SetFormatter(&logrus.JSONFormatter{})
+		l.SetFormatter(logjson.Formatter{}) // logrus.JSONFormatter's output, faster
 	case "text":
 		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
 	default:

@@ -1,0 +1,181 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/viogen-alerts/dispatcher/internal/testenv"
+)
+
+// pipeGate counts pipelines of scripts and holds the first one until released.
+type pipeGate struct {
+	pipelines, cmds atomic.Int64
+	first           chan struct{} // closed when the first pipeline arrived
+	release         chan struct{}
+	once            sync.Once
+}
+
+func (g *pipeGate) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (g *pipeGate) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (g *pipeGate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) == 0 || cmds[0].Name() != "evalsha" {
+			return next(ctx, cmds) // a connection's set-up (HELLO)
+		}
+		if g.pipelines.Add(1) == 1 {
+			g.once.Do(func() { close(g.first) })
+			<-g.release
+		}
+		g.cmds.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+// goroutinesIn counts goroutines in state (e.g. "select") whose stack
+// holds fn.
+func goroutinesIn(state, fn string) int {
+	buf := make([]byte, 1<<22)
+	n := 0
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "["+state) && strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
+}
+
+// While one round trip is on the wire, the calls of other workers gather
+// and go out together in the next one, and each reads its own reply: the
+// begin of every intent claims it, and a second owner finds it busy.
+func TestBatchedCallsShareOneRoundTrip(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	// Loaded first, so no call meets NOSCRIPT and goes again on its own.
+	if err := beginScript.Load(context.Background(), rdb).Err(); err != nil {
+		t.Fatal(err)
+	}
+	gate := &pipeGate{first: make(chan struct{}), release: make(chan struct{})}
+	rdb.AddHook(gate)
+	s := &deliveryState{rdb: rdb, ttl: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := newPipeBatcher(rdb)
+	s.batch.Store(b)
+	done := make(chan struct{})
+	go func() { defer close(done); b.run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	const n = 40
+	states := make([]string, n+1)
+	var wg sync.WaitGroup
+	begin := func(i int, owner string) {
+		defer wg.Done()
+		st, _, _, err := s.begin(ctx, testIntent(fmt.Sprintf("batch-%d", i%n)), "webhook", owner, time.Minute)
+		if err != nil {
+			t.Errorf("begin %d: %v", i, err)
+		}
+		states[i] = st
+	}
+	wg.Add(1)
+	go begin(0, "A") // its round trip is held at the gate
+	<-gate.first
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		owner := "A"
+		if i == n {
+			owner = "B" // the same intent as call 0, another owner
+		}
+		go begin(i, owner)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, waitLimit)
+	defer wcancel()
+	// Every other call waits to be handed in.
+	var release sync.Once
+	defer release.Do(func() { close(gate.release) })
+	waitFor(t, wctx, func() bool { return goroutinesIn("select", "(*pipeBatcher).do(") == n })
+	release.Do(func() { close(gate.release) })
+	wg.Wait()
+	if p := gate.pipelines.Load(); p != 2 {
+		t.Fatalf("%d round trips for %d calls, want 2 (the held one, then all the others)", p, n+1)
+	}
+	for i := 0; i < n; i++ {
+		if states[i] != beganClaimed {
+			t.Fatalf("call %d: %q, want claimed", i, states[i])
+		}
+	}
+	if states[n] != beganBusy {
+		t.Fatalf("another owner's begin of a claimed intent: %q, want busy", states[n])
+	}
+}
+
+// A call handed in is answered even if the batcher stops at once, and
+// after it stopped calls go direct: no caller is left waiting.
+func TestBatcherStoppedCallsGoDirect(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	s := &deliveryState{rdb: rdb, ttl: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := newPipeBatcher(rdb)
+	s.batch.Store(b)
+	done := make(chan struct{})
+	go func() { defer close(done); b.run(ctx) }()
+	in := testIntent("stop-1")
+	if st, _, _, err := s.begin(context.Background(), in, "sms", "A", time.Minute); err != nil || st != beganClaimed {
+		t.Fatalf("begin while running: %q %v", st, err)
+	}
+	cancel()
+	<-done
+	r := resultFor(in, "sms", 1, OutcomeSent, time.Now())
+	r.ProviderID = "SM-stop-1"
+	errc := make(chan error, 1)
+	go func() { errc <- s.markSent(context.Background(), in, r, "A") }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("markSent after the batcher stopped never returned")
+	}
+	if st, prev, _, _ := s.begin(context.Background(), in, "sms", "B", time.Minute); st != beganSent || prev.ProviderID != "SM-stop-1" {
+		t.Fatalf("after the direct markSent: %q %+v", st, prev)
+	}
+	if sid := rdb.Exists(context.Background(), smsKey("SM-stop-1")).Val(); sid != 1 {
+		t.Fatal("the SMS sid was not mapped to its intent")
+	}
+}
+
+// A server that lost its scripts (restart, failover) answers NOSCRIPT to
+// a batched call: the script is loaded and the call sent again.
+func TestBatchedCallSurvivesAScriptFlush(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	s := &deliveryState{rdb: rdb, ttl: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := newPipeBatcher(rdb)
+	s.batch.Store(b)
+	done := make(chan struct{})
+	go func() { defer close(done); b.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	in := testIntent("flush-1")
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, _, err := s.begin(ctx, in, "sms", "A", time.Minute); err != nil || st != beganClaimed {
+		t.Fatalf("begin after SCRIPT FLUSH: %q %v", st, err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := resultFor(in, "sms", 1, OutcomeSent, time.Now())
+	if err := s.markSent(ctx, in, r, "A"); err != nil {
+		t.Fatalf("markSent after SCRIPT FLUSH: %v", err)
+	}
+	if st, _, _, _ := s.begin(ctx, in, "sms", "B", time.Minute); st != beganSent {
+		t.Fatalf("after markSent: %q, want sent", st)
+	}
+}
