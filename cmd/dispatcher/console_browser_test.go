@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/viogen-alerts/dispatcher/dispatcher"
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
@@ -289,7 +290,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("a form without its CSRF token acknowledged %s (%q)", id, msg)
 	}
 
-	// Acknowledge: the ladder stops.
+	// Acknowledge: the ladder stops. Before, its next step is scheduled
+	// (else the check after would prove nothing).
+	rdb := rds.Client(t)
+	if !stepScheduled(t, rdb, id) {
+		t.Fatalf("escalation %s has no next step scheduled before its acknowledgement", id)
+	}
 	do(t, ctx,
 		chromedp.Navigate(admin+"/console/escalations/"+id),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="ack"]`)),
@@ -314,6 +320,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if contains(mine.openIDs(), id) {
 		t.Fatalf("acknowledged escalation %s still open", id)
+	}
+	// No further step will notify anyone: its step timer is gone.
+	if stepScheduled(t, rdb, id) {
+		t.Fatalf("acknowledged escalation %s still has its next step scheduled: the ladder did not stop", id)
 	}
 	if !strings.Contains(errOut.String(), `operator=`+op) {
 		t.Errorf("the log does not record the operator of the acknowledgement")
@@ -423,4 +433,27 @@ func TestConsoleInBrowser(t *testing.T) {
 			newCritical++
 		}
 	}
+}
+
+// stepScheduled reports whether an escalation's next step (or repeat) is
+// in the escalation timer sets, whatever their sharding.
+func stepScheduled(t *testing.T, rdb *redis.Client, alertID string) bool {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "*timers:escalation*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		members, err := rdb.ZRange(ctx, k, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range members {
+			if strings.HasSuffix(m, "|"+alertID) {
+				return true
+			}
+		}
+	}
+	return false
 }
