@@ -101,7 +101,6 @@ func (t *Timers) readDeadlines(ctx context.Context, fs []firstDeadline, idx []in
 		return fmt.Errorf("read timer deadlines: %w", err)
 	}
 	for j, i := range idx {
-		fs[i].at = time.Time{}
 		if zs := cmds[j].Val(); len(zs) > 0 {
 			fs[i].at = time.UnixMilli(int64(zs[0].Score))
 		}

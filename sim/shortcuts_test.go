@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // The simulator's shortcuts (lazyTTL, the timers' deadline cache) change
@@ -74,4 +76,28 @@ func text(rs []Record, i int) string {
 		return "(none)"
 	}
 	return rs[i].Text(time.UTC)
+}
+
+// A timer key that expires (none has a TTL today) is read again: the
+// deadline cache hears of keys expired one by one and of walks.
+func TestExpiredTimerKeyReadAgain(t *testing.T) {
+	for _, walk := range []bool{false, true} {
+		start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		e, _ := exampleEngine(t, start)
+		e.redis.ttl.eager = walk
+		ctx, key := context.Background(), "{timers:checkin:00}"
+		if err := e.rdb.ZAdd(ctx, key, redis.Z{Score: float64(start.Add(time.Hour).UnixMilli()), Member: "C-X"}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.rdb.PExpire(ctx, key, time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if next, err := e.timers.NextDue(ctx); err != nil || !next.Equal(start.Add(time.Hour)) {
+			t.Fatalf("walk %v: next due %v, %v; want the hour's deadline", walk, next, err)
+		}
+		e.advance(start.Add(2 * time.Minute))
+		if next, err := e.timers.NextDue(ctx); err != nil || !next.IsZero() {
+			t.Errorf("walk %v: the key expired, yet next due %v, %v", walk, next, err)
+		}
+	}
 }

@@ -188,3 +188,18 @@ func TestLazyTTLFallsBackLoudly(t *testing.T) {
 	tw.do(t, "PTTL", "d") // exact again
 	tw.same(t)
 }
+
+// A key goes at its deadline exactly, as FastForward deletes a TTL run
+// down to zero, set before the last walk or after it.
+func TestLazyTTLExpiresAtTheDeadline(t *testing.T) {
+	tw := newTwinRedis(t, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	tw.do(t, "SET", "x", "1", "PX", 1000)
+	tw.advance(400 * time.Millisecond)
+	tw.do(t, "SET", "y", "1", "PX", 600)
+	tw.do(t, "SET", "z", "1", "PX", 601)
+	tw.advance(600 * time.Millisecond)
+	tw.same(t)
+	if keys := tw.lazy.mr.Keys(); len(keys) != 1 || keys[0] != "z" {
+		t.Fatalf("at the deadline of x and y: keys %v, want [z]", keys)
+	}
+}
