@@ -206,7 +206,10 @@ func (e *Engine) step(ctx context.Context) error {
 	if err := e.drain(ctx); err != nil {
 		return err
 	}
-	return e.redis.ttl.failed()
+	if err := e.redis.ttl.failed(); err != nil {
+		return fmt.Errorf("at %s: %w", e.clock.Now().Format(time.RFC3339), err)
+	}
+	return nil
 }
 
 // drain handles the queued case events, upstream and internal, as one
