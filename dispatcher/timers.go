@@ -35,6 +35,9 @@ type Timers struct {
 	Log      logrus.FieldLogger
 	// Metrics observe firing lateness (nil: none).
 	Metrics *TimerMetrics
+	// Deadlines, when set, remembers the first deadline of each timer key
+	// for NextDue and FireAllDue (the simulator; nil: read them all).
+	Deadlines *TimerDeadlines
 
 	health failures // what the last round of Run failed on
 }

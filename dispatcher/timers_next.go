@@ -59,24 +59,51 @@ type firstDeadline struct {
 	at  time.Time // zero: the key is empty
 }
 
-// firstDeadlines reads every key of every timer set in one round trip.
+// firstDeadlines reads the first deadline of every key of every timer
+// set, in one round trip; with Deadlines set, only of the keys it does
+// not remember.
 func (t *Timers) firstDeadlines(ctx context.Context) ([]firstDeadline, error) {
-	pipe := t.Redis.Pipeline()
 	var out []firstDeadline
-	var cmds []*redis.ZSliceCmd
 	for _, set := range timerSets {
 		for _, key := range set.keys() {
 			out = append(out, firstDeadline{set: set, key: key})
-			cmds = append(cmds, pipe.ZRangeWithScores(ctx, key, 0, 0))
 		}
+	}
+	if t.Deadlines == nil {
+		return out, t.readDeadlines(ctx, out, nil)
+	}
+	idx, gen := t.Deadlines.unknown(out)
+	if len(idx) == 0 {
+		return out, nil
+	}
+	if err := t.readDeadlines(ctx, out, idx); err != nil {
+		return nil, err
+	}
+	t.Deadlines.remember(out, idx, gen)
+	return out, nil
+}
+
+// readDeadlines reads the first deadline of the keys of fs at idx (nil:
+// all) in one round trip.
+func (t *Timers) readDeadlines(ctx context.Context, fs []firstDeadline, idx []int) error {
+	if idx == nil {
+		idx = make([]int, len(fs))
+		for i := range fs {
+			idx[i] = i
+		}
+	}
+	pipe := t.Redis.Pipeline()
+	cmds := make([]*redis.ZSliceCmd, len(idx))
+	for j, i := range idx {
+		cmds[j] = pipe.ZRangeWithScores(ctx, fs[i].key, 0, 0)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("read timer deadlines: %w", err)
+		return fmt.Errorf("read timer deadlines: %w", err)
 	}
-	for i, c := range cmds {
-		if zs := c.Val(); len(zs) > 0 {
-			out[i].at = time.UnixMilli(int64(zs[0].Score))
+	for j, i := range idx {
+		if zs := cmds[j].Val(); len(zs) > 0 {
+			fs[i].at = time.UnixMilli(int64(zs[0].Score))
 		}
 	}
-	return out, nil
+	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
@@ -37,7 +36,7 @@ type Engine struct {
 	cfg    *rules.Config
 	tmpl   *templates.Set
 	clock  *dispatcher.ManualClock
-	mr     *miniredis.Miniredis
+	redis  *embedded
 	rdb    *redis.Client
 	topics *topics
 	ingest *dispatcher.Ingest
@@ -63,11 +62,13 @@ func New(o Options) (*Engine, error) {
 	}
 	// In-process connections (no TCP): a simulation is a long run of
 	// short round trips.
-	mr := miniredis.NewMiniRedis()
-	mr.SetTime(o.Start)
+	emb, err := startEmbedded(o.Start)
+	if err != nil {
+		return nil, err
+	}
 	rdb := redis.NewClient(&redis.Options{Addr: "embedded", PoolSize: 4,
-		Dialer: func(context.Context, string, string) (net.Conn, error) { return mr.Dial() }})
-	e := &Engine{cfg: o.Config, tmpl: o.Templates, clock: dispatcher.NewManualClock(o.Start), mr: mr,
+		Dialer: func(context.Context, string, string) (net.Conn, error) { return emb.mr.Dial() }})
+	e := &Engine{cfg: o.Config, tmpl: o.Templates, clock: dispatcher.NewManualClock(o.Start), redis: emb,
 		rdb: rdb, topics: newTopics(),
 		watch: map[string]map[string]escState{}, touched: map[string]bool{}}
 	e.topics.seen = e.written
@@ -103,7 +104,8 @@ func (e *Engine) wire(log *logrus.Logger) {
 	store.Periods = dispatcher.PeriodsFrom(e.cfg)
 	e.ingest = dispatcher.NewIngest(dispatcher.IngestConfig{Now: now}, store, recordStage{e: e, next: decider},
 		e.topics, log, dispatcher.NewStats(prometheus.NewRegistry()))
-	e.timers = &dispatcher.Timers{Redis: e.rdb, Writer: e.topics, Store: e.esc, Now: now, Log: log.WithField("component", "timers")}
+	e.timers = &dispatcher.Timers{Redis: e.rdb, Writer: e.topics, Store: e.esc, Now: now, Log: log.WithField("component", "timers"),
+		Deadlines: e.redis.deadlines}
 	e.sched = &dispatcher.Scheduler{Rules: e.cfg, Redis: e.rdb, Writer: e.topics, Topic: dispatcher.TopicIntents,
 		Clock: e.clock, Log: log.WithField("component", "schedules"), Instance: "simulator"}
 	e.acks = &dispatcher.Acknowledger{Store: e.esc, Writer: e.topics, Now: now}
@@ -112,7 +114,7 @@ func (e *Engine) wire(log *logrus.Logger) {
 // Close stops the embedded Redis.
 func (e *Engine) Close() {
 	_ = e.rdb.Close()
-	e.mr.Close()
+	e.redis.mr.Close()
 }
 
 // Now is the virtual time.
@@ -173,13 +175,11 @@ func (e *Engine) Run(ctx context.Context, inputs []Input, until time.Time) error
 // advance moves the virtual clock (never backwards), and the embedded
 // Redis's clock and TTLs with it.
 func (e *Engine) advance(t time.Time) {
-	now := e.clock.Now()
-	if !t.After(now) {
+	if !t.After(e.clock.Now()) {
 		return
 	}
 	e.clock.Set(t)
-	e.mr.SetTime(t)
-	e.mr.FastForward(t.Sub(now))
+	e.redis.advance(t)
 }
 
 // step handles what is queued, then fires due timers and schedules, each
@@ -203,7 +203,13 @@ func (e *Engine) step(ctx context.Context) error {
 	if err := e.fireSchedules(ctx); err != nil {
 		return err
 	}
-	return e.drain(ctx)
+	if err := e.drain(ctx); err != nil {
+		return err
+	}
+	if err := e.redis.ttl.failed(); err != nil {
+		return fmt.Errorf("at %s: %w", e.clock.Now().Format(time.RFC3339), err)
+	}
+	return nil
 }
 
 // drain handles the queued case events, upstream and internal, as one

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -48,6 +49,11 @@ func TestSimulatedMonth(t *testing.T) {
 	if path := os.Getenv("SIM_MONTH_EVENTS"); path != "" {
 		writeInputs(t, path, inputs)
 	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		// One processor, as `dispatcher simulate` and `dispatcher test` run
+		// (cmd/dispatcher/procs.go).
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	}
 	begin := time.Now()
 	e, err := New(Options{Config: cfg, Templates: tmpl, Start: start})
 	if err != nil {
@@ -58,8 +64,8 @@ func TestSimulatedMonth(t *testing.T) {
 		t.Fatal(err)
 	}
 	took := time.Since(begin)
-	t.Logf("simulated %s for %d cases (%d extremo) in %s: %d inputs, %d events handled, %d timers fired, %d notifications, %d records",
-		until.Sub(start), monthCases, monthExtremo, took.Round(time.Millisecond), len(inputs), e.Events, e.Timers, e.Notifications, len(e.Records()))
+	t.Logf("simulated %s for %d cases (%d extremo) in %s on %d processors: %d inputs, %d events handled, %d timers fired, %d notifications, %d records",
+		until.Sub(start), monthCases, monthExtremo, took.Round(time.Millisecond), runtime.GOMAXPROCS(0), len(inputs), e.Events, e.Timers, e.Notifications, len(e.Records()))
 	if e.Timers == 0 || e.Notifications == 0 {
 		t.Errorf("a month with skipped check-ins fired %d timers and sent %d notifications", e.Timers, e.Notifications)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -40,6 +41,9 @@ type stdio struct {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if oneProcessor(os.Args[1:], os.Getenv) {
+		runtime.GOMAXPROCS(1)
+	}
 	os.Exit(dispatchEnv(ctx, os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}, os.Getenv, os.Environ()))
 }
 

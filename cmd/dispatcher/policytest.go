@@ -26,7 +26,11 @@ and not got (-), got and not expected (+), and sent in a window where
 nothing was expected (!), with times in the file's zone.
 
 Exit status: 0 when every file passed, 1 when one failed or could not run
-(errors name file:line:col), 2 on bad flags.`
+(errors name file:line:col), 2 on bad flags.
+
+Environment:
+  GOMAXPROCS   processors to use (default 1: a simulation is sequential,
+               and faster on one)`
 
 func cmdPolicyTest(ctx context.Context, args []string, io stdio, _ env) int {
 	fs := newFlagSet("test", policyTestHelp, io.err)

@@ -41,7 +41,9 @@ events or the simulation failed, 2 on bad flags.
 
 Environment (flags win):
   DISPATCHER_CONFIG    configuration file (YAML)
-  TEMPLATE_DIR         directory of template overrides`
+  TEMPLATE_DIR         directory of template overrides
+  GOMAXPROCS           processors to use (default 1: a simulation is
+                       sequential, and faster on one)`
 
 func cmdSimulate(ctx context.Context, args []string, io stdio, getenv env) int {
 	fs := newFlagSet("simulate", simulateHelp, io.err)
