@@ -111,7 +111,7 @@ type Deliverer struct {
 	live    *Live
 	dir     Directory
 	chans   map[string]channels.Channel
-	limits  map[string]*Limiter
+	limits  *RateLimiter
 	state   *deliveryState
 	queue   *jobQueue
 	writer  Sink
@@ -141,7 +141,8 @@ type DeliverDeps struct {
 	Live      *Live
 	Directory Directory
 	Channels  map[string]channels.Channel
-	Limits    map[string]*Limiter
+	// Limits keeps the rate limits per destination (nil: unlimited).
+	Limits    *RateLimiter
 	Redis     redis.UniversalClient
 	Writer    Sink
 	Log       logrus.FieldLogger
