@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,7 @@ type RateLimiter struct {
 	holds     criticalHolds
 	log       logrus.FieldLogger
 	warned    atomic.Int64 // unix seconds of the last fallback warning
+	downUntil atomic.Int64 // unix ns: Redis failed; decide locally until then
 	throttled *prometheus.CounterVec
 	fallbacks *prometheus.CounterVec
 }
@@ -99,7 +101,7 @@ func (r *RateLimiter) Limit(channel string, l rules.Limit, explicit bool) rules.
 		return l
 	}
 	if v, ok := r.overrides[channel]; ok {
-		return rules.Rate{PerSecond: v}.Resolve()
+		return rules.Rate{PerSecond: &v}.Resolve()
 	}
 	return l
 }
@@ -120,7 +122,7 @@ func (r *RateLimiter) Take(ctx context.Context, dest Destination, l rules.Limit,
 		prio := "normal"
 		if critical {
 			prio = "critical"
-			r.holds.set(dest, r.localNow().Add(wait))
+			r.holds.set(dest, r.localNow().Add(wait+holdGrace))
 		}
 		r.throttled.WithLabelValues(dest.Channel, dest.Name, prio).Inc()
 	}
@@ -130,7 +132,10 @@ func (r *RateLimiter) Take(ctx context.Context, dest Destination, l rules.Limit,
 // remote runs the GCRA script; a slow Redis counts as a failed one.
 func (r *RateLimiter) remote(ctx context.Context, dest Destination, l rules.Limit, critical, hold bool) (time.Duration, error) {
 	if r.rdb == nil {
-		return 0, fmt.Errorf("no redis")
+		return 0, errors.New("no redis")
+	}
+	if time.Now().UnixNano() < r.downUntil.Load() {
+		return 0, errors.New("redis failed less than a second ago")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -141,6 +146,9 @@ func (r *RateLimiter) remote(ctx context.Context, dest Destination, l rules.Limi
 	args := []any{now, interval(l).Microseconds(), l.Burst, l.Reserve, flag(critical), flag(hold)}
 	cmds, err := evalAll(ctx, r.rdb, rateLimitScript, []scriptCall{{keys: []string{dest.key()}, args: args}})
 	if err != nil {
+		// Not asked again for a second: a down Redis must not cost every
+		// send a timeout.
+		r.downUntil.Store(time.Now().Add(time.Second).UnixNano())
 		return 0, fmt.Errorf("rate limit %s: %w", dest.Channel, err)
 	}
 	v, err := cmds[0].Int64Slice()
@@ -220,6 +228,11 @@ func (b *localBuckets) take(d Destination, l rules.Limit, critical, hold bool, n
 	}
 	return earliest.Sub(now)
 }
+
+// holdGrace is how long after its retry slot a critical message still
+// holds its destination: it comes back on the lane's next poll, not at
+// the exact time.
+const holdGrace = time.Second
 
 // criticalHolds remember, per destination, until when a critical message
 // of this instance waits for a token: other messages take none meanwhile.

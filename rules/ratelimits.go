@@ -21,7 +21,7 @@ type RateLimits struct {
 // Rate is a GCRA limit: per_second sustained, burst at once, the last
 // critical_reserve of the burst for critical alerts only.
 type Rate struct {
-	PerSecond       float64 `yaml:"per_second" required:"true" doc:"Messages per second, sustained, for all instances together. 0 means unlimited."`
+	PerSecond       *float64 `yaml:"per_second" required:"true" doc:"Messages per second, sustained, for all instances together. 0 means unlimited."`
 	Burst           *int    `yaml:"burst" doc:"Messages that may go at once after a quiet spell, at least 1. Default: per_second rounded up."`
 	CriticalReserve *int    `yaml:"critical_reserve" doc:"How many of the burst only critical alerts may take: a non-critical message waits while fewer are left. Less than burst. Default: half the burst, rounded down."`
 }
@@ -33,7 +33,7 @@ type DestinationRate struct {
 	SMTPRelay       string  `yaml:"smtp_relay" doc:"The SMTP relay as host:port."`
 	PagerKeyEnv     string  `yaml:"pager_key_env" doc:"The environment variable holding a PagerDuty routing key (as contacts name it): the key itself stays out of the file."`
 	WebhookHost     string  `yaml:"webhook_host" doc:"A webhook receiver as https://host[:port]; every URL on that host and port shares the limit."`
-	PerSecond       float64 `yaml:"per_second" required:"true" doc:"As rate_limits.CHANNEL.per_second."`
+	PerSecond       *float64 `yaml:"per_second" required:"true" doc:"As rate_limits.CHANNEL.per_second."`
 	Burst           *int    `yaml:"burst" doc:"As rate_limits.CHANNEL.burst."`
 	CriticalReserve *int    `yaml:"critical_reserve" doc:"As rate_limits.CHANNEL.critical_reserve."`
 }
@@ -48,21 +48,22 @@ type Limit struct {
 // DefaultRateLimits are the channel limits of a file that names none;
 // docs/configuration.md cites the providers' documents they come from.
 var DefaultRateLimits = map[string]Rate{
-	"sms":     {PerSecond: 10},
-	"email":   {PerSecond: 5},
-	"pager":   {PerSecond: 2, Burst: ptr(4)},
-	"webhook": {PerSecond: 10, Burst: ptr(20)},
+	"sms":     {PerSecond: ptr(10.0)},
+	"email":   {PerSecond: ptr(5.0)},
+	"pager":   {PerSecond: ptr(2.0), Burst: ptr(4)},
+	"webhook": {PerSecond: ptr(10.0), Burst: ptr(20)},
 }
 
-func ptr(i int) *int { return &i }
+func ptr[T any](v T) *T { return &v }
 
 // Resolve resolves a Rate's defaults: burst per_second rounded up (at least
 // 1), reserve half the burst.
 func (r Rate) Resolve() Limit {
-	if r.PerSecond <= 0 {
+	if r.PerSecond == nil || *r.PerSecond <= 0 {
 		return Limit{}
 	}
-	l := Limit{PerSecond: r.PerSecond, Burst: max(1, int(math.Ceil(r.PerSecond)))}
+	ps := *r.PerSecond
+	l := Limit{PerSecond: ps, Burst: max(1, int(math.Ceil(ps)))}
 	if r.Burst != nil {
 		l.Burst = *r.Burst
 	}

@@ -37,7 +37,10 @@ func (v *validator) rateLimits() {
 }
 
 func (v *validator) rate(path string, r Rate) {
-	if r.PerSecond < 0 {
+	if r.PerSecond == nil {
+		return // reported as missing
+	}
+	if *r.PerSecond < 0 {
 		v.errorf(path+".per_second", "per_second must not be negative (0 means unlimited)")
 		return
 	}
