@@ -22,20 +22,20 @@ type RateLimits struct {
 // critical_reserve of the burst for critical alerts only.
 type Rate struct {
 	PerSecond       *float64 `yaml:"per_second" required:"true" doc:"Messages per second, sustained, for all instances together. 0 means unlimited."`
-	Burst           *int    `yaml:"burst" doc:"Messages that may go at once after a quiet spell, at least 1. Default: per_second rounded up."`
-	CriticalReserve *int    `yaml:"critical_reserve" doc:"How many of the burst only critical alerts may take: a non-critical message waits while fewer are left. Less than burst. Default: half the burst, rounded down."`
+	Burst           *int     `yaml:"burst" doc:"Messages that may go at once after a quiet spell, at least 1. Default: per_second rounded up."`
+	CriticalReserve *int     `yaml:"critical_reserve" doc:"How many of the burst only critical alerts may take: a non-critical message waits while fewer are left. Less than burst. Default: half the burst, rounded down."`
 }
 
 // DestinationRate is the limit of one destination, named by exactly one
 // of its keys.
 type DestinationRate struct {
-	SMSSender       string  `yaml:"sms_sender" doc:"A Twilio sender: E.164 number, alphanumeric sender id or messaging service SID (MG + 32 hex), as TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID holds it."`
-	SMTPRelay       string  `yaml:"smtp_relay" doc:"The SMTP relay as host:port."`
-	PagerKeyEnv     string  `yaml:"pager_key_env" doc:"The environment variable holding a PagerDuty routing key (as contacts name it): the key itself stays out of the file."`
-	WebhookHost     string  `yaml:"webhook_host" doc:"A webhook receiver as https://host[:port]; every URL on that host and port shares the limit."`
+	SMSSender       string   `yaml:"sms_sender" doc:"A Twilio sender: E.164 number, alphanumeric sender id or messaging service SID (MG + 32 hex), as TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID holds it."`
+	SMTPRelay       string   `yaml:"smtp_relay" doc:"The SMTP relay as host:port."`
+	PagerKeyEnv     string   `yaml:"pager_key_env" doc:"The environment variable holding a PagerDuty routing key (as contacts name it): the key itself stays out of the file."`
+	WebhookHost     string   `yaml:"webhook_host" doc:"A webhook receiver as https://host[:port]; every URL on that host and port shares the limit."`
 	PerSecond       *float64 `yaml:"per_second" required:"true" doc:"As rate_limits.CHANNEL.per_second."`
-	Burst           *int    `yaml:"burst" doc:"As rate_limits.CHANNEL.burst."`
-	CriticalReserve *int    `yaml:"critical_reserve" doc:"As rate_limits.CHANNEL.critical_reserve."`
+	Burst           *int     `yaml:"burst" doc:"As rate_limits.CHANNEL.burst."`
+	CriticalReserve *int     `yaml:"critical_reserve" doc:"As rate_limits.CHANNEL.critical_reserve."`
 }
 
 // Limit is a resolved rate limit. PerSecond <= 0 means unlimited.
