@@ -1,0 +1,148 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/viogen-alerts/dispatcher/channels"
+	"github.com/viogen-alerts/dispatcher/channels/pager"
+	"github.com/viogen-alerts/dispatcher/channels/webhook"
+	"github.com/viogen-alerts/dispatcher/rules"
+	"github.com/viogen-alerts/dispatcher/templates"
+)
+
+// rateLimitedConfig is the example configuration with one slow pager
+// routing key (PD_GC_CIUDAD_REAL: one page a second, no burst to speak
+// of) and one unlimited (PD_PL_HERENCIA).
+func rateLimitedConfig(t *testing.T) *rules.Config {
+	t.Helper()
+	src, err := os.ReadFile("../deploy/config/viogen.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src = append(src, []byte(`
+rate_limits:
+  destinations:
+    - {pager_key_env: PD_GC_CIUDAD_REAL, per_second: 1, burst: 1, critical_reserve: 0}
+    - {pager_key_env: PD_PL_HERENCIA, per_second: 0}
+`)...)
+	cfg, err := rules.Parse(src, "viogen.yaml", rules.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// A destination over its rate limit holds back only its own messages:
+// pages to a slow routing key are queued again with retry slots, and the
+// two workers of the pager lane meanwhile deliver every page to another
+// routing key. Every throttled page is then delivered, once (issue 9).
+func TestDeliverThrottledDestinationDoesNotHoldBackOthers(t *testing.T) {
+	e := newDeliverEnv(t)
+	cfg := rateLimitedConfig(t)
+	tmpl, err := templates.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits := NewRateLimiter(RateLimiterConfig{Redis: e.store.rdb, Log: quietLog()})
+	d := NewDeliverer(DeliverConfig{Brokers: e.brokers, Workers: 2, Poll: 20 * time.Millisecond, Lease: 2 * time.Second,
+		Retry: Backoff{Min: 50 * time.Millisecond, Max: 200 * time.Millisecond}}, DeliverDeps{
+		Rules: cfg, Templates: tmpl, Channels: e.prov.chans, Limits: limits,
+		Directory: ConfigDirectory{Cfg: cfg, Secret: func(name string) string { return "R0UT1NGKEY-" + name }},
+		Redis:     e.store.rdb, Writer: e.d.Writer, Log: quietLog(),
+	})
+	runDeliverer(t, d)
+	slowKey, fastKey := "R0UT1NGKEY-PD_GC_CIUDAD_REAL", "R0UT1NGKEY-PD_PL_HERENCIA"
+	slow := Destination{Channel: "pager", Name: pager.KeyDestination(slowKey)}
+
+	const nSlow, nFast = 5, 12
+	page := func(id, contact string, critical bool) Intent {
+		in := intentFor(id, contact, "pager", critical)
+		in.AlertID = "al-" + id // the dedup key: one per page
+		return in
+	}
+	var slowIns, fastIns []Intent
+	for i := range nSlow {
+		slowIns = append(slowIns, page(fmt.Sprintf("rl-slow-%d", i), "gc-cr-guardia", i%2 == 0))
+	}
+	for i := range nFast {
+		fastIns = append(fastIns, page(fmt.Sprintf("rl-fast-%d", i), "pl-herencia-guardia", i%3 == 0))
+	}
+	writeIntents(t, e.d.Writer, slowIns...)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	// The slow key's burst is spent and its other pages wait in the queue.
+	for counterValue(t, limits.throttled.WithLabelValues("pager", slow.Name, "normal"))+
+		counterValue(t, limits.throttled.WithLabelValues("pager", slow.Name, "critical")) < nSlow-1 {
+		if ctx.Err() != nil {
+			t.Fatal("the slow routing key's pages were never throttled")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	writeIntents(t, e.d.Writer, fastIns...)
+	for pagesTo(e, fastKey) < nFast {
+		if ctx.Err() != nil {
+			t.Fatalf("%d of %d pages to the other routing key delivered: held back behind the throttled one", pagesTo(e, fastKey), nFast)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := pagesTo(e, slowKey); n >= nSlow {
+		t.Fatalf("all %d throttled pages went before the other key's: the limit did not hold them back", n)
+	}
+	for pagesTo(e, slowKey) < nSlow {
+		if ctx.Err() != nil {
+			t.Fatalf("%d of %d throttled pages delivered: lost", pagesTo(e, slowKey), nSlow)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	dedup := map[string]bool{}
+	for _, ev := range e.prov.pd.Events() {
+		dedup[ev.DedupKey] = true
+	}
+	if got := len(e.prov.pd.Events()); len(dedup) != nSlow+nFast || got != nSlow+nFast {
+		t.Fatalf("%d pages, %d distinct, want %d each: none lost, none twice", got, len(dedup), nSlow+nFast)
+	}
+	if n := counterValue(t, limits.fallbacks.WithLabelValues("pager")); n != 0 {
+		t.Fatalf("%v local decisions with Redis up", n)
+	}
+}
+
+func pagesTo(e *deliverEnv, key string) int {
+	n := 0
+	for _, ev := range e.prov.pd.Events() {
+		if ev.RoutingKey == key {
+			n++
+		}
+	}
+	return n
+}
+
+// Each channel names its destination the way the configuration names it,
+// so a configured limit finds its messages; a routing key only hashed.
+func TestChannelDestinationsMatchTheConfiguration(t *testing.T) {
+	wh, err := webhook.New(webhook.Config{Secret: []byte(testKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"https://Hooks.Example.org/v1/alerts?x=1", "https://hooks.example.org:443/", "https://hooks.example.org:8443/a"} {
+		want, _ := rules.WebhookOrigin(u)
+		if got := channels.DestinationOf(wh, channels.Message{To: u}); got != want || got == "" {
+			t.Errorf("webhook %s: channel names %q, configuration %q", u, got, want)
+		}
+	}
+	p := startProviders(t)
+	if got := channels.DestinationOf(p.chans["sms"], channels.Message{To: "+34600000011"}); got != "+34600000999" {
+		t.Errorf("sms destination %q, want the sender", got)
+	}
+	if got, want := channels.DestinationOf(p.chans["email"], channels.Message{To: "a@example.org"}), p.smtp.Addr(); got != want {
+		t.Errorf("email destination %q, want the relay %q", got, want)
+	}
+	pd := channels.DestinationOf(p.chans["pager"], channels.Message{To: testKey})
+	if pd != pager.KeyDestination(testKey) || strings.Contains(pd, testKey) || len(pd) != len("key-")+16 {
+		t.Errorf("pager destination %q: want the routing key's hash, never the key", pd)
+	}
+}
