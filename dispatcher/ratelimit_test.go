@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -169,5 +170,32 @@ func TestRateLimitUnlimited(t *testing.T) {
 		if w := l.Take(context.Background(), Destination{Channel: "sms", Name: "x"}, rules.Limit{}, false); w != 0 {
 			t.Fatalf("per_second 0: wait %v", w)
 		}
+	}
+}
+
+// On a Redis Cluster, with the servers' own clocks (TIME in the script):
+// each destination's budget is one key with its own hash tag, shared by
+// two limiters, and destinations spread over the masters.
+func TestRateLimitOnRedisCluster(t *testing.T) {
+	c := testenv.StartRedisCluster(t)
+	a := NewRateLimiter(RateLimiterConfig{Redis: c.Client(t), Log: quietLog()})
+	b := NewRateLimiter(RateLimiterConfig{Redis: c.Client(t), Log: quietLog()})
+	lim := rules.Limit{PerSecond: 0.001, Burst: 2} // one token every 1,000 s: only the burst
+	slots := map[int]bool{}
+	for i := range 12 {
+		d := Destination{Channel: "webhook", Name: fmt.Sprintf("https://agency-%d.example.org:443", i)}
+		slots[keySlot(d.key())*3/16384] = true
+		if a.Take(context.Background(), d, lim, false) != 0 || b.Take(context.Background(), d, lim, true) != 0 {
+			t.Fatalf("%s: the burst of 2 refused", d.Name)
+		}
+		if w := a.Take(context.Background(), d, lim, true); w < 990*time.Second {
+			t.Fatalf("%s: third message after the shared burst waits %v, want about 1,000 s", d.Name, w)
+		}
+	}
+	if len(slots) < 3 {
+		t.Fatalf("12 destinations fell in %d of 3 slot ranges: they do not spread", len(slots))
+	}
+	if n := counterValue(t, a.fallbacks.WithLabelValues("webhook")) + counterValue(t, b.fallbacks.WithLabelValues("webhook")); n != 0 {
+		t.Fatalf("%v local decisions on a healthy cluster", n)
 	}
 }
