@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/viogen-alerts/dispatcher/channels"
 )
 
@@ -42,6 +44,8 @@ func (d *Deliverer) throttle(ctx context.Context, in Intent, ch string, c channe
 	l, explicit := rcfg.RateLimit(dest.Channel, dest.Name, pagerEnv)
 	l = d.limits.Limit(dest.Channel, l, explicit)
 	if wait := d.limits.Take(ctx, dest, l, in.Critical); wait > 0 {
+		d.log.WithFields(logrus.Fields{"intent_id": in.ID, "alert_id": in.AlertID, "channel": ch,
+			"destination": dest.Name, "wait": wait.String()}).Debug("rate limited: queued for its retry slot")
 		return throttled{wait: wait}
 	}
 	return nil

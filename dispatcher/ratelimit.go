@@ -112,6 +112,10 @@ func (r *RateLimiter) Take(ctx context.Context, dest Destination, l rules.Limit,
 	if r == nil || l.PerSecond <= 0 {
 		return 0
 	}
+	// Validated at load; kept safe here too: non-critical messages need
+	// one token above the reserve, or they would wait forever.
+	l.Burst = max(l.Burst, 1)
+	l.Reserve = min(max(l.Reserve, 0), l.Burst-1)
 	hold := !critical && r.holds.waiting(dest, r.localNow())
 	wait, err := r.remote(ctx, dest, l, critical, hold)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
@@ -79,6 +80,28 @@ func TestRateLimitScriptSequences(t *testing.T) {
 	}
 	if want := "{ratelimit:pager:key-0123456789abcdef}"; d.key() != want {
 		t.Fatalf("key %q, want %q: one hash tag per destination", d.key(), want)
+	}
+}
+
+// The embedded Redis of `dispatcher dev` (miniredis) runs the script as
+// redis-server does: the same sequences, and its own TIME.
+func TestRateLimitScriptOnMiniredis(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	clock := &fakeClock{t: time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
+	l := newTestLimiter(rdb, clock)
+	d := Destination{Channel: "pager", Name: "key-0123456789abcdef"}
+	lim := rules.Limit{PerSecond: 10, Burst: 3, Reserve: 1}
+	checkTakes(t, "t0", l, d, lim, []take{{false, 0}, {false, 0}, {false, 100}, {false, 200}, {true, 0}, {true, 100}})
+	server := NewRateLimiter(RateLimiterConfig{Redis: rdb, Log: quietLog()})
+	d2 := Destination{Channel: "sms", Name: "VIOGEN"}
+	slow := rules.Limit{PerSecond: 0.001, Burst: 1}
+	if server.Take(context.Background(), d2, slow, false) != 0 || server.Take(context.Background(), d2, slow, false) < 990*time.Second {
+		t.Fatal("with the server's clock: want the burst of one, then a wait of about 1,000 s")
+	}
+	if n := counterValue(t, l.fallbacks.WithLabelValues("pager")) + counterValue(t, server.fallbacks.WithLabelValues("sms")); n != 0 {
+		t.Fatalf("%v local decisions: the script failed on miniredis", n)
 	}
 }
 
