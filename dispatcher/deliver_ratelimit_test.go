@@ -15,10 +15,10 @@ import (
 	"github.com/viogen-alerts/dispatcher/templates"
 )
 
-// rateLimitedConfig is the example configuration with one slow pager
-// routing key (PD_GC_CIUDAD_REAL: one page a second, no burst to speak
-// of) and one unlimited (PD_PL_HERENCIA).
-func rateLimitedConfig(t *testing.T) *rules.Config {
+// rateLimitedConfig is the example configuration with the pager routing
+// key of PD_GC_CIUDAD_REAL limited to slowRate (burst 1, no reserve) and
+// that of PD_PL_HERENCIA unlimited.
+func rateLimitedConfig(t *testing.T, slowRate string) *rules.Config {
 	t.Helper()
 	src, err := os.ReadFile("../deploy/config/viogen.yaml")
 	if err != nil {
@@ -27,7 +27,7 @@ func rateLimitedConfig(t *testing.T) *rules.Config {
 	src = append(src, []byte(`
 rate_limits:
   destinations:
-    - {pager_key_env: PD_GC_CIUDAD_REAL, per_second: 1, burst: 1, critical_reserve: 0}
+    - {pager_key_env: PD_GC_CIUDAD_REAL, per_second: `+slowRate+`, burst: 1, critical_reserve: 0}
     - {pager_key_env: PD_PL_HERENCIA, per_second: 0}
 `)...)
 	cfg, err := rules.Parse(src, "viogen.yaml", rules.LoadOptions{})
@@ -38,26 +38,29 @@ rate_limits:
 }
 
 // A destination over its rate limit holds back only its own messages:
-// pages to a slow routing key are queued again with retry slots, and the
-// two workers of the pager lane meanwhile deliver every page to another
-// routing key. Every throttled page is then delivered, once (issue 9).
+// pages to a routing key allowed one page per 1,000 s are queued again,
+// and the two workers of the pager lane meanwhile deliver every page to
+// another routing key. Then a reload raises the limit and every held page
+// is delivered, once (issue 9). No timing: the slow key's second token is
+// 1,000 s away, so exactly one of its pages can have gone before the
+// reload.
 func TestDeliverThrottledDestinationDoesNotHoldBackOthers(t *testing.T) {
 	e := newDeliverEnv(t)
-	cfg := rateLimitedConfig(t)
 	tmpl, err := templates.New("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	limits := NewRateLimiter(RateLimiterConfig{Redis: e.store.rdb, Log: quietLog()})
+	live := NewLive(&Snapshot{Config: rateLimitedConfig(t, "0.001"), Templates: tmpl})
+	limits := NewRateLimiter(RateLimiterConfig{Redis: e.store.rdb, Horizon: 200 * time.Millisecond, Log: quietLog()})
 	d := NewDeliverer(DeliverConfig{Brokers: e.brokers, Workers: 2, Poll: 20 * time.Millisecond, Lease: 2 * time.Second,
 		Retry: Backoff{Min: 50 * time.Millisecond, Max: 200 * time.Millisecond}}, DeliverDeps{
-		Rules: cfg, Templates: tmpl, Channels: e.prov.chans, Limits: limits,
-		Directory: ConfigDirectory{Cfg: cfg, Secret: func(name string) string { return "R0UT1NGKEY-" + name }},
+		Live: live, Channels: e.prov.chans, Limits: limits,
+		Directory: ConfigDirectory{Live: live, Secret: func(name string) string { return "R0UT1NGKEY-" + name }},
 		Redis:     e.store.rdb, Writer: e.d.Writer, Log: quietLog(),
 	})
 	runDeliverer(t, d)
 	slowKey, fastKey := "R0UT1NGKEY-PD_GC_CIUDAD_REAL", "R0UT1NGKEY-PD_PL_HERENCIA"
-	slow := Destination{Channel: "pager", Name: pager.KeyDestination(slowKey)}
+	slow := pager.KeyDestination(slowKey)
 
 	const nSlow, nFast = 5, 12
 	page := func(id, contact string, critical bool) Intent {
@@ -75,9 +78,9 @@ func TestDeliverThrottledDestinationDoesNotHoldBackOthers(t *testing.T) {
 	writeIntents(t, e.d.Writer, slowIns...)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	// The slow key's burst is spent and its other pages wait in the queue.
-	for counterValue(t, limits.throttled.WithLabelValues("pager", slow.Name, "normal"))+
-		counterValue(t, limits.throttled.WithLabelValues("pager", slow.Name, "critical")) < nSlow-1 {
+	// The slow key's burst is spent and its other pages are held back.
+	for counterValue(t, limits.throttled.WithLabelValues("pager", slow, "normal"))+
+		counterValue(t, limits.throttled.WithLabelValues("pager", slow, "critical")) < nSlow-1 {
 		if ctx.Err() != nil {
 			t.Fatal("the slow routing key's pages were never throttled")
 		}
@@ -90,12 +93,13 @@ func TestDeliverThrottledDestinationDoesNotHoldBackOthers(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if n := pagesTo(e, slowKey); n >= nSlow {
-		t.Fatalf("all %d throttled pages went before the other key's: the limit did not hold them back", n)
+	if n := pagesTo(e, slowKey); n != 1 {
+		t.Fatalf("%d pages to the slow key before the reload, want its burst of 1", n)
 	}
+	live.Swap(&Snapshot{Config: rateLimitedConfig(t, "100"), Templates: tmpl})
 	for pagesTo(e, slowKey) < nSlow {
 		if ctx.Err() != nil {
-			t.Fatalf("%d of %d throttled pages delivered: lost", pagesTo(e, slowKey), nSlow)
+			t.Fatalf("%d of %d throttled pages delivered after the limit was raised: lost", pagesTo(e, slowKey), nSlow)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

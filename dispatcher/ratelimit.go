@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,7 @@ type RateLimiter struct {
 	// overrides replace the per_second of channels the file leaves at
 	// their default (RATE_LIMIT_<CHANNEL>).
 	overrides map[string]float64
+	horizon   time.Duration
 	local     localBuckets
 	holds     criticalHolds
 	log       logrus.FieldLogger
@@ -64,9 +66,18 @@ type RateLimiterConfig struct {
 	// Overrides are RATE_LIMIT_<CHANNEL>: per_second of a channel's
 	// destinations when the file leaves the channel at its default.
 	Overrides map[string]float64
-	Log       logrus.FieldLogger
-	Registry  prometheus.Registerer // nil: a private registry
+	// Horizon is the furthest ahead a retry slot is given (default
+	// DefaultSlotHorizon); messages beyond it ask again after it, with
+	// jitter.
+	Horizon  time.Duration
+	Log      logrus.FieldLogger
+	Registry prometheus.Registerer // nil: a private registry
 }
+
+// DefaultSlotHorizon bounds retry slots: a backlog of a destination holds
+// at most a minute of its rate in slots; the rest asks again every one to
+// two minutes, so a raised limit reaches it within two.
+const DefaultSlotHorizon = time.Minute
 
 // NewRateLimiter builds the limiter and registers its metrics.
 func NewRateLimiter(c RateLimiterConfig) *RateLimiter {
@@ -77,8 +88,11 @@ func NewRateLimiter(c RateLimiterConfig) *RateLimiter {
 	if c.Log == nil {
 		c.Log = logrus.New()
 	}
+	if c.Horizon <= 0 {
+		c.Horizon = DefaultSlotHorizon
+	}
 	r := &RateLimiter{
-		rdb: c.Redis, now: c.Now, overrides: c.Overrides, log: c.Log.WithField("component", "ratelimit"),
+		rdb: c.Redis, now: c.Now, overrides: c.Overrides, horizon: c.Horizon, log: c.Log.WithField("component", "ratelimit"),
 		local: localBuckets{tat: map[Destination]time.Time{}},
 		holds: criticalHolds{until: map[Destination]time.Time{}},
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -122,6 +136,11 @@ func (r *RateLimiter) Take(ctx context.Context, dest Destination, l rules.Limit,
 		r.fellBack(dest, err)
 		wait = r.local.take(dest, l, critical, hold, r.localNow())
 	}
+	if wait >= r.horizon {
+		// No slot: the backlog beyond the horizon asks again, spread over
+		// the next horizon rather than all at once.
+		wait = r.horizon + rand.N(r.horizon)
+	}
 	if wait > 0 {
 		prio := "normal"
 		if critical {
@@ -147,7 +166,7 @@ func (r *RateLimiter) remote(ctx context.Context, dest Destination, l rules.Limi
 	if r.now != nil {
 		now = r.now().UnixMicro()
 	}
-	args := []any{now, interval(l).Microseconds(), l.Burst, l.Reserve, flag(critical), flag(hold)}
+	args := []any{now, interval(l).Microseconds(), l.Burst, l.Reserve, flag(critical), flag(hold), r.horizon.Microseconds()}
 	cmds, err := evalAll(ctx, r.rdb, rateLimitScript, []scriptCall{{keys: []string{dest.key()}, args: args}})
 	if err != nil {
 		// Not asked again for a second: a down Redis must not cost every

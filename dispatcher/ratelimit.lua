@@ -10,9 +10,13 @@
 -- ARGV[5]  "1" critical
 -- ARGV[6]  "1" hold: do not take a token, only give a retry slot (a
 --          critical message of this instance is waiting for one)
+-- ARGV[7]  horizon µs: no slot is promised this far ahead or further
 -- Returns {1, 0} when the message may go now (a token taken), else
 -- {0, wait µs}: a retry slot. Slots are handed out one T apart, so a
--- backlog comes back spread at the rate, not all at once.
+-- backlog comes back spread at the rate, not all at once. A message
+-- whose slot would lie beyond the horizon gets no slot ({0, horizon}: it
+-- asks again then), so at most horizon x rate messages hold slots, and a
+-- raised limit reaches the rest of a backlog within a horizon.
 local now = tonumber(ARGV[1])
 if now <= 0 then
   local t = redis.call('TIME')
@@ -23,6 +27,7 @@ local burst = tonumber(ARGV[3])
 local reserve = tonumber(ARGV[4])
 local critical = ARGV[5] == '1'
 local hold = ARGV[6] == '1'
+local horizon = tonumber(ARGV[7])
 -- Times are µs since 1970 (about 1.8e15): exact in a Lua number, but
 -- tostring would round them, so they are written with %.0f.
 local function us(x)
@@ -30,12 +35,16 @@ local function us(x)
 end
 
 local st = redis.call('HMGET', KEYS[1], 'tat', 'n', 'c', 'T')
-if tonumber(st[4]) ~= T then
-  -- A changed limit: slots computed with the old interval are forgotten.
+local tat = math.max(tonumber(st[1]) or now, now)
+local oldT = tonumber(st[4])
+if oldT and oldT ~= T then
+  -- A changed limit: the messages the bucket owes are counted again at
+  -- the new interval, and slots computed with the old one are forgotten.
+  tat = now + (tat - now) / oldT * T
   st[2], st[3] = false, false
   redis.call('HDEL', KEYS[1], 'n', 'c')
+  redis.call('HSET', KEYS[1], 'tat', us(tat), 'T', us(T))
 end
-local tat = math.max(tonumber(st[1]) or now, now)
 local limit = burst
 if not critical then
   limit = burst - reserve
@@ -57,8 +66,12 @@ else
     field, idx = 'c', 3
   end
   local due = math.max(tonumber(st[idx]) or 0, earliest)
-  redis.call('HSET', KEYS[1], field, us(due + T), 'T', us(T))
-  wait = due - now
+  if due - now >= horizon then
+    wait = horizon
+  else
+    redis.call('HSET', KEYS[1], field, us(due + T), 'T', us(T))
+    wait = due - now
+  end
 end
 -- The key lives as long as anything in it is ahead of now, plus a minute.
 local last = now

@@ -97,12 +97,36 @@ func TestRateLimitScriptOnMiniredis(t *testing.T) {
 	server := NewRateLimiter(RateLimiterConfig{Redis: rdb, Log: quietLog()})
 	d2 := Destination{Channel: "sms", Name: "VIOGEN"}
 	slow := rules.Limit{PerSecond: 0.001, Burst: 1}
-	if server.Take(context.Background(), d2, slow, false) != 0 || server.Take(context.Background(), d2, slow, false) < 990*time.Second {
-		t.Fatal("with the server's clock: want the burst of one, then a wait of about 1,000 s")
+	if server.Take(context.Background(), d2, slow, false) != 0 || server.Take(context.Background(), d2, slow, false) < DefaultSlotHorizon {
+		t.Fatal("with the server's clock: want the burst of one, then no slot within the horizon")
 	}
 	if n := counterValue(t, l.fallbacks.WithLabelValues("pager")) + counterValue(t, server.fallbacks.WithLabelValues("sms")); n != 0 {
 		t.Fatalf("%v local decisions: the script failed on miniredis", n)
 	}
+}
+
+// No slot is promised beyond the horizon: such messages ask again after
+// one to two horizons and the slot line does not move, so it never runs
+// further ahead than horizon x rate, and a raised limit reaches them.
+func TestRateLimitSlotsStopAtTheHorizon(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	clock := &fakeClock{t: time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
+	l := NewRateLimiter(RateLimiterConfig{Redis: rdb, Now: clock.now, Horizon: 300 * time.Millisecond, Log: quietLog()})
+	d := Destination{Channel: "sms", Name: "VIOGEN"}
+	lim := rules.Limit{PerSecond: 10, Burst: 1}
+	checkTakes(t, "t0", l, d, lim, []take{{false, 0}, {false, 100}, {false, 200}})
+	for range 20 {
+		if w := l.Take(context.Background(), d, lim, false); w < 300*time.Millisecond || w >= 600*time.Millisecond {
+			t.Fatalf("beyond the horizon: wait %v, want 300 ms to 600 ms", w)
+		}
+	}
+	clock.add(100 * time.Millisecond)
+	// A free token goes to whoever asks first; the slot line did not move
+	// while slots were refused: the next is still the one at t0+300ms.
+	checkTakes(t, "t0+100ms", l, d, lim, []take{{false, 0}, {false, 200}})
+	// A raised limit counts the one message owed at its own interval and
+	// gives slots at its rate to whoever asks: 1 ms apart.
+	checkTakes(t, "raised", l, d, rules.Limit{PerSecond: 1000, Burst: 1}, []take{{false, 1}, {false, 2}, {false, 3}})
 }
 
 // A changed limit (a reload) forgets the retry slots of the old one.
@@ -114,9 +138,9 @@ func TestRateLimitScriptNewLimitForgetsOldSlots(t *testing.T) {
 	slow := rules.Limit{PerSecond: 1, Burst: 1}
 	checkTakes(t, "slow", l, d, slow, []take{{false, 0}, {false, 1000}, {false, 2000}, {false, 3000}})
 	fast := rules.Limit{PerSecond: 1000, Burst: 1}
-	// The bucket still holds the last send (due at t0+1s); the slots of the
-	// 1/s limit (up to t0+4s) are gone: new ones start there, 1 ms apart.
-	checkTakes(t, "fast", l, d, fast, []take{{false, 1000}, {false, 1001}})
+	// The bucket owes one message (the last send): 1 ms at the new limit;
+	// the slots of the 1/s limit (up to t0+4s) are gone: new ones 1 ms apart.
+	checkTakes(t, "fast", l, d, fast, []take{{false, 1}, {false, 2}})
 }
 
 // Two limiters (two instances) on one redis-server share one budget: the
@@ -211,8 +235,8 @@ func TestRateLimitOnRedisCluster(t *testing.T) {
 		if a.Take(context.Background(), d, lim, false) != 0 || b.Take(context.Background(), d, lim, true) != 0 {
 			t.Fatalf("%s: the burst of 2 refused", d.Name)
 		}
-		if w := a.Take(context.Background(), d, lim, true); w < 990*time.Second {
-			t.Fatalf("%s: third message after the shared burst waits %v, want about 1,000 s", d.Name, w)
+		if w := a.Take(context.Background(), d, lim, true); w < DefaultSlotHorizon {
+			t.Fatalf("%s: third message after the shared burst waits %v, want no slot within the horizon", d.Name, w)
 		}
 	}
 	if len(slots) < 3 {
