@@ -283,7 +283,7 @@ same limit, so critical delivery never stops on the limiter
 whose limit the file leaves at the default (its burst becomes per_second
 rounded up, its reserve half of that); destinations listed here keep theirs.
 Limits are read at each send: a reload changes them at once (messages
-already waiting keep the time they were given).
+already waiting ask again at their retry time, at most two minutes away).
 
 ` + "```yaml" + `
 rate_limits:
