@@ -113,6 +113,14 @@ func TestDeliverThrottledDestinationDoesNotHoldBackOthers(t *testing.T) {
 	if n := counterValue(t, limits.fallbacks.WithLabelValues("pager")); n != 0 {
 		t.Fatalf("%v local decisions with Redis up", n)
 	}
+	// Held back is not an attempt: no retry, no failure, no attempt spent.
+	for _, outcome := range []string{OutcomeRetry, OutcomeFailed} {
+		for _, class := range []string{"retryable", "permanent"} {
+			if n := counterValue(t, d.metrics.notifications.WithLabelValues("pager", outcome, class)); n != 0 {
+				t.Fatalf("%v pager attempts with outcome %s (%s): a throttled send counted as an attempt", n, outcome, class)
+			}
+		}
+	}
 }
 
 func pagesTo(e *deliverEnv, key string) int {

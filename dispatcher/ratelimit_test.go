@@ -129,6 +129,25 @@ func TestRateLimitSlotsStopAtTheHorizon(t *testing.T) {
 	checkTakes(t, "raised", l, d, rules.Limit{PerSecond: 1000, Burst: 1}, []take{{false, 1}, {false, 2}, {false, 3}})
 }
 
+// Times off the round numbers keep every microsecond: they are written
+// to the hash in full, not as Lua's 14-digit tostring.
+func TestRateLimitScriptKeepsMicroseconds(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	clock := &fakeClock{t: time.Date(2026, 3, 10, 12, 0, 0, 123457000, time.UTC)}
+	l := newTestLimiter(rdb, clock)
+	d := Destination{Channel: "sms", Name: "VIOGEN"}
+	lim := rules.Limit{PerSecond: 7, Burst: 1} // T = 142,858 µs
+	for i, want := range []time.Duration{0, 142858, 285716, 428574} {
+		if got := l.Take(context.Background(), d, lim, false); got != want*time.Microsecond {
+			t.Fatalf("take %d: wait %v, want %v", i, got, want*time.Microsecond)
+		}
+	}
+	clock.add(142858 * time.Microsecond)
+	if got := l.Take(context.Background(), d, lim, true); got != 0 {
+		t.Fatalf("at the next token: wait %v, want 0", got)
+	}
+}
+
 // A changed limit (a reload) forgets the retry slots of the old one.
 func TestRateLimitScriptNewLimitForgetsOldSlots(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
