@@ -32,3 +32,21 @@ type Channel interface {
 	Name() string // "sms", "email", "pager", "webhook", "log"
 	Send(ctx context.Context, m Message) (Receipt, error)
 }
+
+// Destined is a channel whose provider has destinations of its own: the
+// Twilio sender, the SMTP relay, the PagerDuty routing key, the webhook
+// host. Rate limits are kept per destination.
+type Destined interface {
+	// Destination names the provider-side endpoint m goes through, never
+	// its recipient, in a form fit for a Redis key and a metric label (a
+	// secret such as a routing key only as a hash). "" when m has none.
+	Destination(m Message) string
+}
+
+// DestinationOf is c's destination for m, or "" when c has none.
+func DestinationOf(c Channel, m Message) string {
+	if d, ok := c.(Destined); ok {
+		return d.Destination(m)
+	}
+	return ""
+}

@@ -122,7 +122,7 @@ type Deliverer struct {
 	live    *Live
 	dir     Directory
 	chans   map[string]channels.Channel
-	limits  map[string]*Limiter
+	limits  *RateLimiter
 	state   *deliveryState
 	queue   *jobQueue
 	writer  Sink
@@ -152,7 +152,8 @@ type DeliverDeps struct {
 	Live      *Live
 	Directory Directory
 	Channels  map[string]channels.Channel
-	Limits    map[string]*Limiter
+	// Limits keeps the rate limits per destination (nil: unlimited).
+	Limits    *RateLimiter
 	Redis     redis.UniversalClient
 	Writer    Sink
 	Log       logrus.FieldLogger

@@ -79,6 +79,11 @@ func (d *Deliverer) attempt(ctx context.Context, q queued) (finished, error) {
 	d.holds.claim(claim)
 	defer d.holds.unclaim(claim)
 	receipt, sendErr := d.send(ctx, in, ch)
+	if wait, ok := isThrottled(sendErr); ok {
+		d.state.release(context.WithoutCancel(ctx), in, ch, owner)
+		d.giveBack(ctx, q, d.now().Add(wait))
+		return finished{}, nil
+	}
 	now := d.now()
 	r := resultFor(in, ch, q.job.Attempt, OutcomeSent, now)
 	if sendErr == nil {
@@ -124,7 +129,8 @@ func (d *Deliverer) recordSent(ctx context.Context, in Intent, r Result, owner s
 	return nil
 }
 
-// send renders and sends, waiting for the provider's rate limit.
+// send renders and sends, unless the destination's rate limit holds the
+// message back (a throttled error: the job comes back when it has room).
 func (d *Deliverer) send(ctx context.Context, in Intent, ch string) (channels.Receipt, error) {
 	c, ok := d.chans[ch]
 	if !ok {
@@ -145,16 +151,17 @@ func (d *Deliverer) send(ctx context.Context, in Intent, ch string) (channels.Re
 			return channels.Receipt{}, channels.NewPermanent(ch, "no_secret", err)
 		}
 	}
-	if err := d.limits[ch].Wait(ctx, in.Critical); err != nil {
-		return channels.Receipt{}, channels.NewRetryable(ch, "canceled", 0, err)
-	}
-	sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
-	defer cancel()
-	return c.Send(sctx, channels.Message{
+	m := channels.Message{
 		ID: in.ID, AlertID: in.AlertID, CaseRef: in.CaseRef, ContactID: in.ContactID,
 		Severity: pagerSeverity(in.Severity), Critical: in.Critical, To: to,
 		Subject: msg.Subject, Body: msg.Body, Action: in.PagerAction, Source: "viogen-dispatcher", Secret: secret,
-	})
+	}
+	if err := d.throttle(ctx, in, ch, c, m); err != nil {
+		return channels.Receipt{}, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
+	defer cancel()
+	return c.Send(sctx, m)
 }
 
 // failed schedules the next attempt while the budget lasts, or records

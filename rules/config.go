@@ -26,6 +26,7 @@ type Config struct {
 	Rules          []Rule        `yaml:"rules" required:"true" doc:"Alert rules, evaluated in order against every event; every rule that matches gives one alert."`
 	Schedules      []Schedule    `yaml:"schedules" doc:"Cron-driven digests, such as the morning patrol reminders for local police."`
 	Operators      []Operator    `yaml:"operators" doc:"Named accounts of the alert console (docs/console.md). Machine clients keep using the agencies' tokens_sha256."`
+	RateLimits     RateLimits    `yaml:"rate_limits" doc:"How fast messages may go to each provider-side destination, shared by every instance (see \"Rate limits\"); absent channels take the defaults."`
 
 	file string
 	loc  *time.Location

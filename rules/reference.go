@@ -31,6 +31,9 @@ var sections = []section{
 	{path: "schedules[].digest", typ: reflect.TypeOf(Digest{})},
 	{path: "schedules[].to", typ: reflect.TypeOf(ScheduleTarget{})},
 	{path: "operators[]", typ: reflect.TypeOf(Operator{})},
+	{path: "rate_limits", typ: reflect.TypeOf(RateLimits{}), before: refRateLimits},
+	{path: "rate_limits.CHANNEL", typ: reflect.TypeOf(Rate{})},
+	{path: "rate_limits.destinations[]", typ: reflect.TypeOf(DestinationRate{}), after: refRateSources},
 }
 
 // Reference renders docs/configuration.md from the schema structs' tags
@@ -81,6 +84,8 @@ func typeName(t reflect.Type) string {
 		return "level"
 	}
 	switch t.Kind() {
+	case reflect.Float64:
+		return "number"
 	case reflect.Pointer:
 		return typeName(t.Elem())
 	case reflect.Slice:
@@ -254,6 +259,67 @@ event.type == "risk.assessed" && transition.rising && transition.to >= ALTO
 event.type == "device.alarm" && event.alarm.kind in ["proximity", "tamper", "panic"]
 event.type == "checkin.missed" && case.active && case.level >= ALTO
 ` + "```" + `
+`
+
+const refRateLimits = `
+### Rate limits
+
+Messages to one destination are limited, whatever the instance that sends
+them: one budget per Twilio sender or messaging service, per SMTP relay,
+per PagerDuty routing key and per webhook host (scheme, host and port),
+kept in Redis (a GCRA, ` + "`{ratelimit:CHANNEL:DESTINATION}`" + `; a routing key
+only as the first 16 hex digits of its SHA-256). A message over the limit
+is never dropped: it goes back to the delivery queue, due when its
+destination has room, and the delivery workers move on to other
+destinations meanwhile. Critical alerts come first: non-critical messages
+leave the last ` + "`critical_reserve`" + ` of a destination's burst untouched, so a
+critical alert finds it even when a backlog of others is waiting, on any
+instance; within an instance, lanes take critical jobs first. If Redis
+cannot be reached the instance limits alone, with a local bucket of the
+same limit, so critical delivery never stops on the limiter
+(` + "`dispatcher_ratelimit_fallback_total`" + `).
+
+` + "`RATE_LIMIT_SMS`, `RATE_LIMIT_EMAIL`, `RATE_LIMIT_PAGER`, `RATE_LIMIT_WEBHOOK`" + `
+(messages per second, ` + "`0`" + ` unlimited) replace the per_second of a channel
+whose limit the file leaves at the default (its burst becomes per_second
+rounded up, its reserve half of that); destinations listed here keep theirs.
+Limits are read at each send: a reload changes them at once (messages
+already waiting ask again at their retry time, at most two minutes away).
+
+` + "```yaml" + `
+rate_limits:
+  sms: {per_second: 10, burst: 10, critical_reserve: 5}
+  destinations:
+    - {pager_key_env: PD_GC_CIUDAD_REAL, per_second: 2, burst: 4}
+    - {webhook_host: "https://pl-palma.example.org", per_second: 5}
+    - {sms_sender: MG00000000000000000000000000000000, per_second: 30, burst: 30}
+` + "```" + `
+`
+
+const refRateSources = `
+Where the defaults come from:
+
+- **Twilio**: each sender has its own queue at Twilio, holding up to 10
+  hours of its sending rate; long codes in the US and Canada send 1 segment
+  a second, toll-free numbers 3, short codes 30 or more
+  ([Understanding Twilio Rate Limits and Message Queues](https://support.twilio.com/hc/en-us/articles/115002943027-Understanding-Twilio-Rate-Limits-and-Message-Queues),
+  [How quickly can I send SMS messages?](http://www.twilio.com/help/faq/sms/how-quickly-can-i-send-sms-messages)); an
+  alphanumeric sender id, what Spanish A2P traffic uses, sends 10 segments
+  a second by default
+  ([Can I increase message throughput for an Alphanumeric Sender ID?](https://support.twilio.com/hc/en-us/articles/360057082693-Can-I-increase-message-throughput-MPS-for-an-Alphanumeric-Sender-ID)).
+  A messaging service spreads over its sender pool: set its limit to the
+  sum of its senders'. Twilio accepts requests faster and queues them
+  itself (429 / 20429 only past the account's API concurrency); limiting
+  here keeps the queue ours, where critical alerts go first.
+- **PagerDuty**: the Events API v2 accepts 120 events a minute per
+  integration (routing) key and answers 429 beyond it (PagerDuty staff in the
+  [community forum](https://community.pagerduty.com/forum/t/monitoring-api-rate-limiting/3318));
+  2/s with a burst of 4 stays at that over any minute give or take the burst,
+  and a 429 is retried.
+- **SMTP relay**: relays set their own limits and document no common one;
+  5/s is a conservative start. Set your relay's.
+- **Webhooks**: agencies' own servers, no provider limit; 10/s with a burst
+  of 20 per host keeps a backlog from flooding one.
 `
 
 const refOutro = `

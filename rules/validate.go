@@ -53,6 +53,7 @@ func (v *validator) run() {
 	v.rules()
 	v.schedules()
 	v.operators()
+	v.rateLimits()
 }
 
 func (v *validator) top() {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -15,7 +16,6 @@ import (
 	"github.com/viogen-alerts/dispatcher/channels/pager"
 	"github.com/viogen-alerts/dispatcher/channels/sms"
 	"github.com/viogen-alerts/dispatcher/channels/webhook"
-	"github.com/viogen-alerts/dispatcher/dispatcher"
 )
 
 const channelEnvHelp = `
@@ -30,21 +30,25 @@ Channels (a channel without its settings is off in run, a log sink in dev):
   webhook  WEBHOOK_SECRET (HMAC-SHA256 signing key, 16+ bytes; contacts may name their
            own in webhook_secret_env)
   RATE_LIMIT_SMS, RATE_LIMIT_EMAIL, RATE_LIMIT_PAGER, RATE_LIMIT_WEBHOOK: messages
-           per second per provider (defaults 10, 10, 2, 20); over it they queue, never drop
+           per second per destination (sender, relay, routing key, host), shared by
+           every instance, for channels the config's rate_limits leaves at their
+           defaults (10, 5, 2, 10); 0 = unlimited. Over it messages wait in the
+           queue, critical first, never dropped
 `
 
 // channelSet is what delivery sends through, and the dev sinks for /outbox.
 type channelSet struct {
-	chans  map[string]channels.Channel
-	sinks  []*chlog.Channel
-	limits map[string]*dispatcher.Limiter
+	chans map[string]channels.Channel
+	sinks []*chlog.Channel
+	// rates are RATE_LIMIT_<CHANNEL> overrides, by channel.
+	rates map[string]float64
 }
 
 // buildChannels makes every channel whose settings are present; in dev the
 // others become log sinks, in run they stay off (their sends fail
 // permanently and take the fallback) and a warning says so.
 func buildChannels(getenv env, log logrus.FieldLogger, dev bool) (*channelSet, error) {
-	cs := &channelSet{chans: map[string]channels.Channel{}, limits: map[string]*dispatcher.Limiter{}}
+	cs := &channelSet{chans: map[string]channels.Channel{}, rates: map[string]float64{}}
 	type maker struct {
 		name    string
 		present bool
@@ -84,13 +88,14 @@ func buildChannels(getenv env, log logrus.FieldLogger, dev bool) (*channelSet, e
 			return webhook.New(c)
 		}},
 	}
-	defaults := map[string]float64{"sms": 10, "email": 10, "pager": 2, "webhook": 20}
 	for _, m := range makers {
-		rate, err := rateFromEnv(getenv, m.name, defaults[m.name])
+		rate, set, err := rateFromEnv(getenv, m.name)
 		if err != nil {
 			return nil, err
 		}
-		cs.limits[m.name] = dispatcher.NewLimiter(rate, max(1, int(rate)))
+		if set {
+			cs.rates[m.name] = rate
+		}
 		switch {
 		case m.present:
 			c, err := m.make()
@@ -108,17 +113,18 @@ func buildChannels(getenv env, log logrus.FieldLogger, dev bool) (*channelSet, e
 	return cs, nil
 }
 
-func rateFromEnv(getenv env, channel string, def float64) (float64, error) {
+// rateFromEnv reads RATE_LIMIT_<CHANNEL>; set is false when it is unset.
+func rateFromEnv(getenv env, channel string) (rate float64, set bool, err error) {
 	name := "RATE_LIMIT_" + map[string]string{"sms": "SMS", "email": "EMAIL", "pager": "PAGER", "webhook": "WEBHOOK"}[channel]
 	v := getenv(name)
 	if v == "" {
-		return def, nil
+		return 0, false, nil
 	}
 	r, err := strconv.ParseFloat(v, 64)
-	if err != nil || r < 0 {
-		return 0, fmt.Errorf("%s=%q: want messages per second, e.g. 10 or 0.5 (0 = unlimited)", name, v)
+	if err != nil || r < 0 || math.IsInf(r, 0) {
+		return 0, false, fmt.Errorf("%s=%q: want messages per second per destination, e.g. 10 or 0.5 (0 = unlimited)", name, v)
 	}
-	return r, nil
+	return r, true, nil
 }
 
 // outbox serves what the dev sinks would have sent, newest first.

@@ -122,7 +122,10 @@ func (a *app) addDelivery(opts *dispatcher.Options, getenv env, log *logrus.Logg
 		dcfg.ReceiptTimeout = 0
 	}
 	d := dispatcher.NewDeliverer(dcfg, dispatcher.DeliverDeps{
-		Rules: a.cfg, Templates: a.tmpl, Live: a.live, Channels: cs.chans, Limits: cs.limits,
+		Rules: a.cfg, Templates: a.tmpl, Live: a.live, Channels: cs.chans,
+		Limits: dispatcher.NewRateLimiter(dispatcher.RateLimiterConfig{
+			Redis: opts.Redis, Overrides: cs.rates, Log: log, Registry: opts.Registry,
+		}),
 		Directory: dispatcher.ConfigDirectory{Cfg: a.cfg, Live: a.live, Secret: secrets(getenv, cs)},
 		Redis:     opts.Redis, Writer: opts.Writer, Log: log, MarkerTTL: opts.DedupTTL, Registry: opts.Registry,
 	})
