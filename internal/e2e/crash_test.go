@@ -20,15 +20,18 @@ import (
 // duplicates are counted and logged, not failed.
 //
 // E2E_EVENTS, E2E_KILLS and E2E_WORKERS change the size (defaults
-// below); E2E_SETTLE how long to wait after the last restart (90s).
+// below); E2E_SETTLE how long to wait after the last restart (3m).
 func TestKill9LosesNothing(t *testing.T) {
 	requireE2E(t)
 	events := envInt(t, "E2E_EVENTS", defaultCrashEvents)
 	kills := envInt(t, "E2E_KILLS", 10)
 	workers := envInt(t, "E2E_WORKERS", crashWorkers)
 	// A passing run settles about a minute after the last restart (the
-	// backlog at 37 messages a second); the deadline only bounds a failing one.
-	settleFor := envDuration(t, "E2E_SETTLE", 90*time.Second)
+	// backlog at 37 messages a second); the deadline only bounds a failing
+	// one. 90 s ran out once in a full make test on a busy machine with 910
+	// events not yet decided (the decide stage's consumer group rejoining
+	// slowly after the last kill: lag, not loss), hence 3 minutes.
+	settleFor := envDuration(t, "E2E_SETTLE", 3*time.Minute)
 	bin := dispatcherBinary(t)
 	began := time.Now()
 	s := newStack(t, uniformDelay(200*time.Millisecond, 1500*time.Millisecond))
