@@ -140,24 +140,26 @@ func (d *Deliverer) send(ctx context.Context, in Intent, ch string) (channels.Re
 	if err != nil {
 		return channels.Receipt{}, channels.NewPermanent(ch, "no_address", err)
 	}
+	m := channels.Message{
+		ID: in.ID, AlertID: in.AlertID, CaseRef: in.CaseRef, ContactID: in.ContactID,
+		Severity: pagerSeverity(in.Severity), Critical: in.Critical, To: to,
+		Action: in.PagerAction, Source: "viogen-dispatcher",
+	}
+	// The token first: a throttled backlog asks again and again, and its
+	// destination depends on the address only, not on the text.
+	if err := d.throttle(ctx, in, ch, c, m); err != nil {
+		return channels.Receipt{}, err
+	}
 	rcfg, tmpl := d.config()
 	msg, err := Render(tmpl, in, ch, rcfg.Location())
 	if err != nil {
 		return channels.Receipt{}, channels.NewPermanent(ch, "template", err)
 	}
-	var secret []byte
+	m.Subject, m.Body = msg.Subject, msg.Body
 	if ch == "webhook" {
-		if secret, err = d.dir.SigningSecret(in.ContactID); err != nil {
+		if m.Secret, err = d.dir.SigningSecret(in.ContactID); err != nil {
 			return channels.Receipt{}, channels.NewPermanent(ch, "no_secret", err)
 		}
-	}
-	m := channels.Message{
-		ID: in.ID, AlertID: in.AlertID, CaseRef: in.CaseRef, ContactID: in.ContactID,
-		Severity: pagerSeverity(in.Severity), Critical: in.Critical, To: to,
-		Subject: msg.Subject, Body: msg.Body, Action: in.PagerAction, Source: "viogen-dispatcher", Secret: secret,
-	}
-	if err := d.throttle(ctx, in, ch, c, m); err != nil {
-		return channels.Receipt{}, err
 	}
 	sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 	defer cancel()
