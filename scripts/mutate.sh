@@ -41,8 +41,8 @@ event|event||
 rules|rules||
 ladder|dispatcher|ladder.go|TestLadder|TestMissedCheckin|TestCheckin|TestTimers
 decide|dispatcher|decide.go suppress.go|TestDecide|TestCritical|TestLadder|TestMissedCheckin|TestCheckin
-deliver-state|dispatcher|delivery_state.go deliver_queue.go|TestDeliver|TestLane|TestOffer|TestBegin
-deliver|dispatcher|deliver.go deliver_finish.go deliver_intake.go deliver_lane.go deliver_send.go|TestDeliver|TestLane|TestOffer|TestBegin|TestLimiter
+deliver-state|dispatcher|delivery_state.go deliver_queue.go pipebatch.go|TestDeliver|TestLane|TestOffer|TestBegin|TestBatch
+deliver|dispatcher|deliver.go deliver_finish.go deliver_intake.go deliver_lane.go deliver_send.go deliver_throttle.go ratelimit.go|TestDeliver|TestLane|TestOffer|TestBegin|TestBatch|TestRateLimit
 '
 
 [ -f go.mod ] || { echo "run from the module root" >&2; exit 2; }
