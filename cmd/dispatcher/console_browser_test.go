@@ -358,8 +358,21 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#case")),
 		chromedp.SendKeys(chromedp.CSS("#case"), "C-HER-0001"),
 		chromedp.Click(chromedp.CSS("form.search button")),
-		chromedp.WaitVisible(chromedp.CSS(`tr[data-escalation="`+id+`"]`)),
 	)
+	// The unfiltered page lists the escalation too: wait for the search's
+	// own page before reading its row (else the row read may be the old
+	// page's, gone mid-read: "No node with given id found").
+	for deadline := time.Now().Add(devWait); ; time.Sleep(50 * time.Millisecond) {
+		// An evaluation may meet the navigation itself: an error is a "not yet".
+		loaded, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`location.search.includes("case=C-HER-0001") && document.readyState === "complete"`))
+		if err == nil && loaded {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the history search did not load its page (%v)", err)
+		}
+	}
+	do(t, ctx, chromedp.WaitVisible(chromedp.CSS(`tr[data-escalation="`+id+`"]`)))
 	if row := text(t, ctx, `tr[data-escalation="`+id+`"]`); !strings.Contains(row, op) {
 		t.Fatalf("history row of %s: %q", id, row)
 	}
