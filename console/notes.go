@@ -8,8 +8,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/viogen-alerts/dispatcher/dispatcher"
 	"github.com/viogen-alerts/dispatcher/rules"
 )
@@ -42,25 +40,8 @@ func (c *Console) notes() (NoteStore, bool) {
 // (a failure in between leaves a record of a note the operator was told
 // to send again).
 func (c *Console) addNote(w http.ResponseWriter, r *http.Request, s *session, op *rules.Operator) {
-	r.Body = http.MaxBytesReader(w, r.Body, 8192)
-	if !validCSRF(r.PostFormValue("csrf"), s.CSRF) {
-		c.refuseCSRF(w, r, s, op)
-		return
-	}
-	e, agency, err := c.find(r, op)
-	if errors.Is(err, dispatcher.ErrNoEscalation) {
-		c.notFound(w, s, op)
-		return
-	}
-	if err != nil {
-		c.Log.WithError(err).Error("console: escalation lookup failed")
-		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	l := c.Log.WithFields(logrus.Fields{"operator": op.ID, "agency": agency, "escalation_id": e.ID, "case_ref": e.CaseRef})
-	if !op.CanAck() {
-		l.Warn("console: note by a viewer refused")
-		c.renderMessage(w, http.StatusForbidden, c.base(c.lang(s, op), op, s.CSRF, ""), "viewer")
+	e, agency, l, ok := c.actOn(w, r, s, op, 8192, "note")
+	if !ok {
 		return
 	}
 	text := strings.TrimSpace(r.PostFormValue("note"))
@@ -84,7 +65,7 @@ func (c *Console) addNote(w http.ResponseWriter, r *http.Request, s *session, op
 		http.Error(w, "temporarily unavailable, retry", http.StatusServiceUnavailable)
 		return
 	}
-	err = ns.AddNote(r.Context(), e, n)
+	err := ns.AddNote(r.Context(), e, n)
 	switch {
 	case errors.Is(err, dispatcher.ErrTooManyNotes):
 		c.renderTimeline(w, r, s, op, e, http.StatusUnprocessableEntity, "note_too_many")

@@ -361,30 +361,43 @@ func (c *Console) addNotes(ctx context.Context, d *timelineData, op *rules.Opera
 	}
 }
 
-// ack acknowledges through the same Acknowledger as the ack API, as the
-// operator: the decide stage applies it in order with the case's events.
-func (c *Console) ack(w http.ResponseWriter, r *http.Request, s *session, op *rules.Operator) {
-	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+// actOn starts an operator's POST on an escalation: the body bounded to
+// limit bytes, the CSRF token checked, the escalation found in scope
+// (404 otherwise) and a viewer refused (403). ok is false when it has
+// answered already; l logs with the operator and the escalation.
+func (c *Console) actOn(w http.ResponseWriter, r *http.Request, s *session, op *rules.Operator, limit int64, what string) (e *dispatcher.Escalation, agency string, l logrus.FieldLogger, ok bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if !validCSRF(r.PostFormValue("csrf"), s.CSRF) {
 		c.refuseCSRF(w, r, s, op)
-		return
+		return nil, "", nil, false
 	}
 	e, agency, err := c.find(r, op)
 	if errors.Is(err, dispatcher.ErrNoEscalation) {
 		c.notFound(w, s, op)
-		return
+		return nil, "", nil, false
 	}
 	if err != nil {
 		c.Log.WithError(err).Error("console: escalation lookup failed")
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
-		return
+		return nil, "", nil, false
 	}
-	l := c.Log.WithFields(logrus.Fields{"operator": op.ID, "agency": agency, "escalation_id": e.ID, "case_ref": e.CaseRef, "via": ViaConsole})
+	l = c.Log.WithFields(logrus.Fields{"operator": op.ID, "agency": agency, "escalation_id": e.ID, "case_ref": e.CaseRef})
 	if !op.CanAck() {
-		l.Warn("console: acknowledgement by a viewer refused")
+		l.Warn("console: " + what + " by a viewer refused")
 		c.renderMessage(w, http.StatusForbidden, c.base(c.lang(s, op), op, s.CSRF, ""), "viewer")
+		return nil, "", nil, false
+	}
+	return e, agency, l, true
+}
+
+// ack acknowledges through the same Acknowledger as the ack API, as the
+// operator: the decide stage applies it in order with the case's events.
+func (c *Console) ack(w http.ResponseWriter, r *http.Request, s *session, op *rules.Operator) {
+	e, agency, l, ok := c.actOn(w, r, s, op, 4096, "acknowledgement")
+	if !ok {
 		return
 	}
+	l = l.WithField("via", ViaConsole)
 	target := Prefix + "escalations/" + e.ID
 	if e.State != dispatcher.EscOpen {
 		http.Redirect(w, r, target+"?flash=not_open", http.StatusSeeOther)

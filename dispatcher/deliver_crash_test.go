@@ -1,11 +1,12 @@
 package dispatcher
 
 import (
-	"github.com/segmentio/kafka-go"
-
 	"context"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 )
 
 // heldJob queues one SMS intent as an instance would, leased until the
@@ -89,15 +90,25 @@ func TestDeliverQueuedButUncommittedSendsOnce(t *testing.T) {
 	e := newDeliverEnv(t)
 	e.run(t, ev("k1", "case.opened", "C-E5", 1, 2), ev("k2", "risk.assessed", "C-E5", 2, 4))
 	first := newDeliverer(t, e.decideEnv, e.prov)
+	// It never commits: every batch it queues is followed by a "crash"
+	// (the consumer rejoins and reads them again), until all the intents
+	// are queued. The intents may come in more than one batch (batching
+	// stops at the first gap), so stopping at the first one left 2 of 3.
 	stopped := make(chan struct{})
-	first.stopAfterQueue = func() bool { close(stopped); return true }
+	var once sync.Once
+	first.stopAfterQueue = func() bool {
+		if n, err := first.queue.depth(context.Background(), laneNames); err == nil && n >= 3 {
+			once.Do(func() { close(stopped) })
+		}
+		return true
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- first.Run(ctx) }()
 	select {
 	case <-stopped:
-	case <-time.After(20 * time.Second):
-		t.Fatal("first deliverer never queued its batch")
+	case <-time.After(waitLimit):
+		t.Fatalf("first deliverer never queued all its intents (%d jobs queued)", queueSize(t, first))
 	}
 	cancel()
 	<-done

@@ -39,6 +39,42 @@ func (g *pipeGate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	}
 }
 
+// runBatcher gives a delivery state a running batcher; stop ends it and
+// waits for it.
+func runBatcher(rdb redis.UniversalClient) (*deliveryState, context.Context, func()) {
+	s := &deliveryState{rdb: rdb, ttl: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := newPipeBatcher(rdb)
+	s.batch.Store(b)
+	done := make(chan struct{})
+	go func() { defer close(done); b.run(ctx) }()
+	return s, ctx, func() { cancel(); <-done }
+}
+
+// With Redis gone, a batched call answers with the error (the job then
+// runs again), and the batcher goes on: calls after Redis is back work.
+func TestBatchedCallFailsWhileRedisIsDown(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	rdb := srv.Client(t)
+	s, ctx, stop := runBatcher(rdb)
+	defer stop()
+	srv.Stop()
+	errc := make(chan error, 1)
+	go func() { _, _, _, err := s.begin(ctx, testIntent("down-1"), "sms", "A", time.Minute); errc <- err }()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("begin with Redis stopped reported no error")
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("begin with Redis stopped never returned")
+	}
+	srv.Restart(t)
+	if st, _, _, err := s.begin(ctx, testIntent("down-1"), "sms", "A", time.Minute); err != nil || st != beganClaimed {
+		t.Fatalf("begin after Redis came back: %q %v", st, err)
+	}
+}
+
 // goroutinesIn counts goroutines in state (e.g. "select") whose stack
 // holds fn.
 func goroutinesIn(state, fn string) int {
@@ -63,13 +99,8 @@ func TestBatchedCallsShareOneRoundTrip(t *testing.T) {
 	}
 	gate := &pipeGate{first: make(chan struct{}), release: make(chan struct{})}
 	rdb.AddHook(gate)
-	s := &deliveryState{rdb: rdb, ttl: time.Hour}
-	ctx, cancel := context.WithCancel(context.Background())
-	b := newPipeBatcher(rdb)
-	s.batch.Store(b)
-	done := make(chan struct{})
-	go func() { defer close(done); b.run(ctx) }()
-	defer func() { cancel(); <-done }()
+	s, ctx, stop := runBatcher(rdb)
+	defer stop()
 
 	const n = 40
 	states := make([]string, n+1)
@@ -118,18 +149,12 @@ func TestBatchedCallsShareOneRoundTrip(t *testing.T) {
 // after it stopped calls go direct: no caller is left waiting.
 func TestBatcherStoppedCallsGoDirect(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
-	s := &deliveryState{rdb: rdb, ttl: time.Hour}
-	ctx, cancel := context.WithCancel(context.Background())
-	b := newPipeBatcher(rdb)
-	s.batch.Store(b)
-	done := make(chan struct{})
-	go func() { defer close(done); b.run(ctx) }()
+	s, _, stop := runBatcher(rdb)
 	in := testIntent("stop-1")
 	if st, _, _, err := s.begin(context.Background(), in, "sms", "A", time.Minute); err != nil || st != beganClaimed {
 		t.Fatalf("begin while running: %q %v", st, err)
 	}
-	cancel()
-	<-done
+	stop()
 	r := resultFor(in, "sms", 1, OutcomeSent, time.Now())
 	r.ProviderID = "SM-stop-1"
 	errc := make(chan error, 1)
@@ -154,13 +179,8 @@ func TestBatcherStoppedCallsGoDirect(t *testing.T) {
 // a batched call: the script is loaded and the call sent again.
 func TestBatchedCallSurvivesAScriptFlush(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
-	s := &deliveryState{rdb: rdb, ttl: time.Hour}
-	ctx, cancel := context.WithCancel(context.Background())
-	b := newPipeBatcher(rdb)
-	s.batch.Store(b)
-	done := make(chan struct{})
-	go func() { defer close(done); b.run(ctx) }()
-	defer func() { cancel(); <-done }()
+	s, ctx, stop := runBatcher(rdb)
+	defer stop()
 	in := testIntent("flush-1")
 	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
