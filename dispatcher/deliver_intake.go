@@ -46,10 +46,8 @@ func (d *Deliverer) consume(ctx context.Context) {
 // consumeWith runs one reader until its ctx ends; false when the stage
 // must stop (a test hook stopped it).
 func (d *Deliverer) consumeWith(ctx context.Context, r Source) bool {
-	busy := false // the last batch had company (see fillBatch)
 	for attempt := 0; ctx.Err() == nil; {
-		batch, err := d.fetch(ctx, r, busy)
-		busy = len(batch) > 1
+		batch, err := d.fetch(ctx, r)
 		if ctx.Err() != nil {
 			return true
 		}
@@ -69,18 +67,18 @@ func (d *Deliverer) consumeWith(ctx context.Context, r Source) bool {
 	return true
 }
 
-// fetch blocks for one intent, then takes what else comes (up to 500):
-// under load within 1 ms, otherwise only what is already fetched.
-func (d *Deliverer) fetch(ctx context.Context, r Source, busy bool) ([]kafka.Message, error) {
+// fetch blocks for one intent, then takes what else is there (up to
+// 500) without lingering (see fillBatch).
+func (d *Deliverer) fetch(ctx context.Context, r Source) ([]kafka.Message, error) {
 	m, err := r.FetchMessage(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return fillBatch(ctx, r.FetchMessage, []kafka.Message{m}, 500, time.Millisecond, busy), nil
+	return fillBatch(ctx, r.FetchMessage, []kafka.Message{m}, 500), nil
 }
 
-// intake queues a batch's jobs, commits its offsets, and offers the jobs
-// to the lanes. False when ctx ended first (nothing committed).
+// intake queues a batch's jobs, offers them to the lanes and commits its
+// offsets. False when ctx ended first (nothing committed).
 func (d *Deliverer) intake(ctx context.Context, r Source, batch []kafka.Message) bool {
 	jobs := d.jobsOf(batch)
 	if !d.retryInfra(ctx, "queue", func() error { return d.queue.hold(ctx, jobs, d.now().Add(d.cfg.Lease)) }) {
@@ -89,11 +87,11 @@ func (d *Deliverer) intake(ctx context.Context, r Source, batch []kafka.Message)
 	if d.stopAfterQueue != nil && d.stopAfterQueue() {
 		return false
 	}
-	// The jobs are durable: a failing commit only means a redelivery,
-	// which the queue and the sent-markers absorb; so do not wait for it
-	// forever before working on them.
-	d.retryCommit(ctx, r, batch)
+	// The jobs are durable: the lanes may start on them before the commit
+	// (a round trip to the broker), and a failing commit only means a
+	// redelivery, which the queue and the sent-markers absorb.
 	d.offer(ctx, jobs)
+	d.retryCommit(ctx, r, batch)
 	return true
 }
 

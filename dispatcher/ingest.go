@@ -20,8 +20,7 @@ type IngestConfig struct {
 	Topic         string // upstream case events
 	InternalTopic string // the dispatcher's own timer and ack events
 	DLQTopic      string
-	BatchSize     int           // most messages handled per round trip
-	BatchWait     time.Duration // how long to wait to fill a batch after its first message
+	BatchSize     int // most messages handled per round trip
 	// Backoff spaces the retries of a failing fetch, batch or commit
 	// (Min, Max; default 100ms to 5s). Ingest never gives up while its
 	// context lives: For is not used.
@@ -64,9 +63,6 @@ func (c *IngestConfig) defaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 500
 	}
-	if c.BatchWait <= 0 {
-		c.BatchWait = 5 * time.Millisecond
-	}
 	if c.Backoff.Min <= 0 {
 		c.Backoff.Min = DefaultBackoff.Min
 	}
@@ -108,9 +104,6 @@ type Ingest struct {
 	// rejoinNow is Run's own note that it must.
 	rejoin    chan struct{}
 	rejoinNow bool
-	// busy is whether the last batch had company: under load a batch
-	// waits up to BatchWait to fill, a lone message is not held.
-	busy bool
 }
 
 // What Ingest reports failing (Check).
@@ -283,9 +276,8 @@ func (in *Ingest) checkBroker(ctx context.Context) error {
 	return fmt.Errorf("no broker answers: %w", errors.Join(errs...))
 }
 
-// fetch blocks for one message, then takes what else arrives, up to
-// BatchSize: under load (the last batch had more than one message) within
-// BatchWait, otherwise only what is already there (see fillBatch).
+// fetch blocks for one message, then takes what else is there, up to
+// BatchSize, without lingering (see fillBatch).
 // A rejoin request interrupts the wait for the first one: fetch then
 // returns no batch and no error, with rejoinNow set.
 func (in *Ingest) fetch(ctx context.Context) ([]kafka.Message, error) {
@@ -310,9 +302,7 @@ func (in *Ingest) fetch(ctx context.Context) ([]kafka.Message, error) {
 		}
 		return nil, err
 	}
-	batch := fillBatch(ctx, in.reader.FetchMessage, []kafka.Message{m}, in.cfg.BatchSize, in.cfg.BatchWait, in.busy)
-	in.busy = len(batch) > 1
-	return batch, nil
+	return fillBatch(ctx, in.reader.FetchMessage, []kafka.Message{m}, in.cfg.BatchSize), nil
 }
 
 // handle processes a batch and commits it, retrying each with backoff

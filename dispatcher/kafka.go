@@ -82,40 +82,38 @@ func newWriter(brokers []string, log logrus.FieldLogger) *kafka.Writer {
 		Addr:         kafka.TCP(brokers...),
 		Balancer:     &kafka.CRC32Balancer{},
 		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond,
+		// Every caller writes a whole batch in one call (a stage's batch,
+		// the finisher's results), and kafka-go adds a call's messages to a
+		// partition's batch under one lock: so the batch is sent as soon as
+		// the call has added them, not after a linger. kafka-go allocates
+		// BatchSize messages for every batch it opens (152 KB at 1,000 for
+		// a write of one), so it is kept near the size of a call's share of
+		// a partition; a larger call is sent as several requests.
+		BatchTimeout: time.Microsecond,
 		BatchBytes:   1_000_000,
-		BatchSize:    1000,
+		BatchSize:    100,
 		MaxAttempts:  3,
 		WriteTimeout: 10 * time.Second,
 		ErrorLogger:  kafka.LoggerFunc(log.WithField("component", "kafka-writer").Warnf),
 	}
 }
 
-// batchGap is how long a batch that is not under load waits for one more
-// message: messages the reader already holds are taken at once, and the
-// batch ends at the first gap this long, so a lone message is handled
-// without lingering.
+// batchGap is how long a batch waits for one more message: messages the
+// reader already holds are taken at once, and the batch ends at the first
+// gap this long. Nothing lingers: a lone message is handled at once, and
+// under load the batch is what arrived while the previous one was being
+// handled, so batches grow with the load by themselves.
 const batchGap = 100 * time.Microsecond
 
-// fillBatch adds to batch what fetch delivers, up to max messages and
-// within limit of now; unless busy, it stops at the first gap of
-// batchGap.
-func fillBatch(ctx context.Context, fetch func(context.Context) (kafka.Message, error), batch []kafka.Message,
-	max int, limit time.Duration, busy bool) []kafka.Message {
-	deadline := time.Now().Add(limit)
+// fillBatch adds to batch what fetch delivers without a gap of batchGap,
+// up to max messages.
+func fillBatch(ctx context.Context, fetch func(context.Context) (kafka.Message, error), batch []kafka.Message, max int) []kafka.Message {
 	for len(batch) < max {
-		wait := time.Until(deadline)
-		if !busy {
-			wait = min(wait, batchGap)
-		}
-		if wait <= 0 {
-			break
-		}
-		wctx, cancel := context.WithTimeout(ctx, wait)
+		wctx, cancel := context.WithTimeout(ctx, batchGap)
 		m, err := fetch(wctx)
 		cancel()
 		if err != nil {
-			break // the wait ran out (or ctx ended): handle what we have
+			break // a gap (or ctx ended): handle what we have
 		}
 		batch = append(batch, m)
 	}

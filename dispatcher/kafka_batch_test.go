@@ -22,50 +22,41 @@ func chanFetch(ch <-chan kafka.Message) func(context.Context) (kafka.Message, er
 	}
 }
 
-// Not under load, a batch takes what is already there and does not wait
-// out its limit; under load it waits (within the limit) for more.
-func TestFillBatchLingersOnlyUnderLoad(t *testing.T) {
+// A batch takes the messages already there, up to its maximum, and does
+// not wait for one that comes later: nothing lingers.
+func TestFillBatchTakesWhatIsThereWithoutLingering(t *testing.T) {
 	ch := make(chan kafka.Message, 10)
 	for i := range 3 {
 		ch <- kafka.Message{Offset: int64(i + 1)}
 	}
-	done := make(chan []kafka.Message, 1)
-	go func() {
-		done <- fillBatch(context.Background(), chanFetch(ch), []kafka.Message{{Offset: 0}}, 500, time.Hour, false)
-	}()
-	select {
-	case b := <-done:
-		if len(b) != 4 {
-			t.Fatalf("batch of %d, want the 4 ready messages", len(b))
-		}
-	case <-time.After(waitLimit):
-		t.Fatal("a batch not under load waited for its limit (an hour)")
+	if b := fillBatch(context.Background(), chanFetch(ch), []kafka.Message{{Offset: 0}}, 500); len(b) != 4 {
+		t.Fatalf("batch of %d, want the 4 ready messages", len(b))
 	}
 
-	late := func(busy bool) int {
-		ch := make(chan kafka.Message, 1)
-		go func() { time.Sleep(50 * time.Millisecond); ch <- kafka.Message{Offset: 9} }()
-		return len(fillBatch(context.Background(), chanFetch(ch), []kafka.Message{{}}, 500, time.Second, busy))
+	late := make(chan kafka.Message, 1)
+	sent := make(chan struct{})
+	go func() { time.Sleep(50 * time.Millisecond); late <- kafka.Message{Offset: 9}; close(sent) }()
+	if n := len(fillBatch(context.Background(), chanFetch(late), []kafka.Message{{}}, 500)); n != 1 {
+		t.Fatalf("the batch waited 50 ms for a second message (batch of %d)", n)
 	}
-	if n := late(true); n != 2 {
-		t.Fatalf("under load, a message 50 ms later was not waited for (batch of %d)", n)
+	<-sent
+	if len(late) != 1 {
+		t.Fatal("the late message was taken")
 	}
-	if n := late(false); n != 1 {
-		t.Fatalf("not under load, the batch waited 50 ms for a second message (batch of %d)", n)
-	}
+
 	ch = make(chan kafka.Message, 10)
 	for range 10 {
 		ch <- kafka.Message{}
 	}
-	if n := len(fillBatch(context.Background(), chanFetch(ch), []kafka.Message{{}}, 5, time.Hour, true)); n != 5 {
+	if n := len(fillBatch(context.Background(), chanFetch(ch), []kafka.Message{{}}, 5)); n != 5 {
 		t.Fatalf("batch of %d, want the maximum 5", n)
 	}
 }
 
-// A lone event is handled at once even with a batch wait of an hour.
+// A lone event is handled at once.
 func TestIngestDoesNotHoldALoneEvent(t *testing.T) {
 	t0 := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
-	p := startPipelineWith(t, newFakeNow(t0).Now, time.Hour)
+	p := startPipeline(t, newFakeNow(t0).Now)
 	op := ev("lone-1", event.CaseOpened, "C-LONE", 1, event.Alto)
 	op.OccurredAt = t0
 	p.publish(t, op)

@@ -46,17 +46,6 @@ func startPipeline(t testing.TB, now func() time.Time) *pipeline {
 // client).
 func startPipelineOn(t testing.TB, rdb redis.UniversalClient, now func() time.Time) *pipeline {
 	t.Helper()
-	return startPipelineFull(t, rdb, now, time.Millisecond)
-}
-
-// startPipelineWith is startPipeline with ingest's BatchWait.
-func startPipelineWith(t testing.TB, now func() time.Time, batchWait time.Duration) *pipeline {
-	t.Helper()
-	return startPipelineFull(t, testenv.StartRedis(t).Client(t), now, batchWait)
-}
-
-func startPipelineFull(t testing.TB, rdb redis.UniversalClient, now func() time.Time, batchWait time.Duration) *pipeline {
-	t.Helper()
 	_, brokers := testenv.StartKafka(t, 2, TopicCaseEvents, TopicInternal, TopicDLQ, TopicIntents, TopicResults)
 	w := NewWriter(brokers, quietLog())
 	t.Cleanup(func() { _ = w.Close() })
@@ -66,7 +55,7 @@ func startPipelineFull(t testing.TB, rdb redis.UniversalClient, now func() time.
 	p.ladder = &Ladder{Rules: eng.Config(), Store: p.esc, Writer: w, Intents: TopicIntents, Results: TopicResults, Log: quietLog()}
 	d := &Decider{Engine: eng, Suppress: NewSuppressor(rdb), Writer: w, Topic: TopicIntents, Log: quietLog(), Now: now, Ladder: p.ladder}
 	p.timers = &Timers{Redis: rdb, Writer: w, Store: p.esc, Now: now, Log: quietLog(), Poll: 50 * time.Millisecond}
-	in := NewIngest(IngestConfig{Brokers: brokers, GroupID: "pipeline", BatchWait: batchWait}, p.store, d, w, quietLog(), NewStats(nil))
+	in := NewIngest(IngestConfig{Brokers: brokers, GroupID: "pipeline"}, p.store, d, w, quietLog(), NewStats(nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- in.Run(ctx) }()
