@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -240,33 +241,70 @@ func (q *jobQueue) claim(ctx context.Context, channel string, now time.Time, n i
 }
 
 // peek reads the n lowest-scored due members over a set's keys, by key.
+// It reads a few more than its share from each key, not n from each (a
+// member is a whole job: reading n from each of 17 keys moved 17 times
+// what a claim takes): the members it is sure of are those scored at most
+// the last one read from every key that had more. When they are too few,
+// it reads again with twice the share, up to n a key.
 func (q *jobQueue) peek(ctx context.Context, set shardedSet, now time.Time, n int) (map[string][]string, error) {
 	keys := set.keys()
+	for share := peekShare(n, len(keys)); ; share = min(2*share, n) {
+		picked, complete, err := q.peekShare(ctx, set.base, keys, now, n, share)
+		if err != nil || complete || len(picked) >= n || share >= n {
+			return byKey(picked), err
+		}
+	}
+}
+
+// peekShare is how many due members peek first reads from each key.
+func peekShare(n, keys int) int {
+	return min(n, max(8, 2*((n+keys-1)/keys)))
+}
+
+type dueMember struct {
+	key    string
+	member string
+	score  float64
+}
+
+// peekShare reads up to share due members of each key and returns the n
+// lowest of those it is sure of; complete when no key had more.
+func (q *jobQueue) peekShare(ctx context.Context, base string, keys []string, now time.Time, n, share int) ([]dueMember, bool, error) {
 	pipe := q.rdb.Pipeline()
 	cmds := make([]*redis.ZSliceCmd, len(keys))
 	for i, k := range keys {
-		cmds[i] = pipe.ZRangeByScoreWithScores(ctx, k, &redis.ZRangeBy{Min: "-inf", Max: formatMS(now), Count: int64(n)})
+		cmds[i] = pipe.ZRangeByScoreWithScores(ctx, k, &redis.ZRangeBy{Min: "-inf", Max: formatMS(now), Count: int64(share)})
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return nil, fmt.Errorf("read due %s jobs: %w", set.base, err)
+		return nil, false, fmt.Errorf("read due %s jobs: %w", base, err)
 	}
-	type due struct {
-		key    string
-		member string
-		score  float64
-	}
-	var all []due
+	var all []dueMember
+	sure, complete := math.Inf(1), true
 	for i, c := range cmds {
-		for _, z := range c.Val() {
-			all = append(all, due{keys[i], fmt.Sprint(z.Member), z.Score})
+		zs := c.Val()
+		for _, z := range zs {
+			m, _ := z.Member.(string)
+			all = append(all, dueMember{keys[i], m, z.Score})
+		}
+		if len(zs) == share && share < n {
+			// This key may hold more, scored after its last one read.
+			sure, complete = min(sure, zs[len(zs)-1].Score), false
 		}
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].score < all[j].score })
+	k := 0
+	for k < len(all) && k < n && all[k].score <= sure {
+		k++
+	}
+	return all[:k], complete, nil
+}
+
+func byKey(ds []dueMember) map[string][]string {
 	out := map[string][]string{}
-	for _, d := range all[:min(len(all), n)] {
+	for _, d := range ds {
 		out[d.key] = append(out[d.key], d.member)
 	}
-	return out, nil
+	return out
 }
 
 // errCorruptJob is a queue member that is not a job.

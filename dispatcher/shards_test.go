@@ -3,6 +3,8 @@ package dispatcher
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -195,5 +197,60 @@ func TestTimerRoundFiresABacklogWithoutWaiting(t *testing.T) {
 	left, _ := keyTimerCheckin.card(ctx, rdb)
 	if err != nil || !more || left == 0 || left > 2000-16*3*maxPasses {
 		t.Fatalf("round over a deeper backlog: more %v, err %v, %d left; want more and at least %d fired", more, err, left, 16*3*maxPasses)
+	}
+}
+
+// A claim takes exactly the n lowest-scored due jobs over all the keys,
+// however unevenly they are spread: here most of the lowest sit in one
+// shard, the others are scattered, and claims are of odd sizes. Each
+// claim is compared with a model of the queue (the claimed are leased
+// into the future, so the next claim takes the next lowest).
+func TestClaimTakesTheLowestOverUnevenShards(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	q := &jobQueue{rdb: rdb, prefix: "deliver:queue:"}
+	ctx := context.Background()
+	now := time.Now()
+	set := q.set("sms")
+	keys := set.keys()
+	rng := rand.New(rand.NewPCG(7, 9))
+	type entry struct {
+		id    string
+		score float64
+	}
+	var model []entry
+	for i := range 400 {
+		id := fmt.Sprint("u-", i)
+		key := keys[3] // the 120 lowest scores, all in one shard
+		score := ms(now.Add(-time.Hour)) + float64(i)
+		if i >= 120 {
+			key = keys[rng.IntN(len(keys))]
+			score += float64(rng.IntN(1000))
+		}
+		j := laneJob(t, id, false)
+		if err := rdb.ZAdd(ctx, key, redis.Z{Score: score, Member: j.raw}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		model = append(model, entry{id, score})
+	}
+	sort.SliceStable(model, func(i, j int) bool { return model[i].score < model[j].score })
+	for _, n := range []int{40, 1, 17, 64, 100, 7, 300} {
+		got, err := q.claim(ctx, "sms", now, n, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := model[:min(n, len(model))]
+		model = model[len(want):]
+		if len(got) != len(want) {
+			t.Fatalf("claim of %d took %d jobs, want %d", n, len(got), len(want))
+		}
+		wantIDs := map[string]bool{}
+		for _, w := range want {
+			wantIDs[w.id] = true
+		}
+		for _, g := range got {
+			if !wantIDs[g.job.Intent.ID] {
+				t.Fatalf("claim of %d took %s, which is not among the %d lowest scored", n, g.job.Intent.ID, n)
+			}
+		}
 	}
 }
