@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -43,6 +44,9 @@ func main() {
 	defer stop()
 	if oneProcessor(os.Args[1:], os.Getenv) {
 		runtime.GOMAXPROCS(1)
+	}
+	if p := gcPercent(os.Args[1:], os.Getenv); p > 0 {
+		debug.SetGCPercent(p)
 	}
 	os.Exit(dispatchEnv(ctx, os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}, os.Getenv, os.Environ()))
 }

@@ -29,3 +29,31 @@ func TestOneProcessorForTheSimulator(t *testing.T) {
 		}
 	}
 }
+
+// The service collects garbage at GOGC 200 unless GOGC says otherwise;
+// other commands keep the runtime's default.
+func TestGCPercentForTheService(t *testing.T) {
+	unset := func(string) string { return "" }
+	set := func(k string) string {
+		if k == "GOGC" {
+			return "50"
+		}
+		return ""
+	}
+	for _, c := range []struct {
+		args   []string
+		getenv env
+		want   int
+	}{
+		{[]string{"run"}, unset, 200},
+		{[]string{"dev"}, unset, 200},
+		{[]string{"run"}, set, -1},
+		{[]string{"simulate"}, unset, -1},
+		{[]string{"publish"}, unset, -1},
+		{nil, unset, -1},
+	} {
+		if got := gcPercent(c.args, c.getenv); got != c.want {
+			t.Errorf("gcPercent(%q) = %d, want %d", c.args, got, c.want)
+		}
+	}
+}
