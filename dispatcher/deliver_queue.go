@@ -190,7 +190,8 @@ func (q *jobQueue) done(ctx context.Context, jobs []queued) error {
 }
 
 // claimScript leases, until ARGV[2], the members ARGV[3..] of KEYS[1]
-// that are still due at ARGV[1] (scored at most it), and returns them.
+// that are still due at ARGV[1] (scored at most it), and returns their
+// positions among ARGV[3..] (from 1): the caller has the members already.
 // Atomic, so two instances never claim the same job.
 var claimScript = redis.NewScript(`
 local out = {}
@@ -198,7 +199,7 @@ for i = 3, #ARGV do
   local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
   if s and tonumber(s) <= tonumber(ARGV[1]) then
     redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i])
-    out[#out + 1] = ARGV[i]
+    out[#out + 1] = i - 2
   end
 end
 return out`)
@@ -213,12 +214,14 @@ func (q *jobQueue) claim(ctx context.Context, channel string, now time.Time, n i
 		return nil, err
 	}
 	var calls []scriptCall
+	var asked [][]string
 	for key, members := range due {
 		args := []any{formatMS(now), formatMS(now.Add(lease))}
 		for _, m := range members {
 			args = append(args, m)
 		}
 		calls = append(calls, scriptCall{keys: []string{key}, args: args})
+		asked = append(asked, members)
 	}
 	cmds, err := evalAll(ctx, q.rdb, claimScript, calls)
 	if err != nil {
@@ -227,9 +230,17 @@ func (q *jobQueue) claim(ctx context.Context, channel string, now time.Time, n i
 	var out []queued
 	var bad error
 	for i, c := range calls {
-		got, _ := cmds[i].StringSlice()
-		for _, m := range got {
-			qj, err := q.decode(ctx, c.keys[0], m, now)
+		got, err := cmds[i].Int64Slice()
+		if err != nil {
+			bad = fmt.Errorf("claim %s jobs of %s: %w", channel, c.keys[0], err)
+			continue
+		}
+		for _, pos := range got {
+			if pos < 1 || int(pos) > len(asked[i]) {
+				bad = fmt.Errorf("claim %s jobs of %s: position %d out of range", channel, c.keys[0], pos)
+				continue
+			}
+			qj, err := q.decode(ctx, c.keys[0], asked[i][pos-1], now)
 			if err != nil {
 				bad = fmt.Errorf("%s: %w", channel, err)
 				continue

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -252,5 +253,36 @@ func TestClaimTakesTheLowestOverUnevenShards(t *testing.T) {
 				t.Fatalf("claim of %d took %s, which is not among the %d lowest scored", n, g.job.Intent.ID, n)
 			}
 		}
+	}
+}
+
+// A queue member that is not a job is neither claimed forever nor
+// dropped: the claim reports it (errCorruptJob), parks it a day ahead
+// where an operator can find it, and still hands out the good jobs.
+func TestClaimParksAMemberThatIsNotAJob(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	q := &jobQueue{rdb: rdb, prefix: "deliver:queue:"}
+	ctx := context.Background()
+	now := time.Now()
+	key := q.set("sms").shardKey(5)
+	good := laneJob(t, "good-1", false)
+	for _, m := range []string{"not a job", good.raw} {
+		if err := rdb.ZAdd(ctx, key, redis.Z{Score: ms(now.Add(-time.Minute)), Member: m}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := q.claim(ctx, "sms", now, 10, time.Minute)
+	if !errors.Is(err, errCorruptJob) {
+		t.Fatalf("claim error %v, want errCorruptJob", err)
+	}
+	if len(got) != 1 || got[0].job.Intent.ID != good.job.Intent.ID {
+		t.Fatalf("claimed %d jobs, want the good one", len(got))
+	}
+	score, err := rdb.ZScore(ctx, key, "not a job").Result()
+	if err != nil {
+		t.Fatalf("the member that is not a job is gone: %v", err)
+	}
+	if at := time.UnixMilli(int64(score)); at.Before(now.Add(23 * time.Hour)) {
+		t.Fatalf("parked until %v, want a day ahead", at)
 	}
 }
