@@ -38,8 +38,9 @@ type escRecord struct {
 	Severity  string  `json:"sv,omitempty"`
 	Critical  bool    `json:"cr,omitempty"`
 	Template  string  `json:"t,omitempty"`
-	// SuppressKey is written only when it is not rule/case/level, the
-	// key of critical rules; nil means that one.
+	// SuppressKey is written only when it is not the one the rules
+	// engine makes (rule/case, plus /level for a critical rule); nil means
+	// that one.
 	SuppressKey *string        `json:"sk,omitempty"`
 	SuppressFor rules.Duration `json:"sf,omitempty"`
 	Unrouted    bool           `json:"u,omitempty"`
@@ -56,8 +57,9 @@ type escRecord struct {
 	Missed      int            `json:"mi,omitempty"`
 	MissedSince recTime        `json:"ms,omitzero"`
 
-	AckCode       string   `json:"c,omitempty"`
-	State         string   `json:"s"`
+	AckCode string `json:"c,omitempty"`
+	// State is left out when it is EscOpen, as most records are.
+	State         string   `json:"s,omitempty"`
 	Step          int      `json:"st,omitempty"`
 	Round         int      `json:"rn,omitempty"`
 	OpenedAt      recTime  `json:"o,omitzero"`
@@ -73,9 +75,13 @@ type escRecord struct {
 	PolicyRef     string   `json:"p,omitempty"`
 }
 
-// defaultSuppressKey is the suppression key the record leaves out.
+// defaultSuppressKey is the suppression key the record leaves out: the
+// one rules.Engine gives an alert.
 func defaultSuppressKey(a rules.Alert) string {
-	return a.Rule + "/" + a.CaseID + "/" + a.Level.String()
+	if a.Critical {
+		return a.Rule + "/" + a.CaseID + "/" + a.Level.String()
+	}
+	return a.Rule + "/" + a.CaseID
 }
 
 // encodeEscalation writes e's compact record; e.Alert.Policy must already
@@ -93,6 +99,9 @@ func encodeEscalation(e *Escalation) ([]byte, error) {
 		OpenedAt: recTime(e.OpenedAt), DueAt: recTime(e.DueAt), Notified: e.Notified, Skipped: e.Skipped,
 		LastCheckin: recTime(e.LastCheckin), AckedBy: e.AckedBy, AckedAt: recTime(e.AckedAt), AckVia: e.AckVia,
 		AckedOperator: e.AckedOperator, Merged: e.Merged, PolicyRef: e.PolicyRef,
+	}
+	if r.State == EscOpen {
+		r.State = ""
 	}
 	if a.ID != e.ID {
 		r.AlertID = &a.ID
@@ -144,6 +153,9 @@ func decodeEscalation(caseRef, alertID string, b []byte) (*Escalation, error) {
 	}
 	if r.AlertCase != nil {
 		a.CaseID = *r.AlertCase
+	}
+	if r.State == "" {
+		r.State = EscOpen
 	}
 	if r.SuppressKey != nil {
 		a.SuppressKey = *r.SuppressKey

@@ -70,18 +70,30 @@ func TestEscalationRecordRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		edit func(e *Escalation)
+		// short: the record leaves out the alert's id and case and its
+		// suppression key
+		short bool
 	}{
-		{"every field its own value", func(e *Escalation) {}},
-		{"alert id and case as the key's, default suppression key", func(e *Escalation) {
+		{"every field its own value", func(e *Escalation) {}, false},
+		{"alert id and case as the key's, a critical rule's suppression key", func(e *Escalation) {
 			e.Alert.ID, e.Alert.CaseID = e.ID, e.CaseRef
-			e.Alert.SuppressKey = defaultSuppressKey(e.Alert)
-		}},
+			e.Alert.SuppressKey = e.Alert.Rule + "/" + e.CaseRef + "/" + e.Alert.Level.String()
+		}, true},
+		{"no level, acknowledged", func(e *Escalation) {
+			e.Alert.ID, e.Alert.CaseID, e.Alert.Level, e.State = e.ID, e.CaseRef, event.LevelNone, EscAcked
+			e.Alert.SuppressKey = e.Alert.Rule + "/" + e.CaseRef + "/"
+		}, true},
+		{"a rule's suppression key", func(e *Escalation) {
+			e.Alert.ID, e.Alert.CaseID, e.Alert.Critical = e.ID, e.CaseRef, false
+			e.Alert.SuppressKey = e.Alert.Rule + "/" + e.CaseRef
+		}, true},
+		{"a state unknown to this version", func(e *Escalation) { e.State = "State-x" }, false},
 		{"empty suppression key, times with an offset and in whole milliseconds", func(e *Escalation) {
 			e.Alert.SuppressKey = ""
 			e.Alert.OccurredAt = time.Date(2026, 3, 29, 3, 30, 0, 5, time.FixedZone("", 2*3600))
 			e.OpenedAt = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 			e.DueAt = time.UnixMilli(1773133500123).UTC()
-		}},
+		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var want Escalation
@@ -97,6 +109,9 @@ func TestEscalationRecordRoundTrip(t *testing.T) {
 			raw, err := rdb.Get(ctx, escKey(want.CaseRef, want.ID)).Result()
 			if err != nil || !strings.HasPrefix(raw, `{"v":2,`) {
 				t.Fatalf("record %q (%v), want the compact form", raw, err)
+			}
+			if short := !strings.Contains(raw, `"sk":`) && !strings.Contains(raw, `"ai":`) && !strings.Contains(raw, `"ac":`); short != tc.short {
+				t.Fatalf("record %s: leaves out ids and suppression key: %v, want %v", raw, short, tc.short)
 			}
 			got, err := NewEscalationStore(rdb, time.Hour).Get(ctx, want.CaseRef, want.ID)
 			if err != nil {
