@@ -18,18 +18,30 @@ import (
 // alert ids, the case). With a million open escalations its size is most
 // of Redis's memory (issue 9). Records written by earlier versions (the
 // Escalation struct's own JSON, with the policy inline or by reference)
-// are still read: decodeEscalation tells them apart by the version field
-// that opens every compact record.
+// are still read: decodeEscalation tells them apart by what opens them.
+//
+// The version number is written under "id", the key under which earlier
+// versions read the escalation's id, a string. So during a rolling
+// upgrade an instance of an earlier version given a compact record fails
+// to decode it (an error: its batch is retried, nothing committed, until
+// a new instance takes the partition) instead of reading an escalation
+// with no state, which it would take for finished and skip its timeout.
 const escRecordVersion = 2
 
-var escRecordPrefix = []byte(`{"v":`)
+// escRecordPrefix opens every compact record (a digit follows); an
+// earlier version's record opens with `{"id":"`.
+var escRecordPrefix = []byte(`{"id":`)
+
+func isCompactRecord(b []byte) bool {
+	return bytes.HasPrefix(b, escRecordPrefix) && len(b) > len(escRecordPrefix) && b[len(escRecordPrefix)] >= '0' && b[len(escRecordPrefix)] <= '9'
+}
 
 // escRecord is the compact record. Every field of Escalation and of
 // rules.Alert has its place here (TestEscalationRecordRoundTrip fills
 // each one through reflection and reads it back), except the policy
 // snapshot, which is stored once by reference (PolicyRef).
 type escRecord struct {
-	V int `json:"v"`
+	V int `json:"id"` // the format version: see escRecordVersion
 	// AlertID and AlertCase are written only when they differ from the
 	// escalation's id and case (the key's); nil means equal.
 	AlertID   *string `json:"ai,omitempty"`
@@ -126,7 +138,7 @@ func encodeEscalation(e *Escalation) ([]byte, error) {
 // either form: compact (version 2) or the Escalation's own JSON written
 // by earlier versions. The policy snapshot is not resolved here.
 func decodeEscalation(caseRef, alertID string, b []byte) (*Escalation, error) {
-	if !bytes.HasPrefix(b, escRecordPrefix) {
+	if !isCompactRecord(b) {
 		var e Escalation
 		if err := json.Unmarshal(b, &e); err != nil {
 			return nil, fmt.Errorf("decode escalation %s (earlier format): %w", alertID, err)

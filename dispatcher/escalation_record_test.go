@@ -107,11 +107,18 @@ func TestEscalationRecordRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			raw, err := rdb.Get(ctx, escKey(want.CaseRef, want.ID)).Result()
-			if err != nil || !strings.HasPrefix(raw, `{"v":2,`) {
+			if err != nil || !strings.HasPrefix(raw, `{"id":2,`) {
 				t.Fatalf("record %q (%v), want the compact form", raw, err)
 			}
 			if short := !strings.Contains(raw, `"sk":`) && !strings.Contains(raw, `"ai":`) && !strings.Contains(raw, `"ac":`); short != tc.short {
 				t.Fatalf("record %s: leaves out ids and suppression key: %v, want %v", raw, short, tc.short)
+			}
+			// An earlier version decodes a record as the Escalation's own
+			// JSON: given a compact one, it must fail (and retry its batch)
+			// rather than read an escalation without a state.
+			var earlier Escalation
+			if err := json.Unmarshal([]byte(raw), &earlier); err == nil {
+				t.Fatalf("an earlier version reads the compact record %s as %+v, without an error", raw, earlier)
 			}
 			got, err := NewEscalationStore(rdb, time.Hour).Get(ctx, want.CaseRef, want.ID)
 			if err != nil {
@@ -243,7 +250,7 @@ func TestEscalationsOpenBeforeUpgradeKeepWorking(t *testing.T) {
 		esc[c] = waitEscalation(t, p, c)
 		downgrade(t, p.esc, esc[c])
 		raw, _ := p.esc.rdb.Get(ctx, escKey(c, esc[c].ID)).Result()
-		if strings.HasPrefix(raw, `{"v":`) {
+		if isCompactRecord([]byte(raw)) {
 			t.Fatalf("not downgraded: %s", raw)
 		}
 		if open, err := p.esc.OpenForCase(ctx, c); err != nil || len(open) != 1 || open[0].ID != esc[c].ID {
@@ -298,7 +305,7 @@ func TestEscalationsOpenBeforeUpgradeKeepWorking(t *testing.T) {
 		t.Fatalf("after the timeout: %+v", got)
 	}
 	raw, _ := p.esc.rdb.Get(ctx, escKey(e2.CaseRef, e2.ID)).Result()
-	if !strings.HasPrefix(raw, `{"v":2,`) {
+	if !strings.HasPrefix(raw, `{"id":2,`) {
 		t.Errorf("record not rewritten in the compact form: %s", raw)
 	}
 	drained("C-UP2")
