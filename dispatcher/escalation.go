@@ -79,12 +79,22 @@ func ackCodeKey(code string) string { return "ackcode:" + code }
 func escIdxKey(alertID string) string { return "escidx:" + alertID }
 
 // escCodeKey remembers the code allocated to an alert's escalation, so a
-// replayed decision prints the same code.
+// replayed decision prints the same code, until the escalation's record
+// (which holds the code) is saved: Save deletes it.
 func escCodeKey(caseRef, alertID string) string {
 	return "case:{" + caseRef + "}:esc-code:" + alertID
 }
 
-// caseEscKey is the set of a case's open escalations (alert ids).
+// A case's open escalations are fields of its hash (case:{C}), one per
+// escalation, "eo:<alert>" → "1": a field of a small hash takes a few
+// dozen bytes where a set of one took a key of its own (about 230). Like
+// that set, the field is removed when the escalation is saved finished.
+const caseOpenEscPrefix = "eo:"
+
+func caseOpenEscField(alertID string) string { return caseOpenEscPrefix + alertID }
+
+// caseEscKey is the set of a case's open escalations (alert ids) that
+// earlier versions kept: still read, drained as its escalations are saved.
 func caseEscKey(caseRef string) string { return "case:{" + caseRef + "}:esc-open" }
 
 // EscRef is how timers and indexes name an escalation: "case|alert".
@@ -195,9 +205,9 @@ func (s *EscalationStore) Get(ctx context.Context, caseRef, alertID string) (*Es
 	if err != nil {
 		return nil, fmt.Errorf("read escalation %s: %w", alertID, err)
 	}
-	var e Escalation
-	if err := json.Unmarshal(b, &e); err != nil {
-		return nil, fmt.Errorf("decode escalation %s: %w", alertID, err)
+	e, err := decodeEscalation(caseRef, alertID, b)
+	if err != nil {
+		return nil, err
 	}
 	if e.PolicyRef != "" {
 		p, err := s.policy(ctx, e.PolicyRef)
@@ -206,7 +216,7 @@ func (s *EscalationStore) Get(ctx context.Context, caseRef, alertID string) (*Es
 		}
 		e.Alert.Policy = p
 	}
-	return &e, nil
+	return e, nil
 }
 
 // Policy snapshots are stored once each under policy:<ref>, ref being a
@@ -306,9 +316,13 @@ func (s *EscalationStore) allocateCodes(ctx context.Context, reqs []codeRequest)
 	if len(reqs) == 0 {
 		return codes, 0, nil
 	}
+	// A code allocated before is in the escalation's record once it is
+	// saved, and in esc-code until then.
 	pipe := s.rdb.Pipeline()
+	recs := make([]*redis.StringCmd, len(reqs))
 	have := make([]*redis.StringCmd, len(reqs))
 	for i, r := range reqs {
+		recs[i] = pipe.Get(ctx, escKey(r.caseRef, r.alertID))
 		have[i] = pipe.Get(ctx, escCodeKey(r.caseRef, r.alertID))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
@@ -316,6 +330,16 @@ func (s *EscalationStore) allocateCodes(ctx context.Context, reqs []codeRequest)
 	}
 	var pending []int
 	for i, c := range have {
+		if b, err := recs[i].Bytes(); err == nil {
+			e, err := decodeEscalation(reqs[i].caseRef, reqs[i].alertID, b)
+			if err != nil {
+				return nil, 0, fmt.Errorf("read allocated ack code: %w", err)
+			}
+			if e.AckCode != "" {
+				codes[i] = e.AckCode
+				continue
+			}
+		}
 		if v, err := c.Result(); err == nil && v != "" {
 			codes[i] = v
 		} else {
@@ -404,11 +428,25 @@ func (s *EscalationStore) byRefs(ctx context.Context, zs []redis.Z) ([]*Escalati
 	return out, nil
 }
 
-// OpenForCase lists a case's open escalations.
+// OpenForCase lists a case's open escalations: those named in its hash,
+// and in the set earlier versions kept.
 func (s *EscalationStore) OpenForCase(ctx context.Context, caseRef string) ([]*Escalation, error) {
-	ids, err := s.rdb.SMembers(ctx, caseEscKey(caseRef)).Result()
-	if err != nil {
+	pipe := s.rdb.Pipeline()
+	fields := pipe.HKeys(ctx, caseKey(caseRef))
+	legacy := pipe.SMembers(ctx, caseEscKey(caseRef))
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("list escalations of %s: %w", caseRef, err)
+	}
+	var ids []string
+	for _, f := range fields.Val() {
+		if id, ok := strings.CutPrefix(f, caseOpenEscPrefix); ok {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range legacy.Val() {
+		if !contains(ids, id) {
+			ids = append(ids, id)
+		}
 	}
 	var out []*Escalation
 	for _, id := range ids {
@@ -435,8 +473,9 @@ func (s *EscalationStore) OpenForCase(ctx context.Context, caseRef string) ([]*E
 // across slots fails with CROSSSLOT). Save writes in two steps:
 //  1. the global indexes and the timer, each a one-key command (a plain
 //     pipeline, split per node); every one is idempotent;
-//  2. the escalation record with the case's own indexes (esc-open, crit)
-//     in one MULTI on the case's slot: the commit point.
+//  2. the escalation record with the case's own indexes (its field in the
+//     case hash, crit) in one MULTI on the case's slot, deleting the
+//     esc-code key the record replaces: the commit point.
 //
 // The record goes last because it is what every caller reads to tell a
 // replay (Ladder.Open skips an existing record, Timeout a step already
@@ -453,9 +492,9 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 		return err
 	}
 	rec.PolicyRef, rec.Alert.Policy = pref, rules.PolicySnapshot{}
-	b, err := json.Marshal(rec)
+	b, err := encodeEscalation(&rec)
 	if err != nil {
-		return fmt.Errorf("encode escalation %s: %w", e.ID, err)
+		return err
 	}
 	ref := EscRef(e.CaseRef, e.ID)
 	ttl := s.ttl.Milliseconds()
@@ -489,12 +528,14 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 	tx := s.rdb.TxPipeline() // every key carries the {case} hash tag: one slot
 	tx.Set(ctx, escKey(e.CaseRef, e.ID), b, s.ttl)
 	tx.Expire(ctx, escNotesKey(e.CaseRef, e.ID), s.ttl) // the notes live as long as the record
+	tx.Del(ctx, escCodeKey(e.CaseRef, e.ID))            // the record holds the code now
+	tx.SRem(ctx, caseEscKey(e.CaseRef), e.ID)           // an earlier version's index, drained
 	if e.State == EscOpen {
-		tx.SAdd(ctx, caseEscKey(e.CaseRef), e.ID)
+		tx.HSet(ctx, caseKey(e.CaseRef), caseOpenEscField(e.ID), "1")
 	} else {
 		// No later critical alert merges into this one.
 		tx.HDel(ctx, critIndexKey(e.CaseRef), critIndexField(e.Alert.Rule, e.ID))
-		tx.SRem(ctx, caseEscKey(e.CaseRef), e.ID)
+		tx.HDel(ctx, caseKey(e.CaseRef), caseOpenEscField(e.ID))
 	}
 	if _, err := tx.Exec(ctx); err != nil {
 		return fmt.Errorf("save escalation %s: %w", e.ID, err)

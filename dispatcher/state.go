@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -201,13 +202,24 @@ func msTime(ms int64) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
+// caseKnown reports whether a case hash holds state: the fields naming
+// open escalations (EscalationStore.Save) alone do not make a case known.
+func caseKnown(m map[string]string) bool {
+	for f := range m {
+		if !strings.HasPrefix(f, caseOpenEscPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
 // Case reads a case's current state; ok is false when it is unknown.
 func (s *Store) Case(ctx context.Context, caseID string) (c event.Case, ok bool, err error) {
 	m, err := s.rdb.HGetAll(ctx, caseKey(caseID)).Result()
 	if err != nil {
 		return c, false, fmt.Errorf("read case %s: %w", caseID, err)
 	}
-	if len(m) == 0 {
+	if !caseKnown(m) {
 		return c, false, nil
 	}
 	n := func(k string) int64 { x, _ := strconv.ParseInt(m[k], 10, 64); return x }

@@ -1,0 +1,316 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/viogen-alerts/dispatcher/event"
+	"github.com/viogen-alerts/dispatcher/internal/providertest"
+	"github.com/viogen-alerts/dispatcher/internal/testenv"
+	"github.com/viogen-alerts/dispatcher/rules"
+)
+
+// fillAll sets every field of the struct v points to, recursively, to a
+// value that is not its zero: strings name their path, numbers count,
+// slices hold one element, times carry nanoseconds below a millisecond.
+func fillAll(t *testing.T, v reflect.Value, path string, n *int) {
+	t.Helper()
+	*n++
+	switch v.Type() {
+	case reflect.TypeFor[time.Time]():
+		v.Set(reflect.ValueOf(time.Date(2026, 3, 10, 9, 0, *n, 123456789+*n, time.UTC)))
+		return
+	case reflect.TypeFor[rules.Duration]():
+		v.Set(reflect.ValueOf(rules.Duration(time.Duration(*n) * time.Minute)))
+		return
+	case reflect.TypeFor[event.Level]():
+		v.Set(reflect.ValueOf(event.Level(1 + *n%4)))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if f.Type == reflect.TypeFor[rules.PolicySnapshot]() {
+				continue // stored by reference, set by the test
+			}
+			fillAll(t, v.Field(i), path+"."+f.Name, n)
+		}
+	case reflect.String:
+		v.SetString(strings.TrimPrefix(path, ".") + "-x")
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(int64(*n))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 1, 1)
+		fillAll(t, s.Index(0), path+"[0]", n)
+		v.Set(s)
+	default:
+		t.Fatalf("fillAll: %s is a %s: teach the test (and escRecord) about it", path, v.Kind())
+	}
+}
+
+// The compact record keeps every field of an escalation and of its alert:
+// each is filled through reflection (a field added to Escalation or to
+// rules.Alert and not to escRecord fails here), saved, and read back equal
+// by a store with nothing cached. Ids and case equal to the key's, and the
+// suppression key of critical rules, are left out of the record and come
+// back all the same; a time with an offset keeps it.
+func TestEscalationRecordRoundTrip(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx := context.Background()
+	pol := rules.PolicySnapshot{ID: "p", Steps: []rules.PolicyStep{{AckWithin: rules.Duration(5 * time.Minute)}}}
+	for _, tc := range []struct {
+		name string
+		edit func(e *Escalation)
+		// short: the record leaves out the alert's id and case and its
+		// suppression key
+		short bool
+	}{
+		{"every field its own value", func(e *Escalation) {}, false},
+		{"alert id and case as the key's, a critical rule's suppression key", func(e *Escalation) {
+			e.Alert.ID, e.Alert.CaseID = e.ID, e.CaseRef
+			e.Alert.SuppressKey = e.Alert.Rule + "/" + e.CaseRef + "/" + e.Alert.Level.String()
+		}, true},
+		{"no level, acknowledged", func(e *Escalation) {
+			e.Alert.ID, e.Alert.CaseID, e.Alert.Level, e.State = e.ID, e.CaseRef, event.LevelNone, EscAcked
+			e.Alert.SuppressKey = e.Alert.Rule + "/" + e.CaseRef + "/"
+		}, true},
+		{"a rule's suppression key", func(e *Escalation) {
+			e.Alert.ID, e.Alert.CaseID, e.Alert.Critical = e.ID, e.CaseRef, false
+			e.Alert.SuppressKey = e.Alert.Rule + "/" + e.CaseRef
+		}, true},
+		{"a state unknown to this version", func(e *Escalation) { e.State = "State-x" }, false},
+		{"empty suppression key, times with an offset and in whole milliseconds", func(e *Escalation) {
+			e.Alert.SuppressKey = ""
+			e.Alert.OccurredAt = time.Date(2026, 3, 29, 3, 30, 0, 5, time.FixedZone("", 2*3600))
+			e.OpenedAt = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+			e.DueAt = time.UnixMilli(1773133500123).UTC()
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want Escalation
+			n := 0
+			fillAll(t, reflect.ValueOf(&want).Elem(), "", &n)
+			want.CaseRef, want.ID = "C-RT1", fmt.Sprintf("%016x", n)
+			want.State = EscOpen
+			want.Alert.Policy = pol
+			tc.edit(&want)
+			if err := NewEscalationStore(rdb, time.Hour).Save(ctx, &want); err != nil {
+				t.Fatal(err)
+			}
+			raw, err := rdb.Get(ctx, escKey(want.CaseRef, want.ID)).Result()
+			if err != nil || !strings.HasPrefix(raw, `{"id":2,`) {
+				t.Fatalf("record %q (%v), want the compact form", raw, err)
+			}
+			if short := !strings.Contains(raw, `"sk":`) && !strings.Contains(raw, `"ai":`) && !strings.Contains(raw, `"ac":`); short != tc.short {
+				t.Fatalf("record %s: leaves out ids and suppression key: %v, want %v", raw, short, tc.short)
+			}
+			// An earlier version decodes a record as the Escalation's own
+			// JSON: given a compact one, it must fail (and retry its batch)
+			// rather than read an escalation without a state.
+			var earlier Escalation
+			if err := json.Unmarshal([]byte(raw), &earlier); err == nil {
+				t.Fatalf("an earlier version reads the compact record %s as %+v, without an error", raw, earlier)
+			}
+			got, err := NewEscalationStore(rdb, time.Hour).Get(ctx, want.CaseRef, want.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.PolicyRef = got.PolicyRef // Save names the snapshot
+			wj, _ := json.Marshal(want)
+			gj, _ := json.Marshal(got)
+			if string(wj) != string(gj) { // times as RFC 3339 with their offset
+				t.Fatalf("read back\n%s\nwant\n%s\nrecord %s", gj, wj, raw)
+			}
+		})
+	}
+}
+
+// A record written before the compact form (the Escalation's own JSON)
+// still reads, and an ack code is found in it by a replayed decision.
+func TestEscalationRecordEarlierFormatReads(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx := context.Background()
+	s := NewEscalationStore(rdb, time.Hour)
+	pol := rules.PolicySnapshot{ID: "p", Steps: []rules.PolicyStep{{AckWithin: rules.Duration(5 * time.Minute)}}}
+	pref, praw, err := policyRef(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb.Set(ctx, policyKey(pref), praw, 0)
+	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	old := Escalation{ID: "00000000000000e1", CaseRef: "C-EF1", AckCode: "K7Q2MX", State: EscOpen, OpenedAt: now,
+		DueAt: now.Add(5 * time.Minute), Notified: []string{"pl-x"}, PolicyRef: pref,
+		Alert: rules.Alert{ID: "00000000000000e1", CaseID: "C-EF1", Rule: "r", SuppressKey: "r/C-EF1", Level: event.Alto}}
+	b, _ := json.Marshal(old)
+	rdb.Set(ctx, escKey(old.CaseRef, old.ID), b, time.Hour)
+	got, err := s.Get(ctx, old.CaseRef, old.ID)
+	if err != nil || got.AckCode != "K7Q2MX" || got.Alert.SuppressKey != "r/C-EF1" || len(got.Alert.Policy.Steps) != 1 || !got.DueAt.Equal(old.DueAt) {
+		t.Fatalf("earlier record read as %+v (%v)", got, err)
+	}
+	codes, _, err := s.allocateCodes(ctx, []codeRequest{{caseRef: old.CaseRef, alertID: old.ID}})
+	if err != nil || codes[0] != "K7Q2MX" {
+		t.Fatalf("replayed allocation %v (%v), want the earlier record's code", codes, err)
+	}
+}
+
+// An open escalation is one record and one field of its case's hash; the
+// esc-code key lives only until the record is saved; finished, the field
+// goes. A case hash holding only such fields is not a known case.
+func TestEscalationKeysFoldedIntoRecordAndCaseHash(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx := context.Background()
+	s := NewEscalationStore(rdb, time.Hour)
+	e := codeEscalation(1, "")
+	e.Alert.Policy = rules.PolicySnapshot{ID: "p", Steps: []rules.PolicyStep{{AckWithin: rules.Duration(5 * time.Minute)}}}
+	codes, _, err := s.allocateCodes(ctx, []codeRequest{{caseRef: e.CaseRef, alertID: e.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := rdb.Get(ctx, escCodeKey(e.CaseRef, e.ID)).Result(); v != codes[0] {
+		t.Fatalf("before the record: esc-code %q, want %s", v, codes[0])
+	}
+	e.AckCode = codes[0]
+	if err := s.Save(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := rdb.Exists(ctx, escCodeKey(e.CaseRef, e.ID), caseEscKey(e.CaseRef)).Result(); n != 0 {
+		t.Fatalf("%d of esc-code and esc-open still exist after the record was saved", n)
+	}
+	if v, _ := rdb.HGet(ctx, caseKey(e.CaseRef), caseOpenEscField(e.ID)).Result(); v != "1" {
+		t.Fatalf("case hash field %q, want the open escalation named", v)
+	}
+	if open, err := s.OpenForCase(ctx, e.CaseRef); err != nil || len(open) != 1 || open[0].ID != e.ID {
+		t.Fatalf("open for case: %v (%v)", open, err)
+	}
+	if _, ok, err := NewStore(rdb, time.Hour).Case(ctx, e.CaseRef); ok || err != nil {
+		t.Fatalf("a case hash naming only an escalation reads as a known case (%v)", err)
+	}
+	if again, _, err := s.allocateCodes(ctx, []codeRequest{{caseRef: e.CaseRef, alertID: e.ID}}); err != nil || again[0] != e.AckCode {
+		t.Fatalf("replayed allocation %v (%v), want %s from the record", again, err, e.AckCode)
+	}
+	e.State = EscAcked
+	if err := s.Save(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := rdb.Exists(ctx, caseKey(e.CaseRef)).Result(); n != 0 {
+		t.Fatal("the case hash still names the escalation after it finished")
+	}
+	if open, err := s.OpenForCase(ctx, e.CaseRef); err != nil || len(open) != 0 {
+		t.Fatalf("open for case after the acknowledgement: %v (%v)", open, err)
+	}
+}
+
+// downgrade rewrites an open escalation's case keys as the version before
+// the compact record wrote them: the Escalation's own JSON, the case's
+// esc-open set, the esc-code key, and no field in the case hash. Its
+// global keys (escidx, ackcode, open set, step timer) are unchanged.
+func downgrade(t *testing.T, s *EscalationStore, e *Escalation) {
+	t.Helper()
+	ctx := context.Background()
+	rec := *e
+	pref, _, err := policyRef(e.Alert.Policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.PolicyRef, rec.Alert.Policy = pref, rules.PolicySnapshot{}
+	b, _ := json.Marshal(rec)
+	tx := s.rdb.TxPipeline()
+	tx.Set(ctx, escKey(e.CaseRef, e.ID), b, s.ttl)
+	tx.SAdd(ctx, caseEscKey(e.CaseRef), e.ID)
+	tx.Set(ctx, escCodeKey(e.CaseRef, e.ID), e.AckCode, s.ttl)
+	tx.HDel(ctx, caseKey(e.CaseRef), caseOpenEscField(e.ID))
+	if _, err := tx.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Escalations left open by the previous version keep working after the
+// upgrade: one is acknowledged by an SMS reply with its code, one times
+// out and climbs (its record is then rewritten in the compact form), one
+// is closed with its case; each leaves the earlier esc-open set drained.
+func TestEscalationsOpenBeforeUpgradeKeepWorking(t *testing.T) {
+	clock := newFakeNow(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))
+	p := startPipeline(t, clock.Now)
+	tw := providertest.NewTwilio(t, testSID, testToken)
+	srv := ackServer(t, p, testToken)
+	ctx := context.Background()
+	cases := []string{"C-UP1", "C-UP2", "C-UP3"}
+	esc := map[string]*Escalation{}
+	for i, c := range cases {
+		p.publish(t, ev(fmt.Sprintf("up%d-1", i), event.CaseOpened, c, 1, event.Medio), ev(fmt.Sprintf("up%d-2", i), event.RiskAssessed, c, 2, event.Extremo))
+		esc[c] = waitEscalation(t, p, c)
+		downgrade(t, p.esc, esc[c])
+		raw, _ := p.esc.rdb.Get(ctx, escKey(c, esc[c].ID)).Result()
+		if isCompactRecord([]byte(raw)) {
+			t.Fatalf("not downgraded: %s", raw)
+		}
+		if open, err := p.esc.OpenForCase(ctx, c); err != nil || len(open) != 1 || open[0].ID != esc[c].ID {
+			t.Fatalf("%s open through the earlier set: %v (%v)", c, open, err)
+		}
+	}
+	drained := func(c string) {
+		t.Helper()
+		if n, _ := p.esc.rdb.Exists(ctx, caseEscKey(c), escCodeKey(c, esc[c].ID)).Result(); n != 0 {
+			t.Errorf("%s: %d of the earlier esc-open set and esc-code key left", c, n)
+		}
+	}
+
+	// 1: ACK <code> by SMS.
+	e1 := esc["C-UP1"]
+	if got, err := p.esc.ByCode(ctx, e1.AckCode); err != nil || got.ID != e1.ID {
+		t.Fatalf("ACK %s reaches %v (%v)", e1.AckCode, got, err)
+	}
+	if err := tw.SendInbound(ctx, srv.URL+"/v1/twilio/inbound", "+34600000011", "+34600000999", "ACK "+e1.AckCode); err != nil {
+		t.Fatal(err)
+	}
+	if acked := waitState(t, p, e1, EscAcked); acked.AckVia != "sms" {
+		t.Fatalf("acked: %+v", acked)
+	}
+	drained("C-UP1")
+	if v, _ := p.esc.rdb.Get(ctx, ackCodeKey(e1.AckCode)).Result(); v != freedCodePrefix+EscRef(e1.CaseRef, e1.ID) {
+		t.Errorf("ack code %s after the acknowledgement: %q, want freed", e1.AckCode, v)
+	}
+
+	// 3: the case closes.
+	e3 := esc["C-UP3"]
+	p.publish(t, ev("up2-3", event.CaseClosed, "C-UP3", 3, event.LevelNone))
+	waitState(t, p, e3, EscClosed)
+	drained("C-UP3")
+
+	// 2: the step times out; the ladder climbs and rewrites the record.
+	e2 := esc["C-UP2"]
+	clock.Add(11 * time.Minute)
+	fireAll(t, p.timers)
+	p.intents.waitFor(t, "step 0 round 1 of the earlier escalation", func(in Intent) bool {
+		return in.CaseRef == "C-UP2" && in.AlertID == e2.ID && in.Step == 0 && in.Round == 1
+	})
+	var got *Escalation
+	waitFor(t, ctx, func() bool {
+		g, err := p.esc.Get(ctx, e2.CaseRef, e2.ID)
+		if err == nil && g.Round == 1 {
+			got = g
+		}
+		return got != nil
+	})
+	if got.State != EscOpen || got.AckCode != e2.AckCode || !got.DueAt.After(e2.DueAt) {
+		t.Fatalf("after the timeout: %+v", got)
+	}
+	raw, _ := p.esc.rdb.Get(ctx, escKey(e2.CaseRef, e2.ID)).Result()
+	if !strings.HasPrefix(raw, `{"id":2,`) {
+		t.Errorf("record not rewritten in the compact form: %s", raw)
+	}
+	drained("C-UP2")
+	open, err := p.esc.OpenForCase(ctx, "C-UP2") // with the missed check-ins the timers raised
+	if err != nil || !slices.ContainsFunc(open, func(x *Escalation) bool { return x.ID == e2.ID }) {
+		t.Fatalf("C-UP2 open after the move: %v (%v)", open, err)
+	}
+}
