@@ -35,7 +35,8 @@
 -- Returns {dup, stale, from, to, moved, prev muni, prev prov, prev region,
 --          prev unit, muni, prov, region, unit, active, version, last ms,
 --          checkin ms, checkin due ms, reassessment due ms, check-in base ms,
---          periods missed (timer events; 0 = none), first missed deadline ms};
+--          periods missed (timer events; 0 = none), first missed deadline ms,
+--          whether the case had a deadline before the event (1/0)};
 -- the same array
 -- is kept under KEYS[2] so a redelivered
 -- event gets its original outcome back (with dup = 1), except for the
@@ -196,9 +197,10 @@ if not internal or typ == 'checkin.missed' or typ == 'reassessment.overdue' then
   if stale and not internal then redis.call('HINCRBY', KEYS[1], 'stale_count', 1) end
 end
 
+local had_due = (tonumber(c[16]) or 0) ~= 0 or (tonumber(c[17]) or 0) ~= 0
 local r = {'0', stale and '1' or '0', tostring(from), tostring(level), moved and '1' or '0',
   pmuni, pprov, pregion, punit, muni, prov, region, unit, active,
   tostring(version), tostring(last_ms), tostring(checkin_ms), tostring(ck_due), tostring(ra_due),
-  tostring(ck_base), tostring(missed), tostring(missed_since)}
+  tostring(ck_base), tostring(missed), tostring(missed_since), had_due and '1' or '0'}
 redis.call('SET', KEYS[2], cjson.encode(r), 'PX', ARGV[10])
 return r
