@@ -42,15 +42,6 @@
 -- event gets its original outcome back (with dup = 1), except for the
 -- deadlines, which are the case's current ones: they are written back to the
 -- timer sets, and an old value would move a deadline back or clear it.
-local seen = redis.call('GET', KEYS[2])
-if seen then
-  local r = cjson.decode(seen)
-  r[1] = '1'
-  local now = redis.call('HMGET', KEYS[1], 'ck_due', 'ra_due')
-  r[18], r[19] = now[1] or '0', now[2] or '0'
-  return r
-end
-
 local fields = {'level', 'muni', 'prov', 'region', 'unit', 'active',
   'version', 'last_ms', 'checkin_ms', 'lv_v', 'lv_ms', 'loc_v', 'loc_ms', 'act_v', 'act_ms',
   'ck_due', 'ra_due', 'ck_base', 'ck_miss', 'ra_base', 'ra_miss', 'ra_by', 'ck_from', 'ra_from'}
@@ -169,6 +160,22 @@ else
   ck_due, ra_due = 0, 0
 end
 
+local had_due = (tonumber(c[16]) or 0) ~= 0 or (tonumber(c[17]) or 0) ~= 0
+local r = {'0', stale and '1' or '0', tostring(from), tostring(level), moved and '1' or '0',
+  pmuni, pprov, pregion, punit, muni, prov, region, unit, active,
+  tostring(version), tostring(last_ms), tostring(checkin_ms), tostring(ck_due), tostring(ra_due),
+  tostring(ck_base), tostring(missed), tostring(missed_since), had_due and '1' or '0'}
+-- Remember the outcome unless the event was seen: then it is a duplicate,
+-- which changes nothing and gets its original outcome back (one call
+-- both checks and remembers).
+local seen = redis.call('SET', KEYS[2], cjson.encode(r), 'NX', 'GET', 'PX', ARGV[10])
+if seen then
+  local o = cjson.decode(seen)
+  o[1] = '1'
+  o[18], o[19] = c[16] or '0', c[17] or '0'
+  return o
+end
+
 -- Only the fields that change are written: most events change a few of
 -- the 24, and each field written costs Redis time. A bookkeeping number
 -- (not the level, place or active flag) that is absent reads as 0, so a
@@ -197,10 +204,4 @@ if not internal or typ == 'checkin.missed' or typ == 'reassessment.overdue' then
   if stale and not internal then redis.call('HINCRBY', KEYS[1], 'stale_count', 1) end
 end
 
-local had_due = (tonumber(c[16]) or 0) ~= 0 or (tonumber(c[17]) or 0) ~= 0
-local r = {'0', stale and '1' or '0', tostring(from), tostring(level), moved and '1' or '0',
-  pmuni, pprov, pregion, punit, muni, prov, region, unit, active,
-  tostring(version), tostring(last_ms), tostring(checkin_ms), tostring(ck_due), tostring(ra_due),
-  tostring(ck_base), tostring(missed), tostring(missed_since), had_due and '1' or '0'}
-redis.call('SET', KEYS[2], cjson.encode(r), 'PX', ARGV[10])
 return r
