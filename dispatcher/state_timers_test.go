@@ -87,3 +87,44 @@ func TestTimersOnlyTouchedForCasesWithDeadlines(t *testing.T) {
 		t.Error("the replayed close did not clear the timers its first application left")
 	}
 }
+
+// TestStoreDuplicateChangesNothing, against a real redis-server: replaying
+// events (one applied, one stale) leaves the case hash exactly as it was,
+// stale count included, and each replay is a duplicate with its original
+// outcome.
+func TestStoreDuplicateChangesNothing(t *testing.T) {
+	s, rdb := newTestStore(t)
+	ctx := context.Background()
+	newer := ev("dc-2", event.RiskAssessed, "C-DC", 2, event.Alto)
+	older := ev("dc-1", event.RiskAssessed, "C-DC", 1, event.Medio)
+	first := []Outcome{applyOne(t, s, newer), applyOne(t, s, older)}
+	if !first[1].Transition.Stale {
+		t.Fatal("the older assessment was not stale")
+	}
+	before, err := rdb.HGetAll(ctx, caseKey("C-DC")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range []event.Event{newer, older} {
+		o := applyOne(t, s, e)
+		if !o.Transition.Duplicate {
+			t.Errorf("replay of %s is not a duplicate", e.ID)
+		}
+		o.Transition.Duplicate = false
+		if o.Transition != first[i].Transition || o.Case != first[i].Case {
+			t.Errorf("replay of %s: %+v, first %+v", e.ID, o, first[i])
+		}
+	}
+	after, err := rdb.HGetAll(ctx, caseKey("C-DC")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("replays changed the case hash: %v, was %v", after, before)
+	}
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("replays changed %s: %s, was %s", k, after[k], v)
+		}
+	}
+}
