@@ -35,24 +35,17 @@
 -- Returns {dup, stale, from, to, moved, prev muni, prev prov, prev region,
 --          prev unit, muni, prov, region, unit, active, version, last ms,
 --          checkin ms, checkin due ms, reassessment due ms, check-in base ms,
---          periods missed (timer events; 0 = none), first missed deadline ms};
+--          periods missed (timer events; 0 = none), first missed deadline ms,
+--          whether the case had a deadline before the event (1/0)};
 -- the same array
 -- is kept under KEYS[2] so a redelivered
 -- event gets its original outcome back (with dup = 1), except for the
 -- deadlines, which are the case's current ones: they are written back to the
 -- timer sets, and an old value would move a deadline back or clear it.
-local seen = redis.call('GET', KEYS[2])
-if seen then
-  local r = cjson.decode(seen)
-  r[1] = '1'
-  local now = redis.call('HMGET', KEYS[1], 'ck_due', 'ra_due')
-  r[18], r[19] = now[1] or '0', now[2] or '0'
-  return r
-end
-
-local c = redis.call('HMGET', KEYS[1], 'level', 'muni', 'prov', 'region', 'unit', 'active',
+local fields = {'level', 'muni', 'prov', 'region', 'unit', 'active',
   'version', 'last_ms', 'checkin_ms', 'lv_v', 'lv_ms', 'loc_v', 'loc_ms', 'act_v', 'act_ms',
-  'ck_due', 'ra_due', 'ck_base', 'ck_miss', 'ra_base', 'ra_miss', 'ra_by', 'ck_from', 'ra_from')
+  'ck_due', 'ra_due', 'ck_base', 'ck_miss', 'ra_base', 'ra_miss', 'ra_by', 'ck_from', 'ra_from'}
+local c = redis.call('HMGET', KEYS[1], unpack(fields))
 local exists = c[2] ~= false
 local level = tonumber(c[1]) or 0
 local muni, prov, region, unit = c[2] or ARGV[6], c[3] or ARGV[7], c[4] or ARGV[8], c[5] or ARGV[9]
@@ -167,21 +160,48 @@ else
   ck_due, ra_due = 0, 0
 end
 
+local had_due = (tonumber(c[16]) or 0) ~= 0 or (tonumber(c[17]) or 0) ~= 0
+local r = {'0', stale and '1' or '0', tostring(from), tostring(level), moved and '1' or '0',
+  pmuni, pprov, pregion, punit, muni, prov, region, unit, active,
+  tostring(version), tostring(last_ms), tostring(checkin_ms), tostring(ck_due), tostring(ra_due),
+  tostring(ck_base), tostring(missed), tostring(missed_since), had_due and '1' or '0'}
+-- Remember the outcome unless the event was seen: then it is a duplicate,
+-- which changes nothing and gets its original outcome back (one call
+-- both checks and remembers).
+local seen = redis.call('SET', KEYS[2], cjson.encode(r), 'NX', 'GET', 'PX', ARGV[10])
+if seen then
+  local o = cjson.decode(seen)
+  o[1] = '1'
+  o[18], o[19] = c[16] or '0', c[17] or '0'
+  return o
+end
+
+-- Only the fields that change are written: most events change a few of
+-- the 24, and each field written costs Redis time. A bookkeeping number
+-- (not the level, place or active flag) that is absent reads as 0, so a
+-- new case does not write its zeros.
 if not internal or typ == 'checkin.missed' or typ == 'reassessment.overdue' then
   if exists or not internal then
-    redis.call('HSET', KEYS[1], 'level', level, 'muni', muni, 'prov', prov, 'region', region,
-      'unit', unit, 'active', active, 'version', version, 'last_ms', last_ms,
-      'checkin_ms', checkin_ms, 'lv_v', f.lv[1], 'lv_ms', f.lv[2], 'loc_v', f.loc[1],
-      'loc_ms', f.loc[2], 'act_v', f.act[1], 'act_ms', f.act[2], 'ck_due', ck_due, 'ra_due', ra_due,
-      'ck_base', ck_base, 'ck_miss', ck_miss, 'ra_base', ra_base, 'ra_miss', ra_miss, 'ra_by', ra_by,
-      'ck_from', ck_from, 'ra_from', ra_from)
+    local v = {level, muni, prov, region, unit, active, version, last_ms, checkin_ms,
+      f.lv[1], f.lv[2], f.loc[1], f.loc[2], f.act[1], f.act[2], ck_due, ra_due,
+      ck_base, ck_miss, ra_base, ra_miss, ra_by, ck_from, ra_from}
+    local args = {}
+    for i = 1, #v do
+      local old, new = c[i], v[i]
+      local write
+      if type(new) == 'number' then
+        if old then write = tonumber(old) ~= new else write = i == 1 or new ~= 0 end
+      else
+        write = old ~= new
+      end
+      if write then
+        args[#args + 1] = fields[i]
+        args[#args + 1] = new
+      end
+    end
+    if #args > 0 then redis.call('HSET', KEYS[1], unpack(args)) end
   end
   if stale and not internal then redis.call('HINCRBY', KEYS[1], 'stale_count', 1) end
 end
 
-local r = {'0', stale and '1' or '0', tostring(from), tostring(level), moved and '1' or '0',
-  pmuni, pprov, pregion, punit, muni, prov, region, unit, active,
-  tostring(version), tostring(last_ms), tostring(checkin_ms), tostring(ck_due), tostring(ra_due),
-  tostring(ck_base), tostring(missed), tostring(missed_since)}
-redis.call('SET', KEYS[2], cjson.encode(r), 'PX', ARGV[10])
 return r

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -66,4 +67,30 @@ func BenchmarkDecode(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkIntentEncode compares the intent encoder with json.Marshal
+// (they write the same bytes: TestIntentEncodingMatchesEncodingJSON).
+func BenchmarkIntentEncode(b *testing.B) {
+	now := time.Date(2026, 11, 30, 15, 4, 5, 123456789, time.UTC)
+	in := Intent{ID: IntentID("0123456789abcdef", 0, 0, "lt-unidad-hook"), Kind: KindAlert, AlertID: "0123456789abcdef",
+		Rule: "lt-alarm", Template: "device_alarm", Severity: "critical", CaseRef: "C-LT-0000001", EventID: "ev-000001",
+		EventType: event.DeviceAlarm, OccurredAt: now, DecidedAt: now, AgencyID: "lt-unidad", AgencyName: "Unidad LT",
+		ContactID: "lt-unidad-hook", Locale: "es", Channels: []string{"webhook"}}
+	b.Run("json.Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := in.Encode(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

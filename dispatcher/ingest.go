@@ -110,7 +110,8 @@ type Ingest struct {
 const (
 	failKafka  = "kafka"  // the broker does not answer or a topic is missing
 	failFetch  = "fetch"  // reading case events fails
-	failBatch  = "batch"  // dead-lettering, applying or the next stage fails
+	failApply  = "apply"  // dead-lettering or applying to case state fails
+	failBatch  = "batch"  // the next stage fails
 	failCommit = "commit" // committing offsets fails
 )
 
@@ -147,37 +148,14 @@ func (in *Ingest) Run(ctx context.Context) error {
 	go func() { defer close(probeDone); in.probe(ctx) }()
 	defer func() { <-probeDone }()
 
-	for attempt := 0; ; {
-		batch, err := in.fetch(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			in.failed(ctx, failFetch, attempt, fmt.Errorf("fetch from %s: %w", in.cfg.Topic, err))
-			// kafka-go reports a failing group only every few join attempts
-			// and a quiet topic gives no successful fetch to clear it: the
-			// failure counts until a fetch works or no new one came for a
-			// while (the probe covers an outage that goes on).
-			in.health.expire(failFetch, time.Duration(float64(in.cfg.Backoff.Max)*1.2)+3*in.cfg.RejoinBackoff+2*in.cfg.ProbeInterval)
-			if !pause(ctx, in.cfg.Backoff.Delay(attempt)) {
-				return nil
-			}
-			attempt++
-			continue
-		}
-		attempt = 0
-		in.health.set(failFetch, nil)
-		if batch != nil && !in.handle(ctx, batch) {
-			return nil
-		}
-		if in.rejoinNow {
-			// Topics were created: join again with them in place (a member
-			// that joined just before would keep an empty assignment).
-			in.log.Info("topics created: rejoining the consumer group")
-			_ = in.reader.Close()
-			in.openReader()
-		}
+	for in.consume(ctx) {
+		// Topics were created: join again with them in place (a member
+		// that joined just before would keep an empty assignment).
+		in.log.Info("topics created: rejoining the consumer group")
+		_ = in.reader.Close()
+		in.openReader()
 	}
+	return nil
 }
 
 // openReader builds the consumer-group reader (joining the group) and
@@ -305,32 +283,6 @@ func (in *Ingest) fetch(ctx context.Context) ([]kafka.Message, error) {
 	return fillBatch(ctx, in.reader.FetchMessage, []kafka.Message{m}, in.cfg.BatchSize), nil
 }
 
-// handle processes a batch and commits it, retrying each with backoff
-// until it succeeds; false when ctx ended first (nothing more committed).
-func (in *Ingest) handle(ctx context.Context, batch []kafka.Message) bool {
-	start := time.Now()
-	if !in.retry(ctx, failBatch, func() error {
-		if err := in.process(ctx, batch); err != nil {
-			return fmt.Errorf("process batch of %d: %w", len(batch), err)
-		}
-		return nil
-	}) {
-		return false
-	}
-	if !in.retry(ctx, failCommit, func() error {
-		cctx, cancel := context.WithTimeout(ctx, in.cfg.OpTimeout)
-		defer cancel()
-		if err := in.reader.CommitMessages(cctx, batch...); err != nil {
-			return fmt.Errorf("commit batch of %d: %w", len(batch), err)
-		}
-		return nil
-	}) {
-		return false
-	}
-	in.stats.BatchSeconds.Observe(time.Since(start).Seconds())
-	return true
-}
-
 // retry calls fn until it succeeds (true) or ctx ends (false), with
 // backoff between attempts; failures are reported as what.
 func (in *Ingest) retry(ctx context.Context, what string, fn func() error) bool {
@@ -352,29 +304,57 @@ func (in *Ingest) retry(ctx context.Context, what string, fn func() error) bool 
 
 // process is one attempt at a batch; it is idempotent.
 func (in *Ingest) process(ctx context.Context, batch []kafka.Message) error {
-	var good []event.Event
-	var msgs []kafka.Message
-	var dead []kafka.Message
-	for _, m := range batch {
-		ev, err := in.decode(m)
-		if err != nil {
-			dead = append(dead, deadLetter(m, err.Error()))
-			continue
-		}
-		good, msgs = append(good, ev), append(msgs, m)
-	}
-	if err := in.deadLetters(ctx, dead); err != nil {
-		return err
-	}
-	outs, err := in.store.Apply(ctx, good)
+	d := in.decodeBatch(batch)
+	items, err := in.applyBatch(ctx, d)
 	if err != nil {
 		return err
 	}
-	items := make([]Item, len(good))
-	for i := range good {
-		items[i] = Item{Msg: msgs[i], Event: good[i], Outcome: outs[i]}
+	return in.decideBatch(ctx, items)
+}
+
+// decoded is a fetched batch, decoded: the good events with their
+// messages, and the dead letters.
+type decoded struct {
+	batch []kafka.Message // all of it, in fetch order (what is committed)
+	good  []event.Event
+	msgs  []kafka.Message // the message of each good event
+	dead  []kafka.Message
+}
+
+// decodeBatch decodes every message; the malformed become dead letters.
+func (in *Ingest) decodeBatch(batch []kafka.Message) decoded {
+	d := decoded{batch: batch, good: make([]event.Event, 0, len(batch)), msgs: make([]kafka.Message, 0, len(batch))}
+	for _, m := range batch {
+		ev, err := in.decode(m)
+		if err != nil {
+			d.dead = append(d.dead, deadLetter(m, err.Error()))
+			continue
+		}
+		d.good, d.msgs = append(d.good, ev), append(d.msgs, m)
+	}
+	return d
+}
+
+// applyBatch writes the dead letters and applies the good events to case
+// state; it is idempotent.
+func (in *Ingest) applyBatch(ctx context.Context, d decoded) ([]Item, error) {
+	if err := in.deadLetters(ctx, d.dead); err != nil {
+		return nil, err
+	}
+	outs, err := in.store.Apply(ctx, d.good)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]Item, len(d.good))
+	for i := range d.good {
+		items[i] = Item{Msg: d.msgs[i], Event: d.good[i], Outcome: outs[i]}
 		in.stats.countEvent(items[i])
 	}
+	return items, nil
+}
+
+// decideBatch hands applied items to the next stage; it is idempotent.
+func (in *Ingest) decideBatch(ctx context.Context, items []Item) error {
 	if err := in.next.Handle(ctx, items); err != nil {
 		return fmt.Errorf("next stage: %w", err)
 	}

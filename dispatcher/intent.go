@@ -72,7 +72,7 @@ func IntentID(alertID string, step, round int, contactID string) string {
 
 // Encode writes the intent as JSON.
 func (in Intent) Encode() ([]byte, error) {
-	b, err := json.Marshal(in)
+	b, err := encodeIntent(make([]byte, 0, 640), &in)
 	if err != nil {
 		return nil, fmt.Errorf("encode intent %s: %w", in.ID, err)
 	}

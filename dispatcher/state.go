@@ -31,6 +31,12 @@ type Outcome struct {
 	// CheckinBase is when the check-in deadline counts from: the later of
 	// the last check-in and the last level change.
 	CheckinBase time.Time
+	// noTimers: the case had no deadline before the event and has none
+	// after it (and the event is no duplicate), so it has no timer to set
+	// or clear. A timer left by an earlier event whose timer update failed
+	// is not this event's to clear: that event's batch is not committed
+	// and is applied again, and a duplicate always updates its timers.
+	noTimers bool
 }
 
 // Periods are the deadline periods per level (index = event.Level).
@@ -91,9 +97,12 @@ func (s *Store) Apply(ctx context.Context, evs []event.Event) ([]Outcome, error)
 		return nil, nil
 	}
 	ttl := strconv.FormatInt(s.DedupTTL.Milliseconds(), 10)
+	periods := periodArgs(s.periods()) // one configuration for the whole batch
 	calls := make([]scriptCall, len(evs))
+	keys := make([]string, 2*len(evs))
 	for i, ev := range evs {
-		calls[i] = scriptCall{keys: []string{caseKey(ev.CaseID), seenKey(ev.CaseID, ev.ID)}, args: s.applyArgs(ev, ttl)}
+		keys[2*i], keys[2*i+1] = caseKey(ev.CaseID), seenKey(ev.CaseID, ev.ID)
+		calls[i] = scriptCall{keys: keys[2*i : 2*i+2 : 2*i+2], args: s.applyArgs(ev, ttl, periods)}
 	}
 	cmds, err := evalAll(ctx, s.rdb, applyScript, calls)
 	if err != nil {
@@ -118,9 +127,17 @@ func (s *Store) Apply(ctx context.Context, evs []event.Event) ([]Outcome, error)
 // idempotent, and a replayed batch sets them again.
 func (s *Store) setTimers(ctx context.Context, outs []Outcome) error {
 	pipe := s.rdb.Pipeline()
+	n := 0
 	for _, o := range outs {
+		if o.noTimers {
+			continue
+		}
+		n++
 		setTimer(ctx, pipe, keyTimerCheckin, o.Case.ID, o.CheckinDue)
 		setTimer(ctx, pipe, keyTimerReassess, o.Case.ID, o.ReassessDue)
+	}
+	if n == 0 {
+		return nil
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("set case timers: %w", err)
@@ -136,7 +153,19 @@ func setTimer(ctx context.Context, pipe redis.Pipeliner, set shardedSet, member 
 	set.zAdd(ctx, pipe, member, ms(due))
 }
 
-func (s *Store) applyArgs(ev event.Event, ttl string) []any {
+// periodArgs are ARGV 16-23 of apply.lua, the same for every event.
+func periodArgs(p Periods) []any {
+	out := make([]any, 0, 8)
+	for l := event.Bajo; l <= event.Extremo; l++ {
+		out = append(out, strconv.FormatInt(p.Checkin[l].Milliseconds(), 10))
+	}
+	for l := event.Bajo; l <= event.Extremo; l++ {
+		out = append(out, strconv.FormatInt(p.Reassess[l].Milliseconds(), 10))
+	}
+	return out
+}
+
+func (s *Store) applyArgs(ev event.Event, ttl string, periods []any) []any {
 	var lvl event.Level
 	if ev.Risk != nil {
 		lvl = ev.Risk.Level
@@ -150,16 +179,11 @@ func (s *Store) applyArgs(ev event.Event, ttl string) []any {
 		internal = "1"
 	}
 	j := ev.Jurisdiction
-	args := []any{ev.ID, string(ev.Type), ev.Version, ev.OccurredAt.UnixMilli(), int(lvl),
+	args := make([]any, 0, 25)
+	args = append(args, ev.ID, string(ev.Type), ev.Version, ev.OccurredAt.UnixMilli(), int(lvl),
 		j.Municipality, j.Province, j.Region, ev.ResponsibleUnit, ttl,
-		to.Municipality, to.Province, to.Region, toUnit, internal}
-	p := s.periods()
-	for l := event.Bajo; l <= event.Extremo; l++ {
-		args = append(args, p.Checkin[l].Milliseconds())
-	}
-	for l := event.Bajo; l <= event.Extremo; l++ {
-		args = append(args, p.Reassess[l].Milliseconds())
-	}
+		to.Municipality, to.Province, to.Region, toUnit, internal)
+	args = append(args, periods...)
 	var dueBy, timerDue int64
 	if ev.Incident != nil && ev.Incident.ReassessmentDueBy != nil {
 		dueBy = ev.Incident.ReassessmentDueBy.UnixMilli()
@@ -173,10 +197,13 @@ func (s *Store) applyArgs(ev event.Event, ttl string) []any {
 // parseOutcome reads the array apply.lua returns.
 func parseOutcome(caseID string, v []string) (Outcome, error) {
 	if len(v) < 19 {
-		return Outcome{}, errors.New("apply script returned " + strconv.Itoa(len(v)) + " values, want 22")
+		return Outcome{}, errors.New("apply script returned " + strconv.Itoa(len(v)) + " values, want 23")
 	}
 	for len(v) < 22 {
 		v = append(v, "0") // an outcome kept by an earlier version: fewer values
+	}
+	if len(v) < 23 {
+		v = append(v, "1") // not known whether it had deadlines: update its timers
 	}
 	n := func(i int) int64 { x, _ := strconv.ParseInt(v[i], 10, 64); return x }
 	from, to := event.Level(n(2)), event.Level(n(3))
@@ -192,7 +219,9 @@ func parseOutcome(caseID string, v []string) (Outcome, error) {
 		Jurisdiction: event.Jurisdiction{Municipality: v[9], Province: v[10], Region: v[11]},
 		LastEventAt:  msTime(n(15)), LastCheckinAt: msTime(n(16)),
 	}
-	return Outcome{Transition: tr, Case: c, CheckinDue: msTime(n(17)), ReassessDue: msTime(n(18)), CheckinBase: msTime(n(19))}, nil
+	o := Outcome{Transition: tr, Case: c, CheckinDue: msTime(n(17)), ReassessDue: msTime(n(18)), CheckinBase: msTime(n(19))}
+	o.noTimers = !tr.Duplicate && v[22] == "0" && o.CheckinDue.IsZero() && o.ReassessDue.IsZero()
+	return o, nil
 }
 
 func msTime(ms int64) time.Time {

@@ -32,7 +32,7 @@ func NewStats(reg prometheus.Registerer) *Stats {
 			Name: "dispatcher_batch_retries_total", Help: "Batch attempts that failed transiently and were retried.",
 		}),
 		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "dispatcher_batch_seconds", Help: "Time to process and commit one batch.",
+			Name: "dispatcher_batch_seconds", Help: "Time from applying one batch to case state to its commit (batches overlap: it includes waiting for the batch before).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 	}
