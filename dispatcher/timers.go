@@ -49,12 +49,16 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 
 for i = 1, #due, 2 do redis.call('ZADD', KEYS[1], ARGV[3], due[i]) end
 return due`)
 
-// finishTimerScript removes a member only if it still has the leased
-// score: a deadline moved meanwhile by the case's state stays.
-var finishTimerScript = redis.NewScript(`
-local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if s and tonumber(s) == tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
-return 0`)
+// finishTimersScript removes each member ARGV[2..] of KEYS[1] only if it
+// still has the leased score ARGV[1]: a deadline moved meanwhile by the
+// case's state stays. One call for a whole claim (they share the lease).
+var finishTimersScript = redis.NewScript(`
+local n = 0
+for i = 2, #ARGV do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) == tonumber(ARGV[1]) then n = n + redis.call('ZREM', KEYS[1], ARGV[i]) end
+end
+return n`)
 
 func (t *Timers) defaults() {
 	if t.Topic == "" {
@@ -262,12 +266,23 @@ func (t *Timers) unclaim(ctx context.Context, key string, cs []claimed) error {
 	return nil
 }
 
+// finish removes fired timers that still hold their lease: one script
+// call per lease (a claim's timers share one).
 func (t *Timers) finish(ctx context.Context, key string, cs []claimed) error {
-	calls := make([]scriptCall, len(cs))
-	for i, c := range cs {
-		calls[i] = scriptCall{keys: []string{key}, args: []any{c.member, c.lease}}
+	byLease := map[int64][]any{}
+	var leases []int64
+	for _, c := range cs {
+		if _, ok := byLease[c.lease]; !ok {
+			leases = append(leases, c.lease)
+			byLease[c.lease] = []any{c.lease}
+		}
+		byLease[c.lease] = append(byLease[c.lease], c.member)
 	}
-	if _, err := evalAll(ctx, t.Redis, finishTimerScript, calls); err != nil {
+	calls := make([]scriptCall, len(leases))
+	for i, l := range leases {
+		calls[i] = scriptCall{keys: []string{key}, args: byLease[l]}
+	}
+	if _, err := evalAll(ctx, t.Redis, finishTimersScript, calls); err != nil {
 		return fmt.Errorf("finish %s: %w", key, err)
 	}
 	return nil
