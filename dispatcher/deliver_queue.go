@@ -259,16 +259,16 @@ func (q *jobQueue) claim(ctx context.Context, channel string, now time.Time, n i
 // it reads again with twice the share, up to n a key.
 func (q *jobQueue) peek(ctx context.Context, set shardedSet, now time.Time, n int) (map[string][]string, error) {
 	keys := set.keys()
-	for share := peekShare(n, len(keys)); ; share = min(2*share, n) {
-		picked, complete, err := q.peekShare(ctx, set.base, keys, now, n, share)
+	for share := firstShare(n, len(keys)); ; share = min(2*share, n) {
+		picked, complete, err := q.readShare(ctx, set.base, keys, now, n, share)
 		if err != nil || complete || len(picked) >= n || share >= n {
 			return byKey(picked), err
 		}
 	}
 }
 
-// peekShare is how many due members peek first reads from each key.
-func peekShare(n, keys int) int {
+// firstShare is how many due members peek first reads from each key.
+func firstShare(n, keys int) int {
 	return min(n, max(8, 2*((n+keys-1)/keys)))
 }
 
@@ -278,9 +278,9 @@ type dueMember struct {
 	score  float64
 }
 
-// peekShare reads up to share due members of each key and returns the n
+// readShare reads up to share due members of each key and returns the n
 // lowest of those it is sure of; complete when no key had more.
-func (q *jobQueue) peekShare(ctx context.Context, base string, keys []string, now time.Time, n, share int) ([]dueMember, bool, error) {
+func (q *jobQueue) readShare(ctx context.Context, base string, keys []string, now time.Time, n, share int) ([]dueMember, bool, error) {
 	pipe := q.rdb.Pipeline()
 	cmds := make([]*redis.ZSliceCmd, len(keys))
 	for i, k := range keys {

@@ -245,7 +245,7 @@ func (t *Timers) fireKey(ctx context.Context, set shardedSet, key string) (int, 
 		return 0, false, err
 	}
 	t.Metrics.fired(set, cs, now)
-	return len(evs), len(cs) == t.Batch, t.finish(ctx, key, cs)
+	return len(evs), len(cs) == t.Batch, t.finish(ctx, key, lease, cs)
 }
 
 // unclaimTimerScript restores ARGV[3] as the score of ARGV[1] if it still
@@ -266,23 +266,15 @@ func (t *Timers) unclaim(ctx context.Context, key string, cs []claimed) error {
 	return nil
 }
 
-// finish removes fired timers that still hold their lease: one script
-// call per lease (a claim's timers share one).
-func (t *Timers) finish(ctx context.Context, key string, cs []claimed) error {
-	byLease := map[int64][]any{}
-	var leases []int64
+// finish removes the fired timers cs, claimed together under lease,
+// that still hold it: one script call.
+func (t *Timers) finish(ctx context.Context, key string, lease int64, cs []claimed) error {
+	args := make([]any, 0, len(cs)+1)
+	args = append(args, lease)
 	for _, c := range cs {
-		if _, ok := byLease[c.lease]; !ok {
-			leases = append(leases, c.lease)
-			byLease[c.lease] = []any{c.lease}
-		}
-		byLease[c.lease] = append(byLease[c.lease], c.member)
+		args = append(args, c.member)
 	}
-	calls := make([]scriptCall, len(leases))
-	for i, l := range leases {
-		calls[i] = scriptCall{keys: []string{key}, args: byLease[l]}
-	}
-	if _, err := evalAll(ctx, t.Redis, finishTimersScript, calls); err != nil {
+	if err := finishTimersScript.Run(ctx, t.Redis, []string{key}, args...).Err(); err != nil {
 		return fmt.Errorf("finish %s: %w", key, err)
 	}
 	return nil

@@ -11,7 +11,7 @@ import (
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
 )
 
-// Finishing a claim removes, in one call per lease, every fired timer
+// Finishing a claim removes, in one call, every fired timer
 // that still holds its lease, and keeps one whose deadline the case's
 // state moved meanwhile (a new score) and one of another lease.
 func TestTimerFinishKeepsMovedDeadlines(t *testing.T) {
@@ -38,7 +38,7 @@ func TestTimerFinishKeepsMovedDeadlines(t *testing.T) {
 	}
 	cs = append(cs, claimed{member: "C-FIN-OTHER", lease: lease}) // claimed under a lease it no longer has
 
-	if err := tm.finish(ctx, key, cs); err != nil {
+	if err := tm.finish(ctx, key, lease, cs); err != nil {
 		t.Fatal(err)
 	}
 	left, err := rdb.ZRangeWithScores(ctx, key, 0, -1).Result()
