@@ -205,6 +205,11 @@ func (s *EscalationStore) Get(ctx context.Context, caseRef, alertID string) (*Es
 	if err != nil {
 		return nil, fmt.Errorf("read escalation %s: %w", alertID, err)
 	}
+	return s.decode(ctx, caseRef, alertID, b)
+}
+
+// decode reads a stored record and the policy snapshot it refers to.
+func (s *EscalationStore) decode(ctx context.Context, caseRef, alertID string, b []byte) (*Escalation, error) {
 	e, err := decodeEscalation(caseRef, alertID, b)
 	if err != nil {
 		return nil, err
@@ -265,6 +270,42 @@ func (s *EscalationStore) ByRef(ctx context.Context, ref string) (*Escalation, e
 		return nil, ErrNoEscalation
 	}
 	return s.Get(ctx, c, a)
+}
+
+// ByRefs reads the escalations of refs (EscRef) in one round trip; an
+// entry is nil where there is none (or the ref is not one).
+func (s *EscalationStore) ByRefs(ctx context.Context, refs []string) ([]*Escalation, error) {
+	out := make([]*Escalation, len(refs))
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(refs))
+	for i, ref := range refs {
+		if c, a, ok := ParseEscRef(ref); ok {
+			cmds[i] = pipe.Get(ctx, escKey(c, a))
+		}
+	}
+	if pipe.Len() == 0 {
+		return out, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read escalations: %w", err)
+	}
+	for i, cmd := range cmds {
+		if cmd == nil {
+			continue
+		}
+		b, err := cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		c, a, _ := ParseEscRef(refs[i])
+		if err != nil {
+			return nil, fmt.Errorf("read escalation %s: %w", a, err)
+		}
+		if out[i], err = s.decode(ctx, c, a, b); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // ByCode finds the escalation an SMS acknowledgement code belongs to: the

@@ -314,3 +314,52 @@ func TestEscalationsOpenBeforeUpgradeKeepWorking(t *testing.T) {
 		t.Fatalf("C-UP2 open after the move: %v (%v)", open, err)
 	}
 }
+
+// ByRefs (the timers' read of a claim's escalations, one round trip)
+// gives what ByRef gives one at a time, in order: saved records, a record
+// of the earlier format, and nil for a ref with no record or no ref form.
+func TestEscalationsByRefsReadAsByRef(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx := context.Background()
+	s := NewEscalationStore(rdb, time.Hour)
+	pol := rules.PolicySnapshot{ID: "p", Steps: []rules.PolicyStep{{AckWithin: rules.Duration(5 * time.Minute)}}}
+	var refs []string
+	for i := range 3 {
+		e := codeEscalation(40+i, fmt.Sprintf("K%05d", i))
+		e.Step, e.Alert.Policy = i, pol
+		if err := s.Save(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, EscRef(e.CaseRef, e.ID))
+	}
+	old := codeEscalation(50, "OLD001")
+	if err := s.Save(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	downgrade(t, s, old)
+	refs = append(refs, EscRef("C-TC99", "00000000deadbeef"), "not-a-ref", EscRef(old.CaseRef, old.ID))
+	got, err := s.ByRefs(ctx, refs)
+	if err != nil || len(got) != len(refs) {
+		t.Fatalf("ByRefs: %d (%v)", len(got), err)
+	}
+	for i, ref := range refs {
+		want, err := s.ByRef(ctx, ref)
+		if err == ErrNoEscalation {
+			if got[i] != nil {
+				t.Fatalf("%s: ByRefs gave %+v, ByRef none", ref, got[i])
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		wj, _ := json.Marshal(want)
+		gj, _ := json.Marshal(got[i])
+		if got[i] == nil || string(wj) != string(gj) {
+			t.Fatalf("%s: ByRefs gave\n%s\nByRef\n%s", ref, gj, wj)
+		}
+	}
+	if got[0].Step != 0 || got[2].Step != 2 || got[5].AckCode != "OLD001" || got[3] != nil || got[4] != nil {
+		t.Fatalf("out of order or missing: %+v", got)
+	}
+}
