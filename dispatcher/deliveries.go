@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -77,7 +76,6 @@ func (s *EscalationStore) intentDeliveries(ctx context.Context, in Intent, step,
 	channels := append(append([]string(nil), in.Channels...), in.Fallback...)
 	for _, ch := range channels {
 		d := Delivery{Step: step, Round: round, AgencyID: in.AgencyID, ContactID: in.ContactID, Channel: ch, Outcome: "pending"}
-		var r Result
 		b, err := s.rdb.Get(ctx, sentKey(in.CaseRef, in.ID, ch)).Bytes()
 		switch {
 		case errors.Is(err, redis.Nil):
@@ -89,7 +87,9 @@ func (s *EscalationStore) intentDeliveries(ctx context.Context, in Intent, step,
 		case err != nil:
 			return nil, fmt.Errorf("read sent-marker: %w", err)
 		default:
-			if jsonErr := json.Unmarshal(b, &r); jsonErr == nil {
+			// Either layout (decodeSent); a marker that does not decode
+			// leaves the outcome "pending", as before.
+			if r, decErr := decodeSent(in.CaseRef, in.ID, ch, b); decErr == nil {
 				d.Outcome, d.Attempt, d.ProviderID, d.At = r.Outcome, r.Attempt, r.ProviderID, r.At
 			}
 		}

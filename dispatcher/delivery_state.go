@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -65,7 +64,8 @@ func intentKey(caseRef, intentID string) string { return "case:{" + caseRef + "}
 
 func smsKey(sid string) string { return "sms:" + sid }
 
-// sent returns the audit record of an earlier accepted send, if any.
+// sent returns the audit record of an earlier accepted send, if any; a
+// marker that does not decode is an error, not "not sent".
 func (s *deliveryState) sent(ctx context.Context, in Intent, channel string) (*Result, error) {
 	b, err := s.rdb.Get(ctx, sentKey(in.CaseRef, in.ID, channel)).Bytes()
 	if errors.Is(err, redis.Nil) {
@@ -74,9 +74,9 @@ func (s *deliveryState) sent(ctx context.Context, in Intent, channel string) (*R
 	if err != nil {
 		return nil, fmt.Errorf("read sent-marker: %w", err)
 	}
-	var r Result
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("decode sent-marker: %w", err)
+	r, err := decodeSent(in.CaseRef, in.ID, channel, b)
+	if err != nil {
+		return nil, err
 	}
 	return &r, nil
 }
@@ -94,9 +94,9 @@ return 1`)
 // For SMS it also maps the provider's message sid to the intent, for
 // delivery receipts.
 func (s *deliveryState) markSent(ctx context.Context, in Intent, r Result, owner string) error {
-	b, err := json.Marshal(r)
+	b, err := encodeSent(in.CaseRef, in.ID, r.Channel, r)
 	if err != nil {
-		return fmt.Errorf("encode sent-marker: %w", err)
+		return err
 	}
 	var ib []byte
 	if r.Channel == "sms" && r.ProviderID != "" {
@@ -209,9 +209,9 @@ func (s *deliveryState) begin(ctx context.Context, in Intent, channel, owner str
 	}
 	switch res[0] {
 	case beganSent:
-		var r Result
-		if err := json.Unmarshal([]byte(res[1]), &r); err != nil {
-			return "", nil, 0, fmt.Errorf("decode sent-marker: %w", err)
+		r, err := decodeSent(in.CaseRef, in.ID, channel, []byte(res[1]))
+		if err != nil {
+			return "", nil, 0, fmt.Errorf("begin send: %w", err)
 		}
 		return beganSent, &r, 0, nil
 	case beganBusy:

@@ -18,7 +18,8 @@ import (
 
 // fillAll sets every field of the struct v points to, recursively, to a
 // value that is not its zero: strings name their path, numbers count,
-// slices hold one element, times carry nanoseconds below a millisecond.
+// slices hold one element, pointers point to a filled value, times carry
+// nanoseconds below a millisecond.
 func fillAll(t *testing.T, v reflect.Value, path string, n *int) {
 	t.Helper()
 	*n++
@@ -52,6 +53,10 @@ func fillAll(t *testing.T, v reflect.Value, path string, n *int) {
 		s := reflect.MakeSlice(v.Type(), 1, 1)
 		fillAll(t, s.Index(0), path+"[0]", n)
 		v.Set(s)
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		fillAll(t, p.Elem(), path, n)
+		v.Set(p)
 	default:
 		t.Fatalf("fillAll: %s is a %s: teach the test (and escRecord) about it", path, v.Kind())
 	}

@@ -1,0 +1,228 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/viogen-alerts/dispatcher/internal/testenv"
+)
+
+// asEarlier is r as an earlier version read it back from its marker: the
+// Result's own JSON, decoded. A compact marker must read back to exactly
+// this.
+func asEarlier(t *testing.T, r Result) Result {
+	t.Helper()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Result
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// sameResult fails unless got is exactly want (every field, the time's
+// instant and offset) and re-emits the same audit message.
+func sameResult(t *testing.T, what string, got *Result, want Result, raw string) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: no result, want %+v (marker %s)", what, want, raw)
+	}
+	if !reflect.DeepEqual(*got, want) {
+		t.Fatalf("%s: read back\n%+v\nwant\n%+v\nmarker %s", what, *got, want, raw)
+	}
+	gm, err := got.message(TopicResults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wm, _ := want.message(TopicResults)
+	if string(gm.Value) != string(wm.Value) || string(gm.Key) != string(wm.Key) {
+		t.Fatalf("%s: re-emits\n%s\nwant\n%s", what, gm.Value, wm.Value)
+	}
+}
+
+// The compact sent-marker keeps every field of Result: each is filled
+// through reflection (a field added to Result, or to SilenceRecord, and
+// not to sentRecord fails here), written by markSent, and read back by
+// sent, by begin (a replay: beganSent with the record to re-emit) and by
+// the console's delivery view, exactly as the earlier layout read it. The
+// intent id, case and channel equal to the key's and the outcome "sent"
+// are left out of the marker and come back all the same; a time with an
+// offset keeps it.
+func TestSentRecordRoundTrip(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx := context.Background()
+	s := &deliveryState{rdb: rdb, ttl: time.Hour}
+	es := NewEscalationStore(rdb, time.Hour)
+	for _, tc := range []struct {
+		name string
+		edit func(r *Result, in *Intent)
+		// short: the marker leaves out ids, case, channel and outcome
+		short bool
+	}{
+		{"every field its own value", func(r *Result, in *Intent) {}, false},
+		{"as markSent writes it: ids, case and channel the key's, sent", func(r *Result, in *Intent) {
+			r.IntentID, r.CaseRef, r.Channel, r.Outcome = in.ID, in.CaseRef, "webhook", OutcomeSent
+			r.Silence, r.NoteID, r.NoteSHA256, r.NoteLength, r.Operator = nil, "", "", 0, ""
+		}, true},
+		{"an sms with its sid, whole milliseconds", func(r *Result, in *Intent) {
+			r.IntentID, r.CaseRef, r.Channel, r.Outcome = in.ID, in.CaseRef, "sms", OutcomeSent
+			r.At = time.UnixMilli(1773133500123).UTC()
+		}, true},
+		{"empty outcome and strings, a time with an offset", func(r *Result, in *Intent) {
+			r.Outcome, r.AlertID, r.Error, r.Silence.Rule = "", "", "", ""
+			r.At = time.Date(2026, 3, 29, 3, 30, 0, 5, time.FixedZone("", 2*3600))
+		}, false},
+		{"no time, no attempt, no silence", func(r *Result, in *Intent) {
+			r.At, r.Attempt, r.Silence, r.LatencyMS = time.Time{}, 0, nil, 0
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want Result
+			n := 0
+			fillAll(t, reflect.ValueOf(&want).Elem(), "", &n)
+			in := testIntent("rt-" + strings.ReplaceAll(tc.name, " ", "-"))
+			tc.edit(&want, &in)
+			if err := s.markSent(ctx, in, want, "owner-rt"); err != nil {
+				t.Fatal(err)
+			}
+			ch := want.Channel // markSent keys the marker by the result's channel
+			raw, err := rdb.Get(ctx, sentKey(in.CaseRef, in.ID, ch)).Result()
+			if err != nil || !strings.HasPrefix(raw, `{"kind":2,`) {
+				t.Fatalf("marker %q (%v), want the compact form", raw, err)
+			}
+			short := !strings.Contains(raw, `"i":`) && !strings.Contains(raw, `"cr":`) && !strings.Contains(raw, `"o":`)
+			if short != tc.short || strings.Contains(raw, `"ch":`) {
+				t.Fatalf("marker %s: leaves out ids, case and outcome: %v, want %v (and the channel always)", raw, short, tc.short)
+			}
+			// An earlier version decodes a marker as the Result's own JSON:
+			// given a compact one, it must fail (its job runs again later)
+			// rather than read an empty Result and re-emit it.
+			var earlier Result
+			if err := json.Unmarshal([]byte(raw), &earlier); err == nil {
+				t.Fatalf("an earlier version reads the compact marker %s as %+v, without an error", raw, earlier)
+			}
+			exp := asEarlier(t, want)
+			got, err := s.sent(ctx, in, ch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameResult(t, "sent", got, exp, raw)
+			st, prev, _, err := s.begin(ctx, in, ch, "owner-replay", time.Minute)
+			if err != nil || st != beganSent {
+				t.Fatalf("replay: %q (%v), want %q", st, err, beganSent)
+			}
+			sameResult(t, "begin", prev, exp, raw)
+			in.Channels, in.Fallback = []string{ch}, nil
+			ds, err := es.intentDeliveries(ctx, in, 0, 0)
+			if err != nil || len(ds) != 1 {
+				t.Fatalf("delivery view %+v (%v)", ds, err)
+			}
+			if d := ds[0]; d.Outcome != exp.Outcome || d.Attempt != exp.Attempt || d.ProviderID != exp.ProviderID || !d.At.Equal(exp.At) {
+				t.Fatalf("delivery view %+v, want the marker's %+v", d, exp)
+			}
+		})
+	}
+}
+
+// Encoded and decoded without Redis, for a key none of whose parts the
+// result shares (markSent never writes such a marker: it keys it by the
+// result's own intent, case and channel), every field still comes back.
+func TestSentRecordKeepsFieldsTheKeyDoesNotSay(t *testing.T) {
+	var want Result
+	n := 0
+	fillAll(t, reflect.ValueOf(&want).Elem(), "", &n)
+	b, err := encodeSent("C-OTHER", "intent-other", "channel-other", want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{`"i":`, `"cr":`, `"ch":`, `"o":`} {
+		if !strings.Contains(string(b), k) {
+			t.Errorf("marker %s: no %s, though the result's differs from the key's", b, k)
+		}
+	}
+	got, err := decodeSent("C-OTHER", "intent-other", "channel-other", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameResult(t, "decode", &got, asEarlier(t, want), string(b))
+}
+
+// A marker written before the compact form (the Result's own JSON, as
+// the audit message) still reads, the same way a compact one of the same
+// result does: a replay re-emits it and does not send, and the console
+// shows it.
+func TestSentRecordEarlierFormatReads(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx := context.Background()
+	s := &deliveryState{rdb: rdb, ttl: time.Hour}
+	es := NewEscalationStore(rdb, time.Hour)
+	at := time.Date(2026, 3, 10, 9, 0, 1, 234000000, time.UTC)
+	old := testIntent("earlier-1")
+	r := resultFor(old, "webhook", 2, OutcomeSent, at)
+	r.ProviderID, r.LatencyMS = "wh-0001", 812
+	b, _ := json.Marshal(r)
+	if !strings.HasPrefix(string(b), `{"intent_id":"earlier-1",`) {
+		t.Fatalf("the earlier layout is no longer the Result's JSON: %s", b)
+	}
+	rdb.Set(ctx, sentKey(old.CaseRef, old.ID, "webhook"), b, time.Hour)
+	// The same result, marked by this version, for another intent.
+	now := testIntent("earlier-2")
+	r2 := r
+	r2.IntentID = now.ID
+	if err := s.markSent(ctx, now, r2, "A"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		in   Intent
+		want Result
+	}{{old, r}, {now, r2}} {
+		got, err := s.sent(ctx, c.in, "webhook")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameResult(t, "sent "+c.in.ID, got, c.want, string(b))
+		st, prev, _, err := s.begin(ctx, c.in, "webhook", "B", time.Minute)
+		if err != nil || st != beganSent {
+			t.Fatalf("replay of %s: %q (%v), want %q", c.in.ID, st, err, beganSent)
+		}
+		sameResult(t, "begin "+c.in.ID, prev, c.want, string(b))
+		c.in.Channels, c.in.Fallback = []string{"webhook"}, nil
+		ds, err := es.intentDeliveries(ctx, c.in, 0, 0)
+		if err != nil || len(ds) != 1 || ds[0].Outcome != OutcomeSent || ds[0].Attempt != 2 || ds[0].ProviderID != "wh-0001" || !ds[0].At.Equal(at) {
+			t.Fatalf("delivery view of %s: %+v (%v)", c.in.ID, ds, err)
+		}
+	}
+	if n := rdb.Exists(ctx, sendingKey(old.CaseRef, old.ID, "webhook"), sendingKey(now.CaseRef, now.ID, "webhook")).Val(); n != 0 {
+		t.Fatalf("a replay of a sent intent took %d send claims", n)
+	}
+}
+
+// A marker that does not decode (corrupt, or of a version unknown to this
+// one) is an error on the send path, never "not sent": begin takes no
+// claim, so nothing is sent again.
+func TestSentRecordUndecodableIsAnError(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx := context.Background()
+	s := &deliveryState{rdb: rdb, ttl: time.Hour}
+	for i, raw := range []string{`{not json`, `{"kind":3,"a":"x"}`, `{"kind":2,"t":"yesterday"}`, `{"kind":2,"n":"one"}`, `{"intent_id":7}`} {
+		in := testIntent("bad-" + string(rune('a'+i)))
+		rdb.Set(ctx, sentKey(in.CaseRef, in.ID, "sms"), raw, time.Hour)
+		if r, err := s.sent(ctx, in, "sms"); err == nil || !strings.Contains(err.Error(), "sent-marker") {
+			t.Errorf("sent of marker %s: %+v, %v; want a sent-marker error", raw, r, err)
+		}
+		st, prev, _, err := s.begin(ctx, in, "sms", "A", time.Minute)
+		if err == nil || st == beganClaimed || prev != nil {
+			t.Errorf("begin on marker %s: %q %+v %v; want an error", raw, st, prev, err)
+		}
+		if rdb.Exists(ctx, sendingKey(in.CaseRef, in.ID, "sms")).Val() != 0 {
+			t.Errorf("begin on marker %s took the send claim", raw)
+		}
+	}
+}
