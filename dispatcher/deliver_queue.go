@@ -326,6 +326,10 @@ var errCorruptJob = errors.New("corrupt delivery job parked for a day")
 // dropped.
 func (q *jobQueue) decode(ctx context.Context, key, m string, now time.Time) (queued, error) {
 	var j retryJob
+	if decodeJobFast(m, &j) {
+		return queued{job: j, raw: m, key: key}, nil
+	}
+	j = retryJob{}
 	if err := json.Unmarshal([]byte(m), &j); err != nil {
 		_ = q.rdb.ZAddXX(ctx, key, redis.Z{Score: ms(now.Add(24 * time.Hour)), Member: m}).Err()
 		return queued{}, fmt.Errorf("%w: %w", errCorruptJob, err)

@@ -82,8 +82,11 @@ func (in Intent) Encode() ([]byte, error) {
 // DecodeIntent reads an intent and checks the fields delivery relies on.
 func DecodeIntent(b []byte) (Intent, error) {
 	var in Intent
-	if err := json.Unmarshal(b, &in); err != nil {
-		return in, fmt.Errorf("decode intent: %w", err)
+	if !decodeIntentFast(string(b), &in) {
+		in = Intent{}
+		if err := json.Unmarshal(b, &in); err != nil {
+			return in, fmt.Errorf("decode intent: %w", err)
+		}
 	}
 	switch {
 	case in.ID == "":
