@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,11 +34,39 @@ type queued struct {
 }
 
 func newQueued(j retryJob) (queued, error) {
+	if b, ok := appendJob(nil, &j); ok {
+		return queued{job: j, raw: string(b)}, nil
+	}
 	b, err := json.Marshal(j)
 	if err != nil {
 		return queued{}, fmt.Errorf("encode delivery job: %w", err)
 	}
 	return queued{job: j, raw: string(b)}, nil
+}
+
+// appendJob appends the job's JSON, byte for byte what json.Marshal
+// writes (the queue member is the job's identity: a redelivered intent
+// must give the same member); ok as for appendIntent.
+func appendJob(b []byte, j *retryJob) (_ []byte, ok bool) {
+	b = append(b, `{"intent":`...)
+	if b, ok = appendIntent(b, &j.Intent); !ok {
+		return b, false
+	}
+	w := jsonAppender{b: b, ok: true}
+	w.raw(`,"channel":`)
+	w.str(j.Channel)
+	w.raw(`,"attempt":`)
+	w.b = strconv.AppendInt(w.b, int64(j.Attempt), 10)
+	if j.Check != "" {
+		w.raw(`,"check":`)
+		w.str(j.Check)
+	}
+	if j.SID != "" {
+		w.raw(`,"sid":`)
+		w.str(j.SID)
+	}
+	w.raw(`}`)
+	return w.b, w.ok
 }
 
 // jobQueue is the durable delivery queue: one sorted set per channel lane

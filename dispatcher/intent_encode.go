@@ -3,7 +3,9 @@ package dispatcher
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // appendIntent appends the intent's JSON, byte for byte what json.Marshal
@@ -105,15 +107,24 @@ type jsonAppender struct {
 
 func (w *jsonAppender) raw(s string) { w.b = append(w.b, s...) }
 
-// str writes a string that needs no escaping (printable ASCII other than
-// '"', '\\' and the HTML characters json.Marshal escapes); any other
-// string makes the whole encoding fall back.
+// str writes a string that needs no escaping: ASCII from the space up
+// other than '"', '\\' and the HTML characters json.Marshal escapes, and valid UTF-8
+// beyond ASCII other than U+2028 and U+2029 (agency names are Spanish);
+// any other string makes the whole encoding fall back.
 func (w *jsonAppender) str(s string) {
+	ascii := true
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		switch c := s[i]; {
+		case c >= 0x80:
+			ascii = false
+		case c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&':
 			w.ok = false
 			return
 		}
+	}
+	if !ascii && (!utf8.ValidString(s) || strings.Contains(s, "\u2028") || strings.Contains(s, "\u2029")) {
+		w.ok = false
+		return
 	}
 	w.b = append(w.b, '"')
 	w.b = append(w.b, s...)

@@ -22,7 +22,7 @@ func TestIntentEncodingMatchesEncodingJSON(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	strs := []string{"", "a", "C-LT-000001", "Unidad LT", "pl-x/oncall", "sms", "es", "~{}|"}
-	odd := []string{"a<b", "x>y", `q"uote`, `back\slash`, "<b>&amp;", "ñandú", "tab\there", "\u2028", "\x7f", "\xff\xfe"}
+	odd := []string{"a<b", "x>y", `q"uote`, `back\slash`, "<b>&amp;", "ñandú", "tab\there", "\u2028", "\u2029", "\x7f", "\xff\xfe"}
 	times := []time.Time{{}, time.Date(2026, 11, 30, 15, 4, 5, 123456789, time.UTC), time.Date(2026, 3, 29, 2, 30, 0, 0, madrid),
 		time.Date(2026, 7, 1, 0, 0, 0, 0, madrid), time.UnixMilli(1764500000123), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Date(1850, 1, 1, 0, 0, 0, 0, madrid), time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("odd", 3600+30))}
