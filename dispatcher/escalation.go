@@ -273,9 +273,12 @@ func (s *EscalationStore) ByRef(ctx context.Context, ref string) (*Escalation, e
 }
 
 // ByRefs reads the escalations of refs (EscRef) in one round trip; an
-// entry is nil where there is none (or the ref is not one).
-func (s *EscalationStore) ByRefs(ctx context.Context, refs []string) ([]*Escalation, error) {
-	out := make([]*Escalation, len(refs))
+// entry is nil where there is none (or the ref is not one). An entry that
+// cannot be read (a record that does not decode, a missing policy
+// snapshot, a key of another type) has its error in bad and does not fail
+// the others; err is for a failed round trip (every entry failed).
+func (s *EscalationStore) ByRefs(ctx context.Context, refs []string) (es []*Escalation, bad []error, err error) {
+	es, bad = make([]*Escalation, len(refs)), make([]error, len(refs))
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(refs))
 	for i, ref := range refs {
@@ -283,29 +286,34 @@ func (s *EscalationStore) ByRefs(ctx context.Context, refs []string) ([]*Escalat
 			cmds[i] = pipe.Get(ctx, escKey(c, a))
 		}
 	}
-	if pipe.Len() == 0 {
-		return out, nil
+	n := pipe.Len()
+	if n == 0 {
+		return es, bad, nil
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("read escalations: %w", err)
-	}
+	_, err = pipe.Exec(ctx)
+	failed := 0
 	for i, cmd := range cmds {
 		if cmd == nil {
 			continue
 		}
-		b, err := cmd.Bytes()
-		if errors.Is(err, redis.Nil) {
+		b, cerr := cmd.Bytes()
+		if errors.Is(cerr, redis.Nil) {
 			continue
 		}
 		c, a, _ := ParseEscRef(refs[i])
-		if err != nil {
-			return nil, fmt.Errorf("read escalation %s: %w", a, err)
+		if cerr != nil {
+			bad[i] = fmt.Errorf("read escalation %s: %w", a, cerr)
+			failed++
+			continue
 		}
-		if out[i], err = s.decode(ctx, c, a, b); err != nil {
-			return nil, err
+		if es[i], bad[i] = s.decode(ctx, c, a, b); bad[i] != nil {
+			es[i] = nil
 		}
 	}
-	return out, nil
+	if failed == n && err != nil {
+		return nil, nil, fmt.Errorf("read escalations: %w", err)
+	}
+	return es, bad, nil
 }
 
 // ByCode finds the escalation an SMS acknowledgement code belongs to: the

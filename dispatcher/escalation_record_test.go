@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -343,9 +344,9 @@ func TestEscalationsByRefsReadAsByRef(t *testing.T) {
 	}
 	downgrade(t, s, old)
 	refs = append(refs, EscRef("C-TC99", "00000000deadbeef"), "not-a-ref", EscRef(old.CaseRef, old.ID))
-	got, err := s.ByRefs(ctx, refs)
-	if err != nil || len(got) != len(refs) {
-		t.Fatalf("ByRefs: %d (%v)", len(got), err)
+	got, bad, err := s.ByRefs(ctx, refs)
+	if err != nil || len(got) != len(refs) || errors.Join(bad...) != nil {
+		t.Fatalf("ByRefs: %d (%v, %v)", len(got), err, bad)
 	}
 	for i, ref := range refs {
 		want, err := s.ByRef(ctx, ref)
@@ -366,5 +367,55 @@ func TestEscalationsByRefsReadAsByRef(t *testing.T) {
 	}
 	if got[0].Step != 0 || got[2].Step != 2 || got[5].AckCode != "OLD001" || got[3] != nil || got[4] != nil {
 		t.Fatalf("out of order or missing: %+v", got)
+	}
+}
+
+// An escalation that cannot be read (a record that does not decode, a
+// missing policy snapshot, a key of another type) fails its own entry of
+// ByRefs, not the others; a missing record before it is no error.
+func TestEscalationsByRefsFailOnlyTheUnreadable(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx := context.Background()
+	s := NewEscalationStore(rdb, time.Hour)
+	pol := rules.PolicySnapshot{ID: "p", Steps: []rules.PolicyStep{{AckWithin: rules.Duration(5 * time.Minute)}}}
+	var refs []string
+	for i := range 5 {
+		e := codeEscalation(70+i, fmt.Sprintf("B%05d", i))
+		e.Alert.Policy = pol
+		if err := s.Save(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, EscRef(e.CaseRef, e.ID))
+	}
+	c1, a1, _ := ParseEscRef(refs[1])
+	rdb.Set(ctx, escKey(c1, a1), "{not json", time.Hour)
+	c2, a2, _ := ParseEscRef(refs[2])
+	rdb.Del(ctx, escKey(c2, a2))
+	rdb.HSet(ctx, escKey(c2, a2), "f", "v")                                // another type: WRONGTYPE
+	refs = append([]string{EscRef("C-TC98", "00000000deadbeef")}, refs...) // missing, first
+	s2 := NewEscalationStore(rdb, time.Hour)                               // no policy cached
+	pref, _, _ := policyRef(pol)
+	rdb.Del(ctx, policyKey(pref))
+	got, bad, err := s2.ByRefs(ctx, refs)
+	if err != nil {
+		t.Fatalf("one unreadable entry failed them all: %v", err)
+	}
+	for i := range refs {
+		wantBad := i >= 1 // with the policy gone every saved one fails; see below
+		if (bad[i] != nil) != wantBad || (got[i] != nil) {
+			t.Fatalf("entry %d: %v, %v", i, got[i], bad[i])
+		}
+	}
+	// With the policy back, only the corrupt record and the hash fail.
+	pref2, praw, _ := policyRef(pol)
+	rdb.Set(ctx, policyKey(pref2), praw, 0)
+	got, bad, err = s2.ByRefs(ctx, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{false, false, true, true, false, false} {
+		if (bad[i] != nil) != want || (got[i] == nil) != (want || i == 0) {
+			t.Fatalf("entry %d: %+v, %v (want failed: %v)", i, got[i], bad[i], want)
+		}
 	}
 }

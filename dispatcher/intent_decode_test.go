@@ -226,3 +226,45 @@ func TestJobEncodingMatchesEncodingJSON(t *testing.T) {
 		t.Errorf("only %d of 4000 jobs took the encoder's own path", own)
 	}
 }
+
+// Texts the fast decoders take that the generator does not write: a
+// repeated key (the last wins, and a repeated nested intent adds to the
+// first, as encoding/json does), an empty level, -0, lists empty and
+// null, white space around the whole.
+func TestIntentFastDecodeEdgeCases(t *testing.T) {
+	base := `"id":"i","template":"t","contact_id":"c","channels":["sms"]`
+	intents := []string{
+		`{` + base + `,"level":""}`,
+		`{` + base + `,"level":"alto","level":"extremo"}`,
+		`{` + base + `,"channels":["a"],"channels":[]}`,
+		`{` + base + `,"fallback":null,"fallback":["x"],"fallback":null}`,
+		`{` + base + `,"step":-0,"round":9223372036854775807}`,
+		" \n{" + base + `,"id":"again"}` + "\t ",
+		`{` + base + `,"agency_name":"Policía Local","occurred_at":"2026-03-29T02:30:00.5+01:00"}`,
+	}
+	for _, s := range intents {
+		var got, want Intent
+		if !decodeIntentFast(s, &got) {
+			t.Errorf("fast path refused %s", s)
+			continue
+		}
+		if err := json.Unmarshal([]byte(s), &want); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s\nfast: %+v\njson: %+v (%v)", s, got, want, err)
+		}
+	}
+	jobs := []string{
+		`{"intent":{` + base + `,"rule":"r1"},"intent":{"id":"j2"},"channel":"sms","attempt":1}`,
+		`{"intent":{` + base + `},"channel":"sms","channel":"email","attempt":1,"attempt":2}`,
+		`{"channel":"sms","intent":{` + base + `,"level":""},"check":"receipt","sid":"SM1","sid":"SM2"}`,
+	}
+	for _, s := range jobs {
+		var got, want retryJob
+		if !decodeJobFast(s, &got) {
+			t.Errorf("fast path refused %s", s)
+			continue
+		}
+		if err := json.Unmarshal([]byte(s), &want); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s\nfast: %+v\njson: %+v (%v)", s, got, want, err)
+		}
+	}
+}

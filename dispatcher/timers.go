@@ -81,8 +81,10 @@ func (t *Timers) defaults() {
 	}
 }
 
-// timerSets are the deadlines Timers fires.
-var timerSets = []shardedSet{keyTimerCheckin, keyTimerReassess, keyTimerEscalation}
+// timerSets are the deadlines Timers fires, in the order of a round:
+// escalation timeouts first (a ladder waiting to climb), so a backlog of
+// check-ins does not hold them back.
+var timerSets = []shardedSet{keyTimerEscalation, keyTimerCheckin, keyTimerReassess}
 
 // maxPasses bounds how many passes over the shards one round makes while
 // shards keep coming back full (Batch each): with the defaults, up to
@@ -234,9 +236,13 @@ func (t *Timers) fireKey(ctx context.Context, set shardedSet, key string) (int, 
 	if len(cs) == 0 {
 		return 0, false, nil
 	}
-	evs, err := t.events(ctx, set, cs, now)
+	evs, cs, err := t.events(ctx, set, cs, now)
 	if err == nil && len(evs) > 0 {
-		err = publishInternal(ctx, t.Writer, t.Topic, evs...)
+		// Within the lease: a write that outlives it would let another
+		// instance fire the same timers (absorbed, but avoidable).
+		pctx, cancel := context.WithTimeout(ctx, t.Lease/2)
+		err = publishInternal(pctx, t.Writer, t.Topic, evs...)
+		cancel()
 	}
 	if err != nil {
 		// Give the timers back with their real due times, so the next round
@@ -283,8 +289,11 @@ func (t *Timers) finish(ctx context.Context, key string, lease int64, cs []claim
 	return nil
 }
 
-// events builds one internal event per claimed timer.
-func (t *Timers) events(ctx context.Context, set shardedSet, cs []claimed, now time.Time) ([]event.Event, error) {
+// events builds one internal event per claimed timer and returns the
+// timers to finish: all of them, but for an escalation whose record cannot
+// be read, which stays leased (and is claimed again when its lease runs
+// out) rather than hold back the rest of its shard.
+func (t *Timers) events(ctx context.Context, set shardedSet, cs []claimed, now time.Time) ([]event.Event, []claimed, error) {
 	if set == keyTimerEscalation {
 		return t.escalationEvents(ctx, cs, now)
 	}
@@ -298,7 +307,7 @@ func (t *Timers) events(ctx context.Context, set shardedSet, cs []claimed, now t
 		cmds[i] = pipe.HMGet(ctx, caseKey(c.member), "muni", "prov", "region", "unit")
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("read timer cases: %w", err)
+		return nil, nil, fmt.Errorf("read timer cases: %w", err)
 	}
 	evs := make([]event.Event, 0, len(cs))
 	for i, c := range cs {
@@ -312,20 +321,27 @@ func (t *Timers) events(ctx context.Context, set shardedSet, cs []claimed, now t
 		ev.Timer = &event.Timer{DueAt: c.due}
 		evs = append(evs, ev)
 	}
-	return evs, nil
+	return evs, cs, nil
 }
 
-func (t *Timers) escalationEvents(ctx context.Context, cs []claimed, now time.Time) ([]event.Event, error) {
+func (t *Timers) escalationEvents(ctx context.Context, cs []claimed, now time.Time) ([]event.Event, []claimed, error) {
 	refs := make([]string, len(cs))
 	for i, c := range cs {
 		refs[i] = c.member
 	}
-	es, err := t.Store.ByRefs(ctx, refs)
+	es, bad, err := t.Store.ByRefs(ctx, refs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	evs := make([]event.Event, 0, len(cs))
+	done := make([]claimed, 0, len(cs))
 	for i, c := range cs {
+		if bad[i] != nil {
+			t.Log.WithError(bad[i]).WithField("escalation", c.member).
+				Error("escalation timeout not fired: its record cannot be read; retried when the claim's lease runs out")
+			continue
+		}
+		done = append(done, c)
 		e := es[i]
 		if e == nil {
 			continue // closed and expired, or not an escalation: nothing to time out
@@ -335,7 +351,7 @@ func (t *Timers) escalationEvents(ctx context.Context, cs []claimed, now time.Ti
 		ev.Timer = &event.Timer{DueAt: c.due, EscalationID: e.ID, Step: e.Step, Round: e.Round}
 		evs = append(evs, ev)
 	}
-	return evs, nil
+	return evs, done, nil
 }
 
 func str(v any) string {

@@ -1,14 +1,18 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
+	"github.com/viogen-alerts/dispatcher/rules"
 )
 
 // Finishing a claim removes, in one call, every fired timer
@@ -52,5 +56,65 @@ func TestTimerFinishKeepsMovedDeadlines(t *testing.T) {
 	want := map[string]float64{"C-FIN-7": moved, "C-FIN-OTHER": float64(other)}
 	if len(got) != len(want) || got["C-FIN-7"] != moved || got["C-FIN-OTHER"] != float64(other) {
 		t.Fatalf("left %v, want only the moved deadline and the one with another lease %v", got, want)
+	}
+}
+
+// captured is a Sink that keeps what was written.
+type captured struct {
+	mu   sync.Mutex
+	msgs []kafka.Message
+}
+
+func (c *captured) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.msgs = append(c.msgs, msgs...)
+	return nil
+}
+
+// An escalation whose record cannot be read does not hold back the
+// timeouts claimed with it: the others fire and are finished, it stays
+// leased in its set (claimed again when the lease runs out), and the round
+// does not fail.
+func TestEscalationTimeoutsFirePastAnUnreadableRecord(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx := context.Background()
+	now := time.Now()
+	store := NewEscalationStore(rdb, time.Hour)
+	w := &captured{}
+	tm := &Timers{Redis: rdb, Writer: w, Store: store, Now: func() time.Time { return now }, Parallel: 1, Log: quietLog()}
+	pol := rules.PolicySnapshot{ID: "p", Steps: []rules.PolicyStep{{AckWithin: rules.Duration(5 * time.Minute)}}}
+	var refs []string
+	for i := range 3 {
+		e := codeEscalation(80+i, fmt.Sprintf("T%05d", i))
+		e.Alert.Policy = pol
+		if err := store.Save(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		ref := EscRef(e.CaseRef, e.ID)
+		refs = append(refs, ref)
+		key := keyTimerEscalation.key(ref)
+		if err := rdb.ZAdd(ctx, key, redis.Z{Score: ms(now.Add(-time.Minute)), Member: ref}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, a, _ := ParseEscRef(refs[1])
+	rdb.Set(ctx, escKey(c, a), "{not json", time.Hour)
+
+	n, err := tm.FireDue(ctx, keyTimerEscalation)
+	if err != nil || n != 2 {
+		t.Fatalf("fired %d (%v), want the 2 readable ones", n, err)
+	}
+	if len(w.msgs) != 2 || bytes.Contains(w.msgs[0].Value, []byte(a)) || bytes.Contains(w.msgs[1].Value, []byte(a)) {
+		t.Fatalf("%d timeout events written, want 2 without the unreadable one", len(w.msgs))
+	}
+	for i, ref := range refs {
+		score, err := rdb.ZScore(ctx, keyTimerEscalation.key(ref), ref).Result()
+		switch {
+		case i == 1 && (err != nil || score <= ms(now)):
+			t.Fatalf("the unreadable escalation's timer: score %v (%v), want it kept, leased", score, err)
+		case i != 1 && err != redis.Nil:
+			t.Fatalf("timer %d still in its set (%v) after it fired", i, err)
+		}
 	}
 }
