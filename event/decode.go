@@ -104,6 +104,10 @@ func decode(b []byte, internal bool) (Event, error) {
 		}
 	}
 	var w wire
+	if fast && fillWire(b, &w) {
+		return w.event(internal)
+	}
+	w = wire{}
 	var err error
 	if fast {
 		// Every key is the contract's: no unknown field to refuse, and
