@@ -141,7 +141,7 @@ func (r *Reader) Bool() bool {
 	return false
 }
 
-// Int64 reads an integer without fraction or exponent that fits 64 bits.
+// Int64 reads an integer that fits 64 bits (no leading zero).
 func (r *Reader) Int64() int64 {
 	r.ws()
 	if !r.ok {
@@ -155,8 +155,10 @@ func (r *Reader) Int64() int64 {
 	for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
 		r.i++
 	}
+	// A fraction or an exponent is left where the digits end: what reads
+	// next (a ',', '}' or the end) refuses it.
 	n := r.i - digits
-	if n == 0 || (n > 1 && r.b[digits] == '0') || (r.i < len(r.b) && (r.b[r.i] == '.' || r.b[r.i] == 'e' || r.b[r.i] == 'E')) {
+	if n == 0 || (n > 1 && r.b[digits] == '0') {
 		r.ok = false
 		return 0
 	}
