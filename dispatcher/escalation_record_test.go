@@ -328,16 +328,7 @@ func TestEscalationsByRefsReadAsByRef(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
 	ctx := context.Background()
 	s := NewEscalationStore(rdb, time.Hour)
-	pol := rules.PolicySnapshot{ID: "p", Steps: []rules.PolicyStep{{AckWithin: rules.Duration(5 * time.Minute)}}}
-	var refs []string
-	for i := range 3 {
-		e := codeEscalation(40+i, fmt.Sprintf("K%05d", i))
-		e.Step, e.Alert.Policy = i, pol
-		if err := s.Save(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-		refs = append(refs, EscRef(e.CaseRef, e.ID))
-	}
+	refs := saveEscalations(t, s, 40, 3)
 	old := codeEscalation(50, "OLD001")
 	if err := s.Save(ctx, old); err != nil {
 		t.Fatal(err)
@@ -377,16 +368,8 @@ func TestEscalationsByRefsFailOnlyTheUnreadable(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
 	ctx := context.Background()
 	s := NewEscalationStore(rdb, time.Hour)
-	pol := rules.PolicySnapshot{ID: "p", Steps: []rules.PolicyStep{{AckWithin: rules.Duration(5 * time.Minute)}}}
-	var refs []string
-	for i := range 5 {
-		e := codeEscalation(70+i, fmt.Sprintf("B%05d", i))
-		e.Alert.Policy = pol
-		if err := s.Save(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-		refs = append(refs, EscRef(e.CaseRef, e.ID))
-	}
+	refs := saveEscalations(t, s, 70, 5)
+	pol := testPolicy()
 	c1, a1, _ := ParseEscRef(refs[1])
 	rdb.Set(ctx, escKey(c1, a1), "{not json", time.Hour)
 	c2, a2, _ := ParseEscRef(refs[2])
@@ -418,4 +401,24 @@ func TestEscalationsByRefsFailOnlyTheUnreadable(t *testing.T) {
 			t.Fatalf("entry %d: %+v, %v (want failed: %v)", i, got[i], bad[i], want)
 		}
 	}
+}
+
+func testPolicy() rules.PolicySnapshot {
+	return rules.PolicySnapshot{ID: "p", Steps: []rules.PolicyStep{{AckWithin: rules.Duration(5 * time.Minute)}}}
+}
+
+// saveEscalations saves n open escalations (codeEscalation first..,
+// step i, testPolicy) and returns their refs.
+func saveEscalations(t *testing.T, s *EscalationStore, first, n int) []string {
+	t.Helper()
+	var refs []string
+	for i := range n {
+		e := codeEscalation(first+i, fmt.Sprintf("S%05d", first+i))
+		e.Step, e.Alert.Policy = i, testPolicy()
+		if err := s.Save(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, EscRef(e.CaseRef, e.ID))
+	}
+	return refs
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
-	"github.com/viogen-alerts/dispatcher/rules"
 )
 
 // Finishing a claim removes, in one call, every fired timer
@@ -83,18 +82,9 @@ func TestEscalationTimeoutsFirePastAnUnreadableRecord(t *testing.T) {
 	store := NewEscalationStore(rdb, time.Hour)
 	w := &captured{}
 	tm := &Timers{Redis: rdb, Writer: w, Store: store, Now: func() time.Time { return now }, Parallel: 1, Log: quietLog()}
-	pol := rules.PolicySnapshot{ID: "p", Steps: []rules.PolicyStep{{AckWithin: rules.Duration(5 * time.Minute)}}}
-	var refs []string
-	for i := range 3 {
-		e := codeEscalation(80+i, fmt.Sprintf("T%05d", i))
-		e.Alert.Policy = pol
-		if err := store.Save(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-		ref := EscRef(e.CaseRef, e.ID)
-		refs = append(refs, ref)
-		key := keyTimerEscalation.key(ref)
-		if err := rdb.ZAdd(ctx, key, redis.Z{Score: ms(now.Add(-time.Minute)), Member: ref}).Err(); err != nil {
+	refs := saveEscalations(t, store, 80, 3)
+	for _, ref := range refs {
+		if err := rdb.ZAdd(ctx, keyTimerEscalation.key(ref), redis.Z{Score: ms(now.Add(-time.Minute)), Member: ref}).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
