@@ -8,19 +8,32 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// TimerMetrics measure how late due timers fire.
+// TimerMetrics measure how late due timers fire, and count those that
+// could not be fired.
 type TimerMetrics struct {
-	Lateness *prometheus.HistogramVec
+	Lateness   *prometheus.HistogramVec
+	Unreadable *prometheus.CounterVec
 }
 
-// NewTimerMetrics registers dispatcher_timer_lateness_seconds with reg
-// (nil: unregistered).
+// NewTimerMetrics registers dispatcher_timer_lateness_seconds and
+// dispatcher_timers_unreadable_total with reg (nil: unregistered).
 func NewTimerMetrics(reg prometheus.Registerer) *TimerMetrics {
 	return &TimerMetrics{Lateness: registerShared(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "dispatcher_timer_lateness_seconds",
 		Help:    "How long after its due time a timer fired (check-in, reassessment, escalation step).",
 		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600},
+	}, []string{"timer"})), Unreadable: registerShared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dispatcher_timers_unreadable_total",
+		Help: "Due timers claimed and not fired because what they time out cannot be read (an escalation record or its policy snapshot); each is tried again when its lease runs out.",
 	}, []string{"timer"}))}
+}
+
+// unreadable counts timers of set held back at a claim; nil m does nothing.
+func (m *TimerMetrics) unreadable(set shardedSet, n int) {
+	if m == nil || m.Unreadable == nil || n == 0 {
+		return
+	}
+	m.Unreadable.WithLabelValues(timerName(set)).Add(float64(n))
 }
 
 // timerName is the timer label of a timer set.

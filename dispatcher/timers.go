@@ -339,6 +339,7 @@ func (t *Timers) escalationEvents(ctx context.Context, cs []claimed, now time.Ti
 		if bad[i] != nil {
 			t.Log.WithError(bad[i]).WithField("escalation", c.member).
 				Error("escalation timeout not fired: its record cannot be read; retried when the claim's lease runs out")
+			t.Metrics.unreadable(keyTimerEscalation, 1)
 			continue
 		}
 		done = append(done, c)

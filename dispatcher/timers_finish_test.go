@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
@@ -73,15 +74,16 @@ func (c *captured) WriteMessages(_ context.Context, msgs ...kafka.Message) error
 
 // An escalation whose record cannot be read does not hold back the
 // timeouts claimed with it: the others fire and are finished, it stays
-// leased in its set (claimed again when the lease runs out), and the round
-// does not fail.
+// leased in its set (claimed again when the lease runs out) and is counted
+// for the alert rules, and the round does not fail.
 func TestEscalationTimeoutsFirePastAnUnreadableRecord(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
 	ctx := context.Background()
 	now := time.Now()
 	store := NewEscalationStore(rdb, time.Hour)
 	w := &captured{}
-	tm := &Timers{Redis: rdb, Writer: w, Store: store, Now: func() time.Time { return now }, Parallel: 1, Log: quietLog()}
+	metrics := NewTimerMetrics(prometheus.NewRegistry())
+	tm := &Timers{Redis: rdb, Writer: w, Store: store, Now: func() time.Time { return now }, Parallel: 1, Log: quietLog(), Metrics: metrics}
 	refs := saveEscalations(t, store, 80, 3)
 	for _, ref := range refs {
 		if err := rdb.ZAdd(ctx, keyTimerEscalation.key(ref), redis.Z{Score: ms(now.Add(-time.Minute)), Member: ref}).Err(); err != nil {
@@ -97,6 +99,9 @@ func TestEscalationTimeoutsFirePastAnUnreadableRecord(t *testing.T) {
 	}
 	if len(w.msgs) != 2 || bytes.Contains(w.msgs[0].Value, []byte(a)) || bytes.Contains(w.msgs[1].Value, []byte(a)) {
 		t.Fatalf("%d timeout events written, want 2 without the unreadable one", len(w.msgs))
+	}
+	if n := counterValue(t, metrics.Unreadable.WithLabelValues("escalation")); n != 1 {
+		t.Fatalf("dispatcher_timers_unreadable_total{timer=escalation} = %v, want 1", n)
 	}
 	for i, ref := range refs {
 		score, err := rdb.ZScore(ctx, keyTimerEscalation.key(ref), ref).Result()
