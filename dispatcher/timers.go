@@ -236,7 +236,7 @@ func (t *Timers) fireKey(ctx context.Context, set shardedSet, key string) (int, 
 	if len(cs) == 0 {
 		return 0, false, nil
 	}
-	evs, cs, err := t.events(ctx, set, cs, now)
+	evs, done, err := t.events(ctx, set, cs, now)
 	if err == nil && len(evs) > 0 {
 		// Within the lease: a write that outlives it would let another
 		// instance fire the same timers (absorbed, but avoidable).
@@ -253,8 +253,8 @@ func (t *Timers) fireKey(ctx context.Context, set shardedSet, key string) (int, 
 		}
 		return 0, false, err
 	}
-	t.Metrics.fired(set, cs, now)
-	return len(evs), len(cs) == t.Batch, t.finish(ctx, key, lease, cs)
+	t.Metrics.fired(set, done, now)
+	return len(evs), len(cs) == t.Batch, t.finish(ctx, key, lease, done)
 }
 
 // unclaimTimerScript restores ARGV[3] as the score of ARGV[1] if it still

@@ -113,3 +113,33 @@ func TestEscalationTimeoutsFirePastAnUnreadableRecord(t *testing.T) {
 		}
 	}
 }
+
+// When the events of a claim cannot be built at all (here every record of
+// the claim answers with an error: a failed round trip looks the same),
+// the claim is given back whole with the real due times, as when the
+// write to Kafka fails: nothing stays hidden behind its lease.
+func TestTimersGiveTheClaimBackWhenItsEventsFail(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx := context.Background()
+	now := time.Now()
+	store := NewEscalationStore(rdb, time.Hour)
+	tm := &Timers{Redis: rdb, Writer: &captured{}, Store: store, Now: func() time.Time { return now }, Parallel: 1, Log: quietLog()}
+	refs := saveEscalations(t, store, 90, 2)
+	due := ms(now.Add(-time.Minute))
+	for _, ref := range refs {
+		c, a, _ := ParseEscRef(ref)
+		rdb.Del(ctx, escKey(c, a))
+		rdb.HSet(ctx, escKey(c, a), "f", "v") // WRONGTYPE for GET
+		if err := rdb.ZAdd(ctx, keyTimerEscalation.key(ref), redis.Z{Score: due, Member: ref}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := tm.FireDue(ctx, keyTimerEscalation); err == nil || n != 0 {
+		t.Fatalf("fired %d (%v), want an error and nothing fired", n, err)
+	}
+	for _, ref := range refs {
+		if score, err := rdb.ZScore(ctx, keyTimerEscalation.key(ref), ref).Result(); err != nil || score != due {
+			t.Fatalf("%s: score %v (%v), want it given back at its due time %v", ref, score, err, due)
+		}
+	}
+}
