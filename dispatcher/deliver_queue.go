@@ -57,14 +57,8 @@ func appendJob(b []byte, j *retryJob) (_ []byte, ok bool) {
 	w.str(j.Channel)
 	w.raw(`,"attempt":`)
 	w.b = strconv.AppendInt(w.b, int64(j.Attempt), 10)
-	if j.Check != "" {
-		w.raw(`,"check":`)
-		w.str(j.Check)
-	}
-	if j.SID != "" {
-		w.raw(`,"sid":`)
-		w.str(j.SID)
-	}
+	w.optStr(`,"check":`, j.Check)
+	w.optStr(`,"sid":`, j.SID)
 	w.raw(`}`)
 	return w.b, w.ok
 }

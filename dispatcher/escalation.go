@@ -443,7 +443,7 @@ func (s *EscalationStore) Open(ctx context.Context, limit int64) ([]*Escalation,
 	if err != nil {
 		return nil, fmt.Errorf("list open escalations: %w", err)
 	}
-	return s.byRefs(ctx, zs)
+	return s.listed(ctx, zs)
 }
 
 // RecentWindow is how far back Recent lists escalations.
@@ -457,22 +457,29 @@ func (s *EscalationStore) Recent(ctx context.Context, since time.Time, limit int
 	if err != nil {
 		return nil, fmt.Errorf("list recent escalations: %w", err)
 	}
-	return s.byRefs(ctx, zs)
+	return s.listed(ctx, zs)
 }
 
-// byRefs reads the escalations an index lists ("case|alert" members),
-// skipping those whose record is gone.
-func (s *EscalationStore) byRefs(ctx context.Context, zs []redis.Z) ([]*Escalation, error) {
-	out := make([]*Escalation, 0, len(zs))
-	for _, z := range zs {
-		e, err := s.ByRef(ctx, fmt.Sprint(z.Member))
-		if errors.Is(err, ErrNoEscalation) {
-			continue
+// listed reads the escalations an index lists ("case|alert" members) in
+// one round trip (ByRefs), in its order, skipping those whose record is
+// gone; one that cannot be read fails the list.
+func (s *EscalationStore) listed(ctx context.Context, zs []redis.Z) ([]*Escalation, error) {
+	refs := make([]string, len(zs))
+	for i, z := range zs {
+		refs[i] = fmt.Sprint(z.Member)
+	}
+	es, bad, err := s.ByRefs(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Escalation, 0, len(es))
+	for i, e := range es {
+		if bad[i] != nil {
+			return nil, bad[i]
 		}
-		if err != nil {
-			return nil, err
+		if e != nil {
+			out = append(out, e)
 		}
-		out = append(out, e)
 	}
 	return out, nil
 }

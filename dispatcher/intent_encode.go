@@ -62,10 +62,7 @@ func appendIntent(b []byte, in *Intent) (_ []byte, ok bool) {
 		w.raw(`,"deadline":`)
 		w.time(in.Deadline)
 	}
-	if in.AckCode != "" {
-		w.raw(`,"ack_code":`)
-		w.str(in.AckCode)
-	}
+	w.optStr(`,"ack_code":`, in.AckCode)
 	if in.Missed != 0 {
 		w.raw(`,"missed":`)
 		w.b = strconv.AppendInt(w.b, int64(in.Missed), 10)
@@ -78,10 +75,7 @@ func appendIntent(b []byte, in *Intent) (_ []byte, ok bool) {
 	w.str(in.AgencyID)
 	w.raw(`,"agency_name":`)
 	w.str(in.AgencyName)
-	if in.OtherAgency != "" {
-		w.raw(`,"other_agency":`)
-		w.str(in.OtherAgency)
-	}
+	w.optStr(`,"other_agency":`, in.OtherAgency)
 	w.raw(`,"contact_id":`)
 	w.str(in.ContactID)
 	w.raw(`,"locale":`)
@@ -92,10 +86,7 @@ func appendIntent(b []byte, in *Intent) (_ []byte, ok bool) {
 		w.raw(`,"fallback":`)
 		w.strs(in.Fallback)
 	}
-	if in.PagerAction != "" {
-		w.raw(`,"pager_action":`)
-		w.str(in.PagerAction)
-	}
+	w.optStr(`,"pager_action":`, in.PagerAction)
 	w.raw(`}`)
 	return w.b, w.ok
 }
@@ -108,9 +99,9 @@ type jsonAppender struct {
 func (w *jsonAppender) raw(s string) { w.b = append(w.b, s...) }
 
 // str writes a string that needs no escaping: ASCII from the space up
-// other than '"', '\\' and the HTML characters json.Marshal escapes, and valid UTF-8
-// beyond ASCII other than U+2028 and U+2029 (agency names are Spanish);
-// any other string makes the whole encoding fall back.
+// other than '"', '\\' and the HTML characters json.Marshal escapes, and
+// valid UTF-8 beyond ASCII other than U+2028 and U+2029 (agency names are
+// Spanish); any other string makes the whole encoding fall back.
 func (w *jsonAppender) str(s string) {
 	ascii := true
 	for i := 0; i < len(s); i++ {
@@ -129,6 +120,14 @@ func (w *jsonAppender) str(s string) {
 	w.b = append(w.b, '"')
 	w.b = append(w.b, s...)
 	w.b = append(w.b, '"')
+}
+
+// optStr writes key and s unless s is empty (omitempty).
+func (w *jsonAppender) optStr(key, s string) {
+	if s != "" {
+		w.raw(key)
+		w.str(s)
+	}
 }
 
 func (w *jsonAppender) strs(ss []string) {

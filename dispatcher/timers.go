@@ -161,10 +161,10 @@ func (t *Timers) round(ctx context.Context) (more bool, failed error) {
 // Check is the timers' readiness check: nil unless the last round failed.
 func (t *Timers) Check() error { return t.health.err() }
 
+// claimed is a timer of a claim (its lease is the claim's).
 type claimed struct {
 	member string
 	due    time.Time
-	lease  int64
 }
 
 // FireDue makes one pass over the shards of a set: each claims up to
@@ -231,7 +231,7 @@ func (t *Timers) fireKey(ctx context.Context, set shardedSet, key string) (int, 
 	var cs []claimed
 	for i := 0; i+1 < len(res); i += 2 {
 		ms, _ := strconv.ParseFloat(res[i+1], 64)
-		cs = append(cs, claimed{member: res[i], due: time.UnixMilli(int64(ms)).UTC(), lease: lease})
+		cs = append(cs, claimed{member: res[i], due: time.UnixMilli(int64(ms)).UTC()})
 	}
 	if len(cs) == 0 {
 		return 0, false, nil
@@ -248,7 +248,7 @@ func (t *Timers) fireKey(ctx context.Context, set shardedSet, key string) (int, 
 		// Give the timers back with their real due times, so the next round
 		// reports the deadline itself and not the lease (which the handler
 		// would find stale).
-		if uerr := t.unclaim(ctx, key, cs); uerr != nil {
+		if uerr := t.unclaim(ctx, key, lease, cs); uerr != nil {
 			t.Log.WithError(uerr).Warn("timers stay leased until the lease runs out")
 		}
 		return 0, false, err
@@ -264,10 +264,12 @@ local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if s and tonumber(s) == tonumber(ARGV[2]) then return redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1]) end
 return 0`)
 
-func (t *Timers) unclaim(ctx context.Context, key string, cs []claimed) error {
+// unclaim gives the timers cs, claimed together under lease, back with
+// their due times.
+func (t *Timers) unclaim(ctx context.Context, key string, lease int64, cs []claimed) error {
 	calls := make([]scriptCall, len(cs))
 	for i, c := range cs {
-		calls[i] = scriptCall{keys: []string{key}, args: []any{c.member, c.lease, c.due.UnixMilli()}}
+		calls[i] = scriptCall{keys: []string{key}, args: []any{c.member, lease, c.due.UnixMilli()}}
 	}
 	if _, err := evalAll(ctx, t.Redis, unclaimTimerScript, calls); err != nil {
 		return fmt.Errorf("unclaim %s: %w", key, err)

@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -30,7 +31,7 @@ func TestTimerFinishKeepsMovedDeadlines(t *testing.T) {
 		if err := rdb.ZAdd(ctx, key, redis.Z{Score: float64(lease), Member: m}).Err(); err != nil {
 			t.Fatal(err)
 		}
-		cs = append(cs, claimed{member: m, lease: lease})
+		cs = append(cs, claimed{member: m})
 	}
 	moved := float64(lease + 3_600_000)
 	if err := rdb.ZAdd(ctx, key, redis.Z{Score: moved, Member: "C-FIN-7"}).Err(); err != nil {
@@ -40,7 +41,7 @@ func TestTimerFinishKeepsMovedDeadlines(t *testing.T) {
 	if err := rdb.ZAdd(ctx, key, redis.Z{Score: float64(other), Member: "C-FIN-OTHER"}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	cs = append(cs, claimed{member: "C-FIN-OTHER", lease: lease}) // claimed under a lease it no longer has
+	cs = append(cs, claimed{member: "C-FIN-OTHER"}) // claimed under a lease it no longer has
 
 	if err := tm.finish(ctx, key, lease, cs); err != nil {
 		t.Fatal(err)
@@ -141,5 +142,48 @@ func TestTimersGiveTheClaimBackWhenItsEventsFail(t *testing.T) {
 		if score, err := rdb.ZScore(ctx, keyTimerEscalation.key(ref), ref).Result(); err != nil || score != due {
 			t.Fatalf("%s: score %v (%v), want it given back at its due time %v", ref, score, err, due)
 		}
+	}
+}
+
+// stuckSink is a broker that never answers: a write ends only with its
+// context.
+type stuckSink struct{}
+
+func (stuckSink) WriteMessages(ctx context.Context, _ ...kafka.Message) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A write to Kafka that does not end is given up within the claim's lease
+// (half of it), and the claim is given back, before another instance
+// could claim the same timers: FireDue returns even though the caller's
+// context never ends.
+func TestTimersGiveUpAStuckWriteWithinTheLease(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx := context.Background()
+	now := time.Now()
+	rdb.HSet(ctx, caseKey("C-STUCK"), "muni", "13047", "prov", "13", "region", "CM", "unit", "gc-ciudad-real")
+	due := ms(now.Add(-time.Minute))
+	rdb.ZAdd(ctx, keyTimerCheckin.key("C-STUCK"), redis.Z{Score: due, Member: "C-STUCK"})
+	tm := &Timers{Redis: rdb, Writer: stuckSink{}, Now: func() time.Time { return now }, Lease: 200 * time.Millisecond, Log: quietLog()}
+	type result struct {
+		n   int
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		n, err := tm.FireDue(ctx, keyTimerCheckin)
+		got <- result{n, err}
+	}()
+	select {
+	case r := <-got:
+		if r.err == nil || !errors.Is(r.err, context.DeadlineExceeded) || r.n != 0 {
+			t.Fatalf("fired %d (%v), want the write given up", r.n, r.err)
+		}
+	case <-time.After(30 * time.Second): // a hang guard, not a timing check
+		t.Fatal("FireDue still waits on a write that never ends")
+	}
+	if score, err := rdb.ZScore(ctx, keyTimerCheckin.key("C-STUCK"), "C-STUCK").Result(); err != nil || score != due {
+		t.Fatalf("score %v (%v), want the timer given back at its due time", score, err)
 	}
 }

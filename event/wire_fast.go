@@ -46,38 +46,59 @@ func fillBody(r *jsonfast.Reader, key string, w *wire) {
 	switch key {
 	case "risk":
 		w.Risk = &wireRisk{}
-		fields(r, map[string]func(){
-			"level":    func() { w.Risk.Level = rawString(r) },
-			"previous": func() { w.Risk.Previous = rawString(r) },
-			"manual":   func() { w.Risk.Manual = r.Bool() },
+		r.Object(func(k string) {
+			switch k {
+			case "level":
+				w.Risk.Level = rawString(r)
+			case "previous":
+				w.Risk.Previous = rawString(r)
+			case "manual":
+				w.Risk.Manual = r.Bool()
+			default:
+				r.Fail()
+			}
 		})
 	case "incident":
 		w.Incident = &wireIncident{}
-		strFields(r, map[string]*string{"kind": &w.Incident.Kind, "reassessment_due_by": &w.Incident.ReassessmentDueBy})
+		strFields(r, []string{"kind", "reassessment_due_by"}, &w.Incident.Kind, &w.Incident.ReassessmentDueBy)
 	case "checkin":
 		w.Checkin = &Checkin{}
-		strFields(r, map[string]*string{"kind": &w.Checkin.Kind, "unit": &w.Checkin.Unit})
+		strFields(r, []string{"kind", "unit"}, &w.Checkin.Kind, &w.Checkin.Unit)
 	case "protection_order":
 		p := &wireProtectionOrder{}
 		w.ProtectionOrder = p
-		fields(r, map[string]func(){
-			"court":       func() { p.Court = r.Str() },
-			"measures":    func() { p.Measures = r.Strs() },
-			"valid_until": func() { p.ValidUntil = r.Str() },
+		r.Object(func(k string) {
+			switch k {
+			case "court":
+				p.Court = r.Str()
+			case "measures":
+				p.Measures = r.Strs()
+			case "valid_until":
+				p.ValidUntil = r.Str()
+			default:
+				r.Fail()
+			}
 		})
 	case "breach":
 		w.Breach = &Breach{}
-		strFields(r, map[string]*string{"channel": &w.Breach.Channel})
+		strFields(r, []string{"channel"}, &w.Breach.Channel)
 	case "release":
 		w.Release = &wireRelease{}
-		strFields(r, map[string]*string{"effective_at": &w.Release.EffectiveAt, "until": &w.Release.Until,
-			"destination_municipality": &w.Release.DestinationMunicipality})
+		strFields(r, []string{"effective_at", "until", "destination_municipality"},
+			&w.Release.EffectiveAt, &w.Release.Until, &w.Release.DestinationMunicipality)
 	case "alarm":
 		a := &Alarm{}
 		w.Alarm = a
-		fields(r, map[string]func(){
-			"kind":       func() { a.Kind = r.Str() },
-			"distance_m": func() { d := r.Int(); a.DistanceM = &d },
+		r.Object(func(k string) {
+			switch k {
+			case "kind":
+				a.Kind = r.Str()
+			case "distance_m":
+				d := r.Int()
+				a.DistanceM = &d
+			default:
+				r.Fail()
+			}
 		})
 	default:
 		fillInternal(r, key, w)
@@ -90,26 +111,40 @@ func fillInternal(r *jsonfast.Reader, key string, w *wire) {
 	case "relocation":
 		rl := &wireRelocation{}
 		w.Relocation = rl
-		fields(r, map[string]func(){
-			"to":               func() { rl.To = readJurisdiction(r) },
-			"responsible_unit": func() { rl.ResponsibleUnit = r.Str() },
+		r.Object(func(k string) {
+			switch k {
+			case "to":
+				rl.To = readJurisdiction(r)
+			case "responsible_unit":
+				rl.ResponsibleUnit = r.Str()
+			default:
+				r.Fail()
+			}
 		})
 	case "closure":
 		w.Closure = &Closure{}
-		strFields(r, map[string]*string{"reason": &w.Closure.Reason})
+		strFields(r, []string{"reason"}, &w.Closure.Reason)
 	case "timer":
 		t := &wireTimer{}
 		w.Timer = t
-		fields(r, map[string]func(){
-			"due_at":        func() { t.DueAt = r.Str() },
-			"escalation_id": func() { t.EscalationID = r.Str() },
-			"step":          func() { t.Step = r.Int() },
-			"round":         func() { t.Round = r.Int() },
+		r.Object(func(k string) {
+			switch k {
+			case "due_at":
+				t.DueAt = r.Str()
+			case "escalation_id":
+				t.EscalationID = r.Str()
+			case "step":
+				t.Step = r.Int()
+			case "round":
+				t.Round = r.Int()
+			default:
+				r.Fail()
+			}
 		})
 	case "ack":
 		a := &Ack{}
 		w.Ack = a
-		strFields(r, map[string]*string{"escalation_id": &a.EscalationID, "agency": &a.Agency, "via": &a.Via, "operator": &a.Operator})
+		strFields(r, []string{"escalation_id", "agency", "via", "operator"}, &a.EscalationID, &a.Agency, &a.Via, &a.Operator)
 	default:
 		r.Fail()
 	}
@@ -117,38 +152,19 @@ func fillInternal(r *jsonfast.Reader, key string, w *wire) {
 
 func readJurisdiction(r *jsonfast.Reader) *Jurisdiction {
 	j := &Jurisdiction{}
-	r.Object(func(key string) {
-		switch key {
-		case "municipality":
-			j.Municipality = r.Str()
-		case "province":
-			j.Province = r.Str()
-		case "region":
-			j.Region = r.Str()
-		default:
-			r.Fail()
-		}
-	})
+	strFields(r, []string{"municipality", "province", "region"}, &j.Municipality, &j.Province, &j.Region)
 	return j
 }
 
-// fields reads an object whose keys each have a reader.
-func fields(r *jsonfast.Reader, read map[string]func()) {
+// strFields reads an object of strings: the value of keys[i] goes to
+// into[i].
+func strFields(r *jsonfast.Reader, keys []string, into ...*string) {
 	r.Object(func(key string) {
-		if f, ok := read[key]; ok {
-			f()
-			return
-		}
-		r.Fail()
-	})
-}
-
-// strFields reads an object of strings.
-func strFields(r *jsonfast.Reader, into map[string]*string) {
-	r.Object(func(key string) {
-		if p, ok := into[key]; ok {
-			*p = r.Str()
-			return
+		for i, k := range keys {
+			if k == key {
+				*into[i] = r.Str()
+				return
+			}
 		}
 		r.Fail()
 	})
