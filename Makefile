@@ -64,7 +64,7 @@ flake: deps
 flake-quick: deps
 	$(GO) test -count=20 -failfast -timeout 60m -run '$(FLAKE_TESTS)' ./dispatcher
 
-FLAKE_TESTS = TestDeliver|TestLadder|TestTimers|TestMissedCheckin|TestCheckin|TestLane|TestOffer|TestBegin|TestRateLimit|TestBatch|TestCritical|TestTimerRound|TestConcurrentClaims|TestClaim|TestQueue|TestStoreCatchesUp|TestIngestPipeline|TestFillBatch|TestEscalationTimeoutsFire|TestEscalationsByRefs
+FLAKE_TESTS = TestSlot|TestDeliver|TestLadder|TestTimers|TestMissedCheckin|TestCheckin|TestLane|TestOffer|TestBegin|TestRateLimit|TestBatch|TestCritical|TestTimerRound|TestConcurrentClaims|TestClaim|TestQueue|TestStoreCatchesUp|TestIngestPipeline|TestFillBatch|TestEscalationTimeoutsFire|TestEscalationsByRefs
 
 # Tests start their own redis-server, and the console's browser test a
 # headless Debian chromium; install them if this machine lacks them.

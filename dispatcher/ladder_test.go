@@ -248,6 +248,10 @@ func TestLadderClimbsWithoutAck(t *testing.T) {
 		p.intents.waitFor(t, fmt.Sprintf("step %d round %d", sr[0], sr[1]), func(in Intent) bool {
 			return isLadder(in) && in.Kind == KindAlert && in.Step == sr[0] && in.Round == sr[1]
 		})
+		// The step's intents are written before its record and next timer
+		// are saved: advancing the clock sooner would schedule that timer
+		// past the next fireAll, and the ladder would wait for ever.
+		p.waitProcessed(t)
 	}
 	clock.Add(31 * time.Minute)
 	fireAll(t, p.timers)

@@ -163,6 +163,7 @@ func TestSlotSafeLadder(t *testing.T) {
 		p.intents.waitFor(t, "next step", func(in Intent) bool {
 			return isLadder(in) && in.Kind == KindAlert && in.Step == sr[0] && in.Round == sr[1]
 		})
+		p.waitProcessed(t) // the step's intents are written before its record (and next timer) is saved
 	}
 	clock.Add(31 * time.Minute)
 	fireAll(t, p.timers)
