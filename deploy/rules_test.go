@@ -130,13 +130,13 @@ func TestAlertRules(t *testing.T) {
 	for _, want := range []string{
 		"DispatcherDown", "DispatcherNotReady", "DispatcherConsumerLagGrowing", "DispatcherNoUpstreamEvents",
 		"DispatcherDeliveryQueueGrowing", "DispatcherUndeliverable", "DispatcherTimersLate", "DispatcherDeadLetters",
-		"DispatcherRateLimitFallback", "DispatcherDestinationThrottled",
+		"DispatcherRateLimitFallback", "DispatcherDestinationThrottled", "DispatcherIntentDeadLettered",
 	} {
 		if !alerts[want] {
 			t.Errorf("no alert %s", want)
 		}
 	}
-	for _, want := range []string{"dispatcher_undeliverable_total", "dispatcher_dead_letters_total", "dispatcher_events_total",
+	for _, want := range []string{"dispatcher_undeliverable_total", "dispatcher_dead_letters_total", "dispatcher_events_total", "dispatcher_intents_dead_lettered_total",
 		"dispatcher_ratelimit_fallback_total", "dispatcher_ratelimit_throttled_total"} {
 		if !used[want] {
 			t.Errorf("no rule watches %s", want)

@@ -36,6 +36,9 @@ type DeliverConfig struct {
 	GroupID      string // default "dispatcher-deliver"
 	IntentsTopic string
 	ResultsTopic string
+	// DLQTopic receives intents that cannot be read or queued (default
+	// case-events.dlq), with the reason: never dropped unseen.
+	DLQTopic string
 	// Workers is how many sends run at once per channel (default 32); the
 	// e-mail lane takes a quarter of it (SMTP relays limit the sessions a
 	// client may hold open).
@@ -81,6 +84,9 @@ func (c *DeliverConfig) defaults() {
 	}
 	if c.ResultsTopic == "" {
 		c.ResultsTopic = TopicResults
+	}
+	if c.DLQTopic == "" {
+		c.DLQTopic = TopicDLQ
 	}
 	if c.Workers <= 0 {
 		c.Workers = 32

@@ -158,7 +158,7 @@ func TestDeliverAuditWriteFailureKeepsTheJob(t *testing.T) {
 	d.writer = dead
 	ctx := context.Background()
 	in := testIntent("audit-down-1")
-	jobs := d.jobsOf([]kafka.Message{intentMsg(t, in)})
+	jobs, _ := d.jobsOf([]kafka.Message{intentMsg(t, in)})
 	if err := d.queue.hold(ctx, jobs, d.now().Add(d.cfg.Lease)); err != nil {
 		t.Fatal(err)
 	}

@@ -77,10 +77,11 @@ func (d *Deliverer) fetch(ctx context.Context, r Source) ([]kafka.Message, error
 	return fillBatch(ctx, r.FetchMessage, []kafka.Message{m}, 500), nil
 }
 
-// intake queues a batch's jobs, offers them to the lanes and commits its
-// offsets. False when ctx ended first (nothing committed).
+// intake queues a batch's jobs, offers them to the lanes, dead-letters
+// what it could not queue and commits its offsets. False when ctx ended
+// first (nothing committed).
 func (d *Deliverer) intake(ctx context.Context, r Source, batch []kafka.Message) bool {
-	jobs := d.jobsOf(batch)
+	jobs, dead := d.jobsOf(batch)
 	if !d.retryInfra(ctx, "queue", func() error { return d.queue.hold(ctx, jobs, d.now().Add(d.cfg.Lease)) }) {
 		return false
 	}
@@ -91,31 +92,59 @@ func (d *Deliverer) intake(ctx context.Context, r Source, batch []kafka.Message)
 	// (a round trip to the broker), and a failing commit only means a
 	// redelivery, which the queue and the sent-markers absorb.
 	d.offer(ctx, jobs)
+	// After the offer: a dead-letter topic that cannot be written holds
+	// back the commit, not the alerts of the batch.
+	if len(dead) > 0 && !d.retryInfra(ctx, "dead letters", func() error { return d.deadLetters(ctx, dead) }) {
+		return false
+	}
 	d.retryCommit(ctx, r, batch)
 	return true
 }
 
-// jobsOf decodes a batch into one job per intent and channel.
-func (d *Deliverer) jobsOf(batch []kafka.Message) []queued {
-	var jobs []queued
+// jobsOf decodes a batch into one job per intent and channel. An intent
+// that cannot be read or queued is a bug of ours (we wrote it): retrying
+// cannot mend it, so it comes back as a dead letter with the reason, to be
+// written before the batch is committed.
+func (d *Deliverer) jobsOf(batch []kafka.Message) (jobs []queued, dead []kafka.Message) {
 	seen := map[string]bool{} // the same intent twice in a batch is one job
 	for _, m := range batch {
 		in, err := DecodeIntent(m.Value)
 		if err != nil {
-			// We wrote it ourselves; a bad one is a bug, logged, not retried forever.
-			d.log.WithError(err).WithFields(logrus.Fields{"partition": m.Partition, "offset": m.Offset}).Error("undecodable intent skipped")
+			dead = append(dead, deadLetter(m, "undeliverable intent: "+err.Error()))
 			continue
 		}
 		for _, ch := range in.Channels {
 			q, err := newQueued(retryJob{Intent: in, Channel: ch, Attempt: 1})
-			if err != nil || seen[q.raw] {
-				continue
+			if err != nil {
+				dead = append(dead, deadLetter(m, "undeliverable intent: "+err.Error()))
+				break
 			}
-			seen[q.raw] = true
-			jobs = append(jobs, q)
+			if !seen[q.raw] {
+				seen[q.raw] = true
+				jobs = append(jobs, q)
+			}
 		}
 	}
-	return jobs
+	return jobs, dead
+}
+
+// deadLetters writes intents that cannot be delivered to the dead-letter
+// topic, counts them and logs each at error: an alert may be lost there
+// (DispatcherIntentDeadLettered pages). The log names no case or contact.
+func (d *Deliverer) deadLetters(ctx context.Context, dead []kafka.Message) error {
+	for len(dead) > 0 {
+		m := dead[0]
+		m.Topic = d.cfg.DLQTopic
+		out, err := writeDeadLetter(ctx, d.writer, m)
+		if err != nil {
+			return err
+		}
+		dead = dead[1:]
+		d.metrics.deadIntents.Inc()
+		d.log.WithFields(logrus.Fields{"reason": headerValue(out, HeaderReason), "source_partition": headerValue(out, HeaderSourcePartition),
+			"source_offset": headerValue(out, HeaderSourceOffset), "dlq_topic": d.cfg.DLQTopic}).Error("undeliverable intent dead-lettered")
+	}
+	return nil
 }
 
 // retryInfra runs fn until it succeeds or ctx ends, marking part failing

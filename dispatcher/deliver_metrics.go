@@ -8,6 +8,7 @@ type deliverMetrics struct {
 	notifications *prometheus.CounterVec
 	notices       prometheus.Counter
 	undeliverable prometheus.Counter
+	deadIntents   prometheus.Counter
 	latency       *prometheus.HistogramVec
 	lag           *prometheus.GaugeVec
 	reg           prometheus.Registerer // for the collectors registered while the stage runs
@@ -30,6 +31,10 @@ func newDeliverMetrics(reg prometheus.Registerer) *deliverMetrics {
 			Name: "dispatcher_undeliverable_total",
 			Help: "Coordinating-center notices that failed on a channel past their retry horizon.",
 		}),
+		deadIntents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dispatcher_intents_dead_lettered_total",
+			Help: "Intents that could not be read or queued for delivery, written to the dead-letter topic.",
+		}),
 	}
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "dispatcher_notification_latency_seconds",
@@ -37,7 +42,7 @@ func newDeliverMetrics(reg prometheus.Registerer) *deliverMetrics {
 		// 50 ms to about 55 min.
 		Buckets: prometheus.ExponentialBuckets(0.05, 2, 17),
 	}, []string{"channel", "severity"})
-	reg.MustRegister(m.notifications, m.notices, m.undeliverable, m.latency)
+	reg.MustRegister(m.notifications, m.notices, m.undeliverable, m.deadIntents, m.latency)
 	m.lag = newConsumerLag(reg)
 	m.reg = reg
 	return m

@@ -15,7 +15,7 @@ import (
 // (fallbacks). Retries scheduled later stay queued. An attempt that fails
 // on our side leaves its job due and is reported.
 func (d *Deliverer) handleBatch(ctx context.Context, batch []kafka.Message) error {
-	jobs := d.jobsOf(batch)
+	jobs, _ := d.jobsOf(batch)
 	if err := d.queue.hold(ctx, jobs, d.now().Add(d.cfg.Lease)); err != nil {
 		return err
 	}

@@ -1,8 +1,10 @@
 package dispatcher
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 
 	"github.com/segmentio/kafka-go"
@@ -88,6 +90,30 @@ func boundedDeadLetter(d kafka.Message, keep int) kafka.Message {
 		h = append(h, kafka.Header{Key: "key_truncated", Value: []byte("true")})
 	}
 	return kafka.Message{Topic: d.Topic, Key: key, Value: value, Headers: h}
+}
+
+// writeDeadLetter writes d (its Topic set) whole if it fits, else (or if
+// the broker refuses it as too large) a bounded copy: the first 64 KiB,
+// then none of the value. It returns what was written.
+func writeDeadLetter(ctx context.Context, w Sink, d kafka.Message) (kafka.Message, error) {
+	out := d
+	if messageBytes(d) > writerLimit(w) {
+		out = boundedDeadLetter(d, deadLetterKeep)
+	}
+	for {
+		err := w.WriteMessages(ctx, out)
+		if err == nil {
+			return out, nil
+		}
+		if !isTooLarge(err) || len(out.Value) == 0 {
+			return out, fmt.Errorf("write dead letter to %s: %w", d.Topic, err)
+		}
+		keep := deadLetterKeep
+		if headerValue(out, HeaderTruncated) == "true" {
+			keep = 0 // even the bounded copy is refused: keep only its headers
+		}
+		out = boundedDeadLetter(d, keep)
+	}
 }
 
 // messageBytes estimates what a kafka.Writer counts against BatchBytes

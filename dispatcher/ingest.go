@@ -385,7 +385,7 @@ func (in *Ingest) decode(m kafka.Message) (event.Event, error) {
 func (in *Ingest) deadLetters(ctx context.Context, dead []kafka.Message) error {
 	for _, d := range dead {
 		d.Topic = in.cfg.DLQTopic
-		out, err := in.writeDeadLetter(ctx, d)
+		out, err := writeDeadLetter(ctx, in.writer, d)
 		if err != nil {
 			return err
 		}
@@ -395,31 +395,6 @@ func (in *Ingest) deadLetters(ctx context.Context, dead []kafka.Message) error {
 			"original_size": len(d.Value)}).Warn("malformed event dead-lettered")
 	}
 	return nil
-}
-
-// writeDeadLetter writes d whole if it fits, else (or if the broker
-// refuses it as too large) a bounded copy: the first 64 KiB, then none of
-// the value. It returns what was written.
-func (in *Ingest) writeDeadLetter(ctx context.Context, d kafka.Message) (kafka.Message, error) {
-	limit := writerLimit(in.writer)
-	out := d
-	if messageBytes(d) > limit {
-		out = boundedDeadLetter(d, deadLetterKeep)
-	}
-	for {
-		err := in.writer.WriteMessages(ctx, out)
-		if err == nil {
-			return out, nil
-		}
-		if !isTooLarge(err) || len(out.Value) == 0 {
-			return out, fmt.Errorf("write dead letter to %s: %w", in.cfg.DLQTopic, err)
-		}
-		keep := deadLetterKeep
-		if headerValue(out, HeaderTruncated) == "true" {
-			keep = 0 // even the bounded copy is refused: keep only its headers
-		}
-		out = boundedDeadLetter(d, keep)
-	}
 }
 
 // isTooLarge reports a message refused for its size, by the writer or the
