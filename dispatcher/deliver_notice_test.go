@@ -168,6 +168,8 @@ func TestDeliverNoticePastHorizonIsUndeliverable(t *testing.T) {
 	eventually(t, "the notices to be declared undeliverable", func() bool {
 		return counterValue(t, d.metrics.undeliverable) >= 5
 	})
+	// The line is logged after the counter is incremented: wait for it too.
+	eventually(t, "an UNDELIVERABLE line", func() bool { return strings.Contains(logs.String(), "UNDELIVERABLE") })
 	if !strings.Contains(logs.String(), "UNDELIVERABLE") || !strings.Contains(logs.String(), `"level":"error"`) {
 		t.Errorf("no error-level UNDELIVERABLE line:\n%s", logs.String())
 	}

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -33,15 +34,24 @@ func TestFillBatchTakesWhatIsThereWithoutLingering(t *testing.T) {
 		t.Fatalf("batch of %d, want the 4 ready messages", len(b))
 	}
 
-	late := make(chan kafka.Message, 1)
-	sent := make(chan struct{})
-	go func() { time.Sleep(50 * time.Millisecond); late <- kafka.Message{Offset: 9}; close(sent) }()
-	if n := len(fillBatch(context.Background(), chanFetch(late), []kafka.Message{{}}, 500)); n != 1 {
-		t.Fatalf("the batch waited 50 ms for a second message (batch of %d)", n)
+	// A message that comes later: the fetch delivers nothing before its
+	// deadline. Not a message sent 50 ms later: a loaded machine may not
+	// run fillBatch within 50 ms, and it would then take that message.
+	var (
+		bounded bool
+		gap     time.Duration // left before the deadline when fetch was called
+	)
+	late := func(ctx context.Context) (kafka.Message, error) {
+		dl, ok := ctx.Deadline()
+		if !ok {
+			return kafka.Message{}, errors.New("no deadline: the batch would wait for ever")
+		}
+		bounded, gap = true, time.Until(dl)
+		<-ctx.Done()
+		return kafka.Message{}, ctx.Err()
 	}
-	<-sent
-	if len(late) != 1 {
-		t.Fatal("the late message was taken")
+	if n := len(fillBatch(context.Background(), late, []kafka.Message{{}}, 500)); n != 1 || !bounded || gap > min(batchGap, 50*time.Millisecond) {
+		t.Fatalf("the batch would wait %v for a second message, want at most batchGap %v and under 50 ms (batch of %d)", gap, batchGap, n)
 	}
 
 	ch = make(chan kafka.Message, 10)
