@@ -63,7 +63,9 @@ func TestReadyzRunsNamedChecks(t *testing.T) {
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "slow (no answer)") || !strings.Contains(body, "deliver") {
 		t.Fatalf("hanging check: %d %q", code, body)
 	}
-	if took > 1500*time.Millisecond {
+	// The check's own limit is 1 s; a hanging check without it would hang
+	// readyz for good. 5 s leaves a loaded CI machine room.
+	if took > 5*time.Second {
 		t.Errorf("readyz took %s with a hanging check, want about 1s", took)
 	}
 	hanging.Store(false)

@@ -50,9 +50,10 @@ func TestSIGTERMDrains(t *testing.T) {
 	if code != 0 {
 		t.Errorf("exit code %d after SIGTERM (%s), want 0", code, p.state)
 	}
-	// The grace bounds the sends; stopping the consumers and writers adds a little.
-	if took > drainGrace+2*time.Second {
-		t.Errorf("exit took %s after SIGTERM, want within the grace period %s (+2 s to close)", took.Round(time.Millisecond), drainGrace)
+	// The grace bounds the sends; stopping the consumers and writers adds a
+	// little, and a loaded machine more (the backlog is about 20 s of work).
+	if took > drainGrace+5*time.Second {
+		t.Errorf("exit took %s after SIGTERM, want within the grace period %s (+5 s to close)", took.Round(time.Millisecond), drainGrace)
 	}
 
 	// Every request that reached the provider before the signal completed.
