@@ -9,9 +9,12 @@ type deliverMetrics struct {
 	notices       prometheus.Counter
 	undeliverable prometheus.Counter
 	deadIntents   prometheus.Counter
-	latency       *prometheus.HistogramVec
-	lag           *prometheus.GaugeVec
-	reg           prometheus.Registerer // for the collectors registered while the stage runs
+	// receiptFailures counts status callbacks answered 500: the receipt
+	// check finishes them, SMS_RECEIPT_TIMEOUT after the send.
+	receiptFailures prometheus.Counter
+	latency         *prometheus.HistogramVec
+	lag             *prometheus.GaugeVec
+	reg             prometheus.Registerer // for the collectors registered while the stage runs
 }
 
 func newDeliverMetrics(reg prometheus.Registerer) *deliverMetrics {
@@ -35,6 +38,10 @@ func newDeliverMetrics(reg prometheus.Registerer) *deliverMetrics {
 			Name: "dispatcher_intents_dead_lettered_total",
 			Help: "Intents that could not be read or queued for delivery, written to the dead-letter topic.",
 		}),
+		receiptFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dispatcher_sms_receipt_failures_total",
+			Help: "Twilio status callbacks that could not be recorded (answered 500); the receipt check handles them later.",
+		}),
 	}
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "dispatcher_notification_latency_seconds",
@@ -42,7 +49,7 @@ func newDeliverMetrics(reg prometheus.Registerer) *deliverMetrics {
 		// 50 ms to about 55 min.
 		Buckets: prometheus.ExponentialBuckets(0.05, 2, 17),
 	}, []string{"channel", "severity"})
-	reg.MustRegister(m.notifications, m.notices, m.undeliverable, m.deadIntents, m.latency)
+	reg.MustRegister(m.notifications, m.notices, m.undeliverable, m.deadIntents, m.receiptFailures, m.latency)
 	m.lag = newConsumerLag(reg)
 	m.reg = reg
 	return m

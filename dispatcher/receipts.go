@@ -74,6 +74,7 @@ func (d *Deliverer) StatusHandler(authToken, publicURL string) http.Handler {
 		defer cancel()
 		code, err := d.receipt(ctx, cb)
 		if err != nil {
+			d.metrics.receiptFailures.Inc()
 			d.log.WithError(err).WithFields(logrus.Fields{"sid": cb.MessageSid, "status": cb.MessageStatus}).
 				Error("twilio status callback not recorded; answering 500 so Twilio retries")
 			http.Error(w, "temporary failure", http.StatusInternalServerError)

@@ -646,3 +646,54 @@ func TestReceiptMissingNonCriticalOnlyMarkedAcrossRestart(t *testing.T) {
 		t.Errorf("unconfirmed records by contact: %v, want one each", unconfirmed)
 	}
 }
+
+// A status callback whose handling failed after it began (Redis or Kafka
+// failed; the handler answered 500, which Twilio does not retry by
+// default) left its receipt pending. The receipt check counted any
+// receipt field as received and did nothing, so a critical SMS reported
+// undelivered never fell back. The check now handles the pending receipt
+// itself: the undelivered record and the fallback e-mail, once.
+func TestReceiptCheckFinishesAFailedCallback(t *testing.T) {
+	r, clock := receiptCheckEnv(t)
+	sids := r.riskRise(t, "C-RP1")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	sid := sids["gc-cr-guardia"]
+	in, err := r.d.state.intentBySID(ctx, sid)
+	if err != nil || in == nil {
+		t.Fatalf("intent of %s: %v", sid, err)
+	}
+	// What the failed callback left: its receipt begun, nothing else.
+	if fresh, err := r.d.state.beginReceipt(ctx, *in, "receipt:"+sid+":undelivered"); err != nil || !fresh {
+		t.Fatalf("begin receipt: %v %v", fresh, err)
+	}
+	waitQueued(t, r.d, 3)
+
+	clock.Add(5*time.Minute + time.Second)
+	waitRetriesDrained(t, r.d)
+	if n := emailsTo(r.prov, "guardia.gc-cr@example.org"); n != 1 {
+		t.Errorf("fallback email sent %d times after the check, want 1", n)
+	}
+	// A last receipt, to read every record written before it (one case
+	// ref: one partition, in order).
+	if err := r.prov.twilio.SendStatus(ctx, sids["gc-cr-sala"], "delivered", ""); err != nil {
+		t.Fatal(err)
+	}
+	rs := readResults(t, r.brokers, func(rs []Result) bool { return count(rs, OutcomeDelivered, "sms") >= 1 })
+	got := map[string]int{}
+	for _, res := range rs {
+		if res.ContactID == "gc-cr-guardia" {
+			got[res.Outcome]++
+		}
+	}
+	if got[OutcomeUndeliv] != 1 || got[OutcomeFallback] != 1 || got[OutcomeUnconfirmed] != 0 {
+		t.Errorf("records of the undelivered SMS by outcome: %v, want one undelivered and one fallback, none unconfirmed", got)
+	}
+	st, err := r.d.state.states(ctx, *in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st["receipt:"+sid+":undelivered"] != receiptDone {
+		t.Errorf("receipt field after the check: %q, want %q", st["receipt:"+sid+":undelivered"], receiptDone)
+	}
+}
