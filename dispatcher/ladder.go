@@ -181,8 +181,12 @@ func (l *Ladder) advance(ctx context.Context, e *Escalation, now time.Time) erro
 		}
 		e.Notified = agencies(e.Notified, intents)
 		e.DueAt = dueAt(steps[e.Step], now)
-		if e.DueAt.IsZero() && e.Step == len(steps)-1 {
-			e.State = EscClosed // the last step awaits nothing
+		if e.DueAt.IsZero() {
+			// A step that awaits nothing ends the escalation, last or not
+			// (ack_within: 0, as documented). Left open without a timer it
+			// would wait for ever, and later critical alerts of the rule
+			// would merge into it and page nobody.
+			e.State = EscClosed
 		}
 		return l.Store.Save(ctx, e)
 	}

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +80,52 @@ func TestLadderSkipsAStepThatResolvesToNobody(t *testing.T) {
 	}
 	if !boss {
 		t.Error("step 2 (the supervisor) was not notified")
+	}
+}
+
+// A step before the last with an explicit ack_within: 0 awaits nothing:
+// the escalation ends after it, as documented. It stayed open with no
+// timer: never climbing, never telling the center, and catching later
+// critical alerts of its rule in the merge index.
+func TestLadderStepAwaitingNothingEndsTheEscalation(t *testing.T) {
+	cfg, err := rules.Parse([]byte(strings.Replace(skipConfig, `optional: true}]
+        ack_within: 10m`, `optional: true}]
+        ack_within: 0s`, 1)), "end.yaml", rules.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, brokers := testenv.StartKafka(t, 1, TopicIntents, TopicResults)
+	rdb := testenv.StartRedis(t).Client(t)
+	w := NewWriter(brokers, quietLog())
+	defer w.Close()
+	l := &Ladder{Rules: cfg, Store: NewEscalationStore(rdb, time.Hour), Writer: w, Intents: TopicIntents, Results: TopicResults, Log: quietLog()}
+	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	e := ev("k1", event.RiskAssessed, "C-SK2", 2, event.Alto)
+	e.ResponsibleUnit, e.Jurisdiction.Municipality = "unit", "07040" // pl-other serves it: step 1 has a target
+	c := event.Case{ID: "C-SK2", Level: event.Alto, Jurisdiction: e.Jurisdiction, ResponsibleUnit: "unit", Active: true}
+	alerts, err := rules.NewEngine(cfg).Evaluate(e, event.NewTransition(event.Medio, event.Alto), c)
+	if err != nil || len(alerts) != 1 {
+		t.Fatalf("%v %v", alerts, err)
+	}
+	ctx := context.Background()
+	step0 := StepIntents(cfg, alerts[0], 0, 0, AckCode(alerts[0].ID), now)
+	if err := l.Open(ctx, []openedAlert{{alert: alerts[0], intents: step0}}, now); err != nil {
+		t.Fatal(err)
+	}
+	timeout := e
+	timeout.Type, timeout.Timer = event.EscalationTimeout, &event.Timer{EscalationID: alerts[0].ID, Step: 0, Round: 0}
+	if err := l.Timeout(ctx, timeout, now.Add(10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Store.Get(ctx, "C-SK2", alerts[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Step != 1 || got.State != EscClosed || !got.DueAt.IsZero() || !got.NotifiedAgency("pl-other") {
+		t.Fatalf("after step 1 (ack_within 0): step %d state %s due %v notified %v; want step 1, closed", got.Step, got.State, got.DueAt, got.Notified)
+	}
+	open, err := l.Store.OpenForCase(ctx, "C-SK2")
+	if err != nil || len(open) != 0 {
+		t.Errorf("open escalations of the case: %d (%v), want none", len(open), err)
 	}
 }
