@@ -130,7 +130,7 @@ func TestAlertRules(t *testing.T) {
 	for _, want := range []string{
 		"DispatcherDown", "DispatcherNotReady", "DispatcherConsumerLagGrowing", "DispatcherNoUpstreamEvents",
 		"DispatcherDeliveryQueueGrowing", "DispatcherUndeliverable", "DispatcherTimersLate", "DispatcherDeadLetters",
-		"DispatcherRateLimitFallback", "DispatcherDestinationThrottled", "DispatcherIntentDeadLettered", "DispatcherSMSReceiptFailures",
+		"DispatcherRateLimitFallback", "DispatcherDestinationThrottled", "DispatcherIntentDeadLettered", "DispatcherSMSReceiptFailures", "DispatcherRuleErrors",
 	} {
 		if !alerts[want] {
 			t.Errorf("no alert %s", want)

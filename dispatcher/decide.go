@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/sirupsen/logrus"
 
@@ -39,6 +40,9 @@ type Decider struct {
 	// Silences, when set, hold back the non-critical alerts they match
 	// (read once per batch); critical alerts pass every silence.
 	Silences *SilenceStore
+	// RuleErrors, when set, counts rules that failed at run time
+	// (dispatcher_rule_errors_total; the Service sets it).
+	RuleErrors prometheus.Counter
 }
 
 func (d *Decider) engine() *rules.Engine {
@@ -204,6 +208,9 @@ func (d *Decider) evaluate(eng *rules.Engine, items []Item) ([]decision, []Suppr
 			// A rule failing at run time is a configuration fault: the other
 			// rules' alerts still go; the operator sees this error.
 			d.Log.WithError(err).WithFields(logrus.Fields{"case_ref": it.Event.CaseID, "event_id": it.Event.ID}).Error("rule evaluation failed")
+			if d.RuleErrors != nil {
+				d.RuleErrors.Inc()
+			}
 		}
 		for _, a := range alerts {
 			out = append(out, decision{item: it, alert: a, req: len(reqs)})

@@ -129,3 +129,35 @@ func TestLadderStepAwaitingNothingEndsTheEscalation(t *testing.T) {
 		t.Errorf("open escalations of the case: %d (%v), want none", len(open), err)
 	}
 }
+
+// A rule whose condition fails at run time raises no alert for that
+// event: the other rules' alerts still go, and the failure is counted in
+// dispatcher_rule_errors_total (which DispatcherRuleErrors pages on), not
+// only logged. The Service wires the counter into its Decider.
+func TestDecideCountsRulesFailingAtRunTime(t *testing.T) {
+	broken := strings.Replace(skipConfig, "rules:\n", "rules:\n  - {id: broken, when: 'transition.to % (transition.to - transition.to) == 0', policy: p, template: risk_rise}\n", 1)
+	cfg, err := rules.Parse([]byte(broken), "broken.yaml", rules.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, brokers := testenv.StartKafka(t, 1, TopicIntents, TopicResults)
+	e := newDecideEnvOn(t, brokers)
+	e.d.Engine = rules.NewEngine(cfg)
+	svc, err := NewService(Options{Ingest: IngestConfig{Brokers: brokers}, Redis: e.store.rdb, Decide: e.d, Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rise := ev("rf-2", event.RiskAssessed, "C-RF1", 2, event.Alto)
+	rise.ResponsibleUnit = "unit"
+	e.run(t, ev("rf-1", event.CaseOpened, "C-RF1", 1, event.Medio), rise)
+	if got := counterValue(t, svc.Stats.RuleErrors); got < 1 {
+		t.Errorf("dispatcher_rule_errors_total = %v after a rule failed, want at least 1", got)
+	}
+	var rose bool
+	for _, in := range e.intents(t) {
+		rose = rose || (in.CaseRef == "C-RF1" && in.Rule == "rise")
+	}
+	if !rose {
+		t.Error("the working rule raised no alert beside the failing one")
+	}
+}

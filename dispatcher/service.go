@@ -80,6 +80,9 @@ func NewService(o Options) (*Service, error) {
 		s.Writer = o.Ingest.Security.NewWriter(o.Ingest.Brokers, o.Log)
 	}
 	next := o.Decide
+	if d, ok := next.(*Decider); ok && d.RuleErrors == nil {
+		d.RuleErrors = s.Stats.RuleErrors
+	}
 	if next == nil {
 		next = LogStage{Log: o.Log}
 	}

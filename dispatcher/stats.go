@@ -11,6 +11,9 @@ type Stats struct {
 	DeadLetters  prometheus.Counter
 	Retries      prometheus.Counter
 	BatchSeconds prometheus.Histogram
+	// RuleErrors counts rule evaluations that failed at run time: that
+	// rule's alert for that event was not raised.
+	RuleErrors prometheus.Counter
 	// ConsumerLag is the case-event consumer group's lag (shared with the
 	// deliver stage's, which reads other topics).
 	ConsumerLag *prometheus.GaugeVec
@@ -35,8 +38,11 @@ func NewStats(reg prometheus.Registerer) *Stats {
 			Name: "dispatcher_batch_seconds", Help: "Time from applying one batch to case state to its commit (batches overlap: it includes waiting for the batch before).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
+		RuleErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dispatcher_rule_errors_total", Help: "Rule evaluations that failed at run time (that rule raised no alert for that event).",
+		}),
 	}
-	reg.MustRegister(s.Events, s.DeadLetters, s.Retries, s.BatchSeconds)
+	reg.MustRegister(s.Events, s.DeadLetters, s.Retries, s.BatchSeconds, s.RuleErrors)
 	s.ConsumerLag = newConsumerLag(reg)
 	return s
 }
