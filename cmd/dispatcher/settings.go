@@ -47,12 +47,18 @@ type settings struct {
 	getenv env
 	// devOperators are the made-up console operators of dispatcher dev.
 	devOperators []rules.Operator
+	// envErrs are environment values register could not read: refused at
+	// start (checkStages), never silently replaced by a default.
+	envErrs []error
 }
 
-// checkStages refuses a --stages value naming no stage or an unknown
-// one: a typo such as "decide,delivr" must not start a process that
-// silently never delivers.
+// checkStages refuses an environment value register could not read, and a
+// --stages value naming no stage or an unknown one: a typo such as
+// "decide,delivr" must not start a process that silently never delivers.
 func (s *settings) checkStages() error {
+	if len(s.envErrs) > 0 {
+		return s.envErrs[0]
+	}
 	names := splitList(s.stages)
 	for _, x := range names {
 		if x != "decide" && x != "deliver" {
@@ -103,10 +109,19 @@ func (s *settings) register(fs *flag.FlagSet, getenv env, defaults settings) {
 	str(&s.redisURL, "redis", "REDIS_URL", defaults.redisURL, "Redis URL")
 	str(&s.redisAddrs, "redis-addrs", "REDIS_ADDRS", defaults.redisAddrs, "Redis Cluster seeds or Sentinel addresses, comma-separated (instead of --redis)")
 	str(&s.redisMaster, "redis-master-name", "REDIS_MASTER_NAME", defaults.redisMaster, "Sentinel master name (with --redis-addrs)")
-	cluster := defaults.redisCluster
-	if v, err := strconv.ParseBool(getenv("REDIS_CLUSTER")); err == nil {
-		cluster = v
+	boolEnv := func(envName string, def bool) bool {
+		v := getenv(envName)
+		if v == "" {
+			return def
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			s.envErrs = append(s.envErrs, fmt.Errorf("%s=%q: want true or false", envName, v))
+			return def
+		}
+		return b
 	}
+	cluster := boolEnv("REDIS_CLUSTER", defaults.redisCluster)
 	fs.BoolVar(&s.redisCluster, "redis-cluster", cluster, "cluster mode even with one --redis-addrs seed (env REDIS_CLUSTER)")
 	s.getenv = getenv
 	str(&s.config, "config", "DISPATCHER_CONFIG", defaults.config, "configuration file")
@@ -119,20 +134,23 @@ func (s *settings) register(fs *flag.FlagSet, getenv env, defaults settings) {
 	str(&s.stages, "stages", "DISPATCHER_STAGES", "decide,deliver", "stages this process runs: decide (consume case events), deliver (send notifications), or both")
 	ttl := 30 * 24 * time.Hour
 	if v := getenv("DEDUP_TTL"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
 			ttl = d
+		} else {
+			s.envErrs = append(s.envErrs, fmt.Errorf("DEDUP_TTL=%q: want a positive duration such as 720h", v))
 		}
 	}
 	fs.DurationVar(&s.dedupTTL, "dedup-ttl", ttl, "how long event ids are remembered for idempotency (env DEDUP_TTL)")
 	// dev's embedded broker is empty at each start: creation is on there.
-	create := defaults.createTopics || fs.Name() == "dev"
-	if v, err := strconv.ParseBool(getenv("KAFKA_CREATE_TOPICS")); err == nil {
-		create = v
-	}
+	create := boolEnv("KAFKA_CREATE_TOPICS", defaults.createTopics || fs.Name() == "dev")
 	fs.BoolVar(&s.createTopics, "create-topics", create, "create missing topics at start and when the broker loses them (env KAFKA_CREATE_TOPICS)")
 	intEnv := func(p *int, name, envName string, def int, help string) {
-		if v, err := strconv.Atoi(getenv(envName)); err == nil {
-			def = v
+		if v := getenv(envName); v != "" {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				def = n
+			} else {
+				s.envErrs = append(s.envErrs, fmt.Errorf("%s=%q: want a whole number above 0", envName, v))
+			}
 		}
 		fs.IntVar(p, name, def, help+" (env "+envName+")")
 	}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// An environment value register cannot read is refused at start with its
+// name, what it holds and what it wants; it was silently replaced by the
+// default (DEDUP_TTL=30 days, for one, after a typo such as "7dias").
+func TestSettingsRefuseUnreadableEnvironment(t *testing.T) {
+	settingsWith := func(envs map[string]string) settings {
+		t.Helper()
+		var s settings
+		fs := newFlagSet("run", "", io.Discard)
+		s.register(fs, func(k string) string { return envs[k] }, settings{stages: "decide,deliver"})
+		if err := fs.Parse(nil); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for name, want := range map[string]string{
+		"DEDUP_TTL": "want a positive duration", "REDIS_CLUSTER": "want true or false", "KAFKA_CREATE_TOPICS": "want true or false",
+		"KAFKA_PARTITIONS": "want a whole number", "KAFKA_REPLICATION": "want a whole number",
+	} {
+		s := settingsWith(map[string]string{name: "7dias"})
+		err := s.checkStages()
+		if err == nil || !strings.Contains(err.Error(), name+`="7dias"`) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s=7dias: %v, want it refused (%s)", name, err, want)
+		}
+	}
+	s := settingsWith(map[string]string{"DEDUP_TTL": "168h", "REDIS_CLUSTER": "true", "KAFKA_PARTITIONS": "12"})
+	if err := s.checkStages(); err != nil || s.dedupTTL != 168*time.Hour || !s.redisCluster || s.partitions != 12 {
+		t.Errorf("good values: %v; ttl %v cluster %v partitions %d", err, s.dedupTTL, s.redisCluster, s.partitions)
+	}
+}
