@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,6 +52,10 @@ const (
 	// The lock of a firing outlives the repeated hour of a fall-back and
 	// any instance's clock skew, so a firing is sent once.
 	scheduleLockTTL = 24 * time.Hour
+	// scheduleLease is how long a firing in progress holds its lock
+	// ("firing:<owner>"): an instance that dies while firing leaves it to
+	// the others after this long, instead of for scheduleLockTTL.
+	scheduleLease = 5 * time.Minute
 	// scheduleMaxWait bounds one sleep, so a stepped wall clock or a
 	// suspended host delays a firing by at most this much.
 	scheduleMaxWait = time.Minute
@@ -181,9 +186,16 @@ func (sc *Scheduler) step(ctx context.Context, sl *scheduleSlot, now time.Time) 
 	}
 }
 
-// try fires the slot; false when it failed and a retry is armed.
+// try fires the slot; false when it failed, or another instance is
+// firing it, and a retry is armed.
 func (sc *Scheduler) try(ctx context.Context, sl *scheduleSlot, now time.Time) bool {
 	sent, err := sc.Fire(ctx, sl.s, sl.at)
+	if errors.Is(err, errScheduleBusy) {
+		// Not a failure: look again until the other instance is done, or
+		// its lease runs out (it died) and this one fires it.
+		sl.wake = now.Add(scheduleRetry)
+		return false
+	}
 	if sc.observe != nil {
 		sc.observe(sl.s, sl.at, sent, err)
 	}
@@ -220,34 +232,67 @@ func (sc *Scheduler) Fire(ctx context.Context, s *rules.Schedule, at time.Time) 
 	wall := fireWall(s, at)
 	key, owner := scheduleLockKey(s.ID, wall), sc.owner()
 	log := sc.Log.WithFields(logrus.Fields{"schedule": s.ID, "fire_at": wall})
-	took, err := sc.Redis.SetNX(ctx, key, owner, scheduleLockTTL).Result()
+	took, err := sc.Redis.SetNX(ctx, key, scheduleFiring+owner, scheduleLease).Result()
 	if err != nil {
 		return false, fmt.Errorf("lock schedule %s at %s: %w", s.ID, wall, err)
 	}
 	if !took {
-		log.Debug("schedule firing taken by another instance")
-		return false, nil
+		return false, sc.taken(ctx, key, log)
 	}
 	intents, nCases, err := sc.digests(ctx, s, at, wall)
 	if err == nil {
 		err = sc.write(ctx, intents)
 	}
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	if err != nil {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if uerr := scheduleUnlockScript.Run(uctx, sc.Redis, []string{key}, owner).Err(); uerr != nil {
+		if uerr := scheduleLockScript.Run(uctx, sc.Redis, []string{key}, scheduleFiring+owner, "").Err(); uerr != nil {
 			err = errors.Join(err, fmt.Errorf("release lock %s: %w", key, uerr))
 		}
 		return false, err
+	}
+	// Sent: the lock now says so for scheduleLockTTL. If this fails, the
+	// lease runs out and another instance sends it again (a duplicate,
+	// never a loss).
+	if derr := scheduleLockScript.Run(uctx, sc.Redis, []string{key}, scheduleFiring+owner, owner, scheduleLockTTL.Milliseconds()).Err(); derr != nil {
+		log.WithError(derr).Warn("schedule fired, but its lock could not be marked sent: another instance may send it again")
 	}
 	log.WithFields(logrus.Fields{"digests": len(intents), "cases": nCases}).Info("schedule fired")
 	return true, nil
 }
 
-// scheduleUnlockScript deletes a lock only if this instance still holds it.
-var scheduleUnlockScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`)
+// scheduleFiring prefixes the owner in the lock of a firing in progress;
+// a sent firing's lock holds the owner alone.
+const scheduleFiring = "firing:"
+
+// errScheduleBusy: another instance is firing it right now.
+var errScheduleBusy = errors.New("schedule firing in progress on another instance")
+
+// taken says why the lock was not taken: nil when the firing was sent,
+// errScheduleBusy while another instance holds it in progress.
+func (sc *Scheduler) taken(ctx context.Context, key string, log logrus.FieldLogger) error {
+	v, err := sc.Redis.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return errScheduleBusy // just released or expired: take it on the retry
+	}
+	if err != nil {
+		return fmt.Errorf("read lock %s: %w", key, err)
+	}
+	if strings.HasPrefix(v, scheduleFiring) {
+		log.Debug("schedule firing in progress on another instance")
+		return errScheduleBusy
+	}
+	log.Debug("schedule firing sent by another instance")
+	return nil
+}
+
+// scheduleLockScript changes a lock only while ARGV[1] holds it: deletes
+// it (ARGV[2] empty), or sets it to ARGV[2] for ARGV[3] ms.
+var scheduleLockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then return redis.call('DEL', KEYS[1]) end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`)
 
 func (sc *Scheduler) write(ctx context.Context, intents []Intent) error {
 	if len(intents) == 0 {

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -519,6 +520,63 @@ func TestScheduleFireReleasesLockOnWriteFailure(t *testing.T) {
 	}
 	if ttl := e.rdb.TTL(context.Background(), key).Val(); ttl <= 23*time.Hour {
 		t.Errorf("lock ttl %v, want 24h", ttl)
+	}
+	if n := len(e.intents(t)); n != 1 {
+		t.Errorf("%d intents, want 1", n)
+	}
+}
+
+// TestScheduleFiringOfADeadInstanceIsTakenOver: the lock of a firing in
+// progress held it for 24 h, so an instance dying between taking it and
+// writing the digests lost that firing: the others saw it taken and never
+// looked again. Now a firing in progress holds it for scheduleLease only,
+// the others look again while it is in progress, and take it over once a
+// dead instance's lease has run out.
+func TestScheduleFiringOfADeadInstanceIsTakenOver(t *testing.T) {
+	loc := madrid(t)
+	e := newScheduleEnv(t, scheduleConfig(t, patrolSchedule))
+	e.seedCase(t, "C-HER-A1", "13047", event.Alto, true, time.Date(2026, 6, 1, 10, 0, 0, 0, loc))
+	s := scheduleByID(t, e.cfg, "patrol-reminders")
+	at := time.Date(2026, 6, 1, 7, 0, 0, 0, loc)
+	key := scheduleLockKey(s.ID, "2026-06-01T07:00:00")
+	ctx := context.Background()
+
+	// a is firing (its write hangs): the lock is held for the lease only,
+	// and b is told to look again, not that it was sent.
+	a := e.scheduler("a", NewManualClock(at))
+	a.Writer = stuckSink{}
+	actx, stopA := context.WithCancel(ctx)
+	aDone := make(chan error, 1)
+	go func() { _, err := a.Fire(actx, s, at); aDone <- err }()
+	waitFor(t, ctx, func() bool { return e.rdb.Get(ctx, key).Val() == scheduleFiring+"a" })
+	if ttl := e.rdb.PTTL(ctx, key).Val(); ttl <= 0 || ttl > scheduleLease {
+		t.Errorf("lock of a firing in progress lives %v, want at most %v", ttl, scheduleLease)
+	}
+	b := e.scheduler("b", NewManualClock(at))
+	if sent, err := b.Fire(ctx, s, at); sent || !errors.Is(err, errScheduleBusy) {
+		t.Errorf("b during a's firing: sent %v, %v; want errScheduleBusy", sent, err)
+	}
+	stopA()
+	<-aDone
+
+	// What a dead instance leaves (its lease shortened for the test): b
+	// looks again and sends once the lease has run out.
+	if err := e.rdb.Set(ctx, key, scheduleFiring+"dead", 300*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	slot := &scheduleSlot{s: s, at: at, wake: at}
+	if b.try(ctx, slot, at) || b.Check() != nil {
+		t.Fatalf("b's try while the dead instance's lease lasts: done, or reported failing (%v)", b.Check())
+	}
+	waitFor(t, ctx, func() bool { return e.rdb.Exists(ctx, key).Val() == 0 })
+	if sent, err := b.Fire(ctx, s, at); !sent || err != nil {
+		t.Fatalf("b after the lease ran out: sent %v, %v", sent, err)
+	}
+	if v, ttl := e.rdb.Get(ctx, key).Val(), e.rdb.TTL(ctx, key).Val(); v != "b" || ttl <= 23*time.Hour {
+		t.Errorf("lock after the firing: %q for %v, want b for 24h", v, ttl)
+	}
+	if sent, err := e.scheduler("c", NewManualClock(at)).Fire(ctx, s, at); sent || err != nil {
+		t.Errorf("c after b sent it: sent %v, %v; want neither", sent, err)
 	}
 	if n := len(e.intents(t)); n != 1 {
 		t.Errorf("%d intents, want 1", n)
