@@ -36,20 +36,28 @@ rules:
   - {id: rise, when: 'transition.rising && transition.to >= ALTO', policy: p, template: risk_rise}
 `
 
-func TestLadderSkipsAStepThatResolvesToNobody(t *testing.T) {
-	cfg, err := rules.Parse([]byte(skipConfig), "skip.yaml", rules.LoadOptions{})
+// timeOutStep0 opens, on a ladder over config src, the escalation of a
+// rise to alto of caseID in municipality muni (empty: the event's own),
+// fires its step-0 timeout and returns the ladder, the escalation after
+// it and the intents topic's brokers.
+func timeOutStep0(t *testing.T, src, caseID, muni string) (*Ladder, *Escalation, []string) {
+	t.Helper()
+	cfg, err := rules.Parse([]byte(src), "ladder.yaml", rules.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, brokers := testenv.StartKafka(t, 1, TopicIntents, TopicResults)
 	rdb := testenv.StartRedis(t).Client(t)
 	w := NewWriter(brokers, quietLog())
-	defer w.Close()
+	t.Cleanup(func() { _ = w.Close() })
 	l := &Ladder{Rules: cfg, Store: NewEscalationStore(rdb, time.Hour), Writer: w, Intents: TopicIntents, Results: TopicResults, Log: quietLog()}
 	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
-	e := ev("k1", event.RiskAssessed, "C-SK1", 2, event.Alto)
+	e := ev("k1", event.RiskAssessed, caseID, 2, event.Alto)
 	e.ResponsibleUnit = "unit"
-	c := event.Case{ID: "C-SK1", Level: event.Alto, Jurisdiction: e.Jurisdiction, ResponsibleUnit: "unit", Active: true}
+	if muni != "" {
+		e.Jurisdiction.Municipality = muni
+	}
+	c := event.Case{ID: caseID, Level: event.Alto, Jurisdiction: e.Jurisdiction, ResponsibleUnit: "unit", Active: true}
 	alerts, err := rules.NewEngine(cfg).Evaluate(e, event.NewTransition(event.Medio, event.Alto), c)
 	if err != nil || len(alerts) != 1 {
 		t.Fatalf("%v %v", alerts, err)
@@ -64,10 +72,15 @@ func TestLadderSkipsAStepThatResolvesToNobody(t *testing.T) {
 	if err := l.Timeout(ctx, timeout, now.Add(10*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := l.Store.Get(ctx, "C-SK1", alerts[0].ID)
+	got, err := l.Store.Get(ctx, caseID, alerts[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l, got, brokers
+}
+
+func TestLadderSkipsAStepThatResolvesToNobody(t *testing.T) {
+	_, got, brokers := timeOutStep0(t, skipConfig, "C-SK1", "")
 	if got.Step != 2 || len(got.Skipped) != 1 || got.Skipped[0] != 1 || got.State != EscOpen {
 		t.Fatalf("escalation after the timeout: step %d skipped %v state %s; want step 2, skipped [1]", got.Step, got.Skipped, got.State)
 	}
@@ -88,43 +101,13 @@ func TestLadderSkipsAStepThatResolvesToNobody(t *testing.T) {
 // timer: never climbing, never telling the center, and catching later
 // critical alerts of its rule in the merge index.
 func TestLadderStepAwaitingNothingEndsTheEscalation(t *testing.T) {
-	cfg, err := rules.Parse([]byte(strings.Replace(skipConfig, `optional: true}]
-        ack_within: 10m`, `optional: true}]
-        ack_within: 0s`, 1)), "end.yaml", rules.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, brokers := testenv.StartKafka(t, 1, TopicIntents, TopicResults)
-	rdb := testenv.StartRedis(t).Client(t)
-	w := NewWriter(brokers, quietLog())
-	defer w.Close()
-	l := &Ladder{Rules: cfg, Store: NewEscalationStore(rdb, time.Hour), Writer: w, Intents: TopicIntents, Results: TopicResults, Log: quietLog()}
-	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
-	e := ev("k1", event.RiskAssessed, "C-SK2", 2, event.Alto)
-	e.ResponsibleUnit, e.Jurisdiction.Municipality = "unit", "07040" // pl-other serves it: step 1 has a target
-	c := event.Case{ID: "C-SK2", Level: event.Alto, Jurisdiction: e.Jurisdiction, ResponsibleUnit: "unit", Active: true}
-	alerts, err := rules.NewEngine(cfg).Evaluate(e, event.NewTransition(event.Medio, event.Alto), c)
-	if err != nil || len(alerts) != 1 {
-		t.Fatalf("%v %v", alerts, err)
-	}
-	ctx := context.Background()
-	step0 := StepIntents(cfg, alerts[0], 0, 0, AckCode(alerts[0].ID), now)
-	if err := l.Open(ctx, []openedAlert{{alert: alerts[0], intents: step0}}, now); err != nil {
-		t.Fatal(err)
-	}
-	timeout := e
-	timeout.Type, timeout.Timer = event.EscalationTimeout, &event.Timer{EscalationID: alerts[0].ID, Step: 0, Round: 0}
-	if err := l.Timeout(ctx, timeout, now.Add(10*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	got, err := l.Store.Get(ctx, "C-SK2", alerts[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := strings.Replace(skipConfig, "optional: true}]\n        ack_within: 10m", "optional: true}]\n        ack_within: 0s", 1)
+	// pl-other serves 07040: step 1 has a target there.
+	l, got, _ := timeOutStep0(t, src, "C-SK2", "07040")
 	if got.Step != 1 || got.State != EscClosed || !got.DueAt.IsZero() || !got.NotifiedAgency("pl-other") {
 		t.Fatalf("after step 1 (ack_within 0): step %d state %s due %v notified %v; want step 1, closed", got.Step, got.State, got.DueAt, got.Notified)
 	}
-	open, err := l.Store.OpenForCase(ctx, "C-SK2")
+	open, err := l.Store.OpenForCase(context.Background(), "C-SK2")
 	if err != nil || len(open) != 0 {
 		t.Errorf("open escalations of the case: %d (%v), want none", len(open), err)
 	}
