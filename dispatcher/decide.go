@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -142,7 +143,11 @@ func (d *Decider) decide(ctx context.Context, items []Item) error {
 			d.logDecision(dc, nil, "suppressed")
 		}
 	}
-	sent, err = d.silence(ctx, sent)
+	merged, orphans, err := d.mergeTargets(ctx, sent, merged)
+	if err != nil {
+		return err
+	}
+	sent, err = d.silence(ctx, append(sent, orphans...))
 	if err != nil {
 		return err
 	}
@@ -160,6 +165,44 @@ func (d *Decider) decide(ctx context.Context, items []Item) error {
 		}
 	}
 	return nil
+}
+
+// mergeTargets splits the critical alerts merged into an escalation into
+// those whose escalation exists (or opens in this batch, from sent) and
+// orphans, whose escalation is gone (its record expired, or Redis lost
+// it): an orphan would page nobody, so it is sent on its own, and the
+// stale entry is taken out of the case's merge index.
+func (d *Decider) mergeTargets(ctx context.Context, sent, merged []decision) (kept, orphans []decision, err error) {
+	if d.Ladder == nil || len(merged) == 0 {
+		return merged, nil, nil
+	}
+	opening := map[string]bool{}
+	for _, dc := range sent {
+		opening[dc.alert.ID] = true
+	}
+	for _, dc := range merged {
+		if opening[dc.mergedInto] {
+			kept = append(kept, dc)
+			continue
+		}
+		_, gerr := d.Ladder.Store.Get(ctx, dc.alert.CaseID, dc.mergedInto)
+		switch {
+		case gerr == nil:
+			kept = append(kept, dc)
+		case errors.Is(gerr, ErrNoEscalation):
+			field := critIndexField(dc.alert.Rule, dc.mergedInto)
+			if err := d.Ladder.Store.rdb.HDel(ctx, critIndexKey(dc.alert.CaseID), field).Err(); err != nil {
+				return nil, nil, fmt.Errorf("drop stale merge entry: %w", err)
+			}
+			d.Log.WithFields(logrus.Fields{"alert_id": dc.alert.ID, "case_ref": dc.alert.CaseID, "escalation_id": dc.mergedInto}).
+				Warn("escalation to merge into is gone: the alert is sent on its own")
+			dc.mergedInto = ""
+			orphans = append(orphans, dc)
+		default:
+			return nil, nil, gerr
+		}
+	}
+	return kept, orphans, nil
 }
 
 // silence drops the alerts an active silence holds back, recording each

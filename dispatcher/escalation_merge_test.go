@@ -296,3 +296,43 @@ func countRule(es []*Escalation, rule string) int {
 	}
 	return n
 }
+
+// A critical repeat whose escalation to merge into is gone (its record
+// expired or Redis lost it, while the case's merge index still names it)
+// merged into nothing: it paged nobody, with a warning. It is now sent on
+// its own (it opens its own escalation), and the stale index entry goes.
+func TestCriticalRepeatIntoAMissingEscalationPages(t *testing.T) {
+	e := newMergeEnv(t)
+	e.run(t, ev("mo1", event.CaseOpened, "C-MO", 1, event.Extremo))
+	e.run(t, alarm("mo2", "C-MO", 2, event.AlarmPanic))
+	first := e.paged(t, "C-MO")["bracelet-panic"]
+	if len(first) != 1 {
+		t.Fatalf("first alarm paged %v", first)
+	}
+	ctx := context.Background()
+	if err := e.ladder.Store.rdb.Del(ctx, escKey("C-MO", first[0])).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.run(t, alarm("mo3", "C-MO", 3, event.AlarmPanic))
+	got := e.paged(t, "C-MO")["bracelet-panic"]
+	if len(got) != 2 {
+		t.Fatalf("panic paged %d alerts, want 2: the repeat had nothing left to merge into", len(got))
+	}
+	repeat := got[0]
+	if repeat == first[0] {
+		repeat = got[1]
+	}
+	if _, err := e.ladder.Store.Get(ctx, "C-MO", repeat); err != nil {
+		t.Errorf("the repeat opened no escalation of its own: %v", err)
+	}
+	idx, err := e.ladder.Store.rdb.HKeys(ctx, critIndexKey("C-MO")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range idx {
+		if strings.HasSuffix(f, "|"+first[0]) {
+			t.Errorf("the merge index still names the missing escalation: %v", idx)
+		}
+	}
+	e.noCriticalSuppressed(t)
+}
