@@ -291,16 +291,6 @@ func (d *Deliverer) notice(ctx context.Context, in Intent) ([]Result, error) {
 	step := rules.PolicyStep{Notify: []rules.TargetSpec{{Agency: rcfg.FallbackAgency, Via: []string{"sms", "email"}}}}
 	targets, _ := rcfg.Resolve(step, rules.RouteContext{})
 	now := d.now()
-	if len(targets) == 0 {
-		// The loader refuses such a configuration; should one get through,
-		// this alert reached nobody: said as loudly as an undeliverable one.
-		d.metrics.undeliverable.Inc()
-		d.log.WithFields(logrus.Fields{"intent_id": in.ID, "alert_id": in.AlertID, "case_ref": in.CaseRef, "contact_id": in.ContactID,
-			"fallback_agency": rcfg.FallbackAgency}).Error("UNDELIVERABLE: target unreachable and the fallback agency has no sms or email contact")
-		r := resultFor(in, "", 0, OutcomeFailed, now)
-		r.Error = "unreachable, and no coordinating-center contact to notify"
-		return []Result{r}, nil
-	}
 	for _, t := range targets {
 		n := in
 		n.ID = NoticeID(in.AlertID, t.ContactID)

@@ -18,7 +18,7 @@ import (
 type Config struct {
 	Timezone       string        `yaml:"timezone" default:"Europe/Madrid" doc:"IANA time zone of schedules that name none; checked with the system's zone database."`
 	Locale         string        `yaml:"locale" default:"es" doc:"Message locale of agencies that name none: es, ca or en, the locales the templates have, optionally with a region (\"es-ES\"). Any other language is refused."`
-	FallbackAgency string        `yaml:"fallback_agency" required:"true" doc:"Id of the agency, normally a coordinating center, that receives every alert whose targets cannot be resolved. Such alerts are marked unrouted; they are never dropped. It must have at least one contact with an sms number or an email address: the notices about unreachable targets and unacknowledged escalations go by those."`
+	FallbackAgency string        `yaml:"fallback_agency" required:"true" doc:"Id of the agency, normally a coordinating center, that receives every alert whose targets cannot be resolved. Such alerts are marked unrouted; they are never dropped. It must have at least one contact."`
 	Agencies       []Agency      `yaml:"agencies" required:"true" doc:"The agency directory: every body that may be told about a case."`
 	Checkins       Checkins      `yaml:"checkins" doc:"Required police contact per risk level; absent levels take the defaults."`
 	Reassessments  Reassessments `yaml:"reassessment" doc:"Maximum time between risk assessments per level; absent levels take the defaults."`

@@ -69,23 +69,8 @@ func (v *validator) top() {
 	if c.FallbackAgency != "" {
 		if a := c.dir.byID[c.FallbackAgency]; a == nil {
 			v.errorf("fallback_agency", "unknown agency %q", c.FallbackAgency)
-		} else if !smsOrEmail(a.Contacts) {
-			// The last resort's notices go by SMS and e-mail: without such a
-			// contact every unreachable-target notice would reach nobody.
-			v.errorf("fallback_agency", "agency %q has no contact with an sms number or an email address: the notices about unreachable targets would reach nobody", c.FallbackAgency)
 		}
 	}
-}
-
-// smsOrEmail reports whether a contact has an SMS number or an e-mail
-// address.
-func smsOrEmail(cs []Contact) bool {
-	for _, ct := range cs {
-		if ct.SMS != "" || ct.Email != "" {
-			return true
-		}
-	}
-	return false
 }
 
 // unique reports a repeated id; seen maps ids to the path of their first

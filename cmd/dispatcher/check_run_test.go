@@ -234,7 +234,6 @@ agencies:
     kind: coordinating_center
     contacts:
       - {id: c-duty, role: duty, %s: %q}
-      - {id: c-desk, role: desk, email: desk@example.org}
 policies:
   - id: p
     steps:
