@@ -167,6 +167,14 @@ func (d *Decider) decide(ctx context.Context, items []Item) error {
 	return nil
 }
 
+// countErrors is how many errors err joins (errors.Join), at least 1.
+func countErrors(err error) int {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return max(len(j.Unwrap()), 1)
+	}
+	return 1
+}
+
 // mergeTargets splits the critical alerts merged into an escalation into
 // those whose escalation exists (or opens in this batch, from sent) and
 // orphans, whose escalation is gone (its record expired, or Redis lost
@@ -252,7 +260,7 @@ func (d *Decider) evaluate(eng *rules.Engine, items []Item) ([]decision, []Suppr
 			// rules' alerts still go; the operator sees this error.
 			d.Log.WithError(err).WithFields(logrus.Fields{"case_ref": it.Event.CaseID, "event_id": it.Event.ID}).Error("rule evaluation failed")
 			if d.RuleErrors != nil {
-				d.RuleErrors.Inc()
+				d.RuleErrors.Add(float64(countErrors(err)))
 			}
 		}
 		for _, a := range alerts {

@@ -118,7 +118,8 @@ func TestLadderStepAwaitingNothingEndsTheEscalation(t *testing.T) {
 // dispatcher_rule_errors_total (which DispatcherRuleErrors pages on), not
 // only logged. The Service wires the counter into its Decider.
 func TestDecideCountsRulesFailingAtRunTime(t *testing.T) {
-	broken := strings.Replace(skipConfig, "rules:\n", "rules:\n  - {id: broken, when: 'transition.to % (transition.to - transition.to) == 0', policy: p, template: risk_rise}\n", 1)
+	broken := strings.Replace(skipConfig, "rules:\n", "rules:\n  - {id: broken, when: 'transition.to % (transition.to - transition.to) == 0', policy: p, template: risk_rise}\n"+
+		"  - {id: broken2, when: 'transition.from % (transition.to - transition.to) == 0', policy: p, template: risk_rise}\n", 1)
 	cfg, err := rules.Parse([]byte(broken), "broken.yaml", rules.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -133,8 +134,9 @@ func TestDecideCountsRulesFailingAtRunTime(t *testing.T) {
 	rise := ev("rf-2", event.RiskAssessed, "C-RF1", 2, event.Alto)
 	rise.ResponsibleUnit = "unit"
 	e.run(t, ev("rf-1", event.CaseOpened, "C-RF1", 1, event.Medio), rise)
-	if got := counterValue(t, svc.Stats.RuleErrors); got < 1 {
-		t.Errorf("dispatcher_rule_errors_total = %v after a rule failed, want at least 1", got)
+	// Two failing rules on each of the two events: one count per rule.
+	if got := counterValue(t, svc.Stats.RuleErrors); got != 4 {
+		t.Errorf("dispatcher_rule_errors_total = %v, want 4 (2 failing rules x 2 events)", got)
 	}
 	var rose bool
 	for _, in := range e.intents(t) {

@@ -468,6 +468,9 @@ func TestReceiptStoreDownAnswers500(t *testing.T) {
 	if code != http.StatusInternalServerError || strings.Contains(body, "+34600000011") {
 		t.Errorf("status %d %q, want 500", code, body)
 	}
+	if n := counterValue(t, d.metrics.receiptFailures); n != 1 {
+		t.Errorf("dispatcher_sms_receipt_failures_total = %v after a 500, want 1", n)
+	}
 	// An intermediate status needs no store.
 	f.Set("MessageStatus", "sent")
 	if code, _ := post(t, http.MethodPost, srv.URL, f, providertest.TwilioSignature(testToken, proxiedURL, f)); code != http.StatusNoContent {

@@ -254,8 +254,12 @@ func (sc *Scheduler) Fire(ctx context.Context, s *rules.Schedule, at time.Time) 
 	// Sent: the lock now says so for scheduleLockTTL. If this fails, the
 	// lease runs out and another instance sends it again (a duplicate,
 	// never a loss).
-	if derr := scheduleLockScript.Run(uctx, sc.Redis, []string{key}, scheduleFiring+owner, owner, scheduleLockTTL.Milliseconds()).Err(); derr != nil {
-		log.WithError(derr).Warn("schedule fired, but its lock could not be marked sent: another instance may send it again")
+	marked, derr := scheduleLockScript.Run(uctx, sc.Redis, []string{key}, scheduleFiring+owner, owner, scheduleLockTTL.Milliseconds()).Int()
+	if derr != nil || marked != 1 {
+		// Failed, or the lease ran out first (another instance may hold the
+		// lock now): the firing may be sent again, as the same intents.
+		log.WithError(derr).WithField("lease", scheduleLease.String()).
+			Warn("schedule fired, but its lock could not be marked sent: another instance may send it again")
 	}
 	log.WithFields(logrus.Fields{"digests": len(intents), "cases": nCases}).Info("schedule fired")
 	return true, nil
