@@ -193,10 +193,22 @@ func (d *Decider) mergeTargets(ctx context.Context, sent, merged []decision) (ke
 			kept = append(kept, dc)
 			continue
 		}
-		_, gerr := d.Ladder.Store.Get(ctx, dc.alert.CaseID, dc.mergedInto)
+		target, gerr := d.Ladder.Store.Get(ctx, dc.alert.CaseID, dc.mergedInto)
 		switch {
-		case gerr == nil:
+		case gerr == nil && (target.State != EscOpen || !target.DueAt.IsZero()):
 			kept = append(kept, dc)
+		case gerr == nil:
+			// Open and awaiting nothing: left so by a step with ack_within 0
+			// before the ladder closed such escalations. It will never climb:
+			// closed now, and the alert pages on its own.
+			target.State = EscClosed
+			if err := d.Ladder.Store.Save(ctx, target); err != nil {
+				return nil, nil, err
+			}
+			d.Log.WithFields(logrus.Fields{"alert_id": dc.alert.ID, "case_ref": dc.alert.CaseID, "escalation_id": dc.mergedInto}).
+				Warn("escalation to merge into awaited nothing: closed; the alert is sent on its own")
+			dc.mergedInto = ""
+			orphans = append(orphans, dc)
 		case errors.Is(gerr, ErrNoEscalation):
 			field := critIndexField(dc.alert.Rule, dc.mergedInto)
 			if err := d.Ladder.Store.rdb.HDel(ctx, critIndexKey(dc.alert.CaseID), field).Err(); err != nil {

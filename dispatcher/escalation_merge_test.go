@@ -336,3 +336,34 @@ func TestCriticalRepeatIntoAMissingEscalationPages(t *testing.T) {
 	}
 	e.noCriticalSuppressed(t)
 }
+
+// An escalation left open with no due time (by a step with ack_within 0,
+// before the ladder closed such escalations; earlier instances may still
+// leave them during a rolling update) never climbs. A critical repeat
+// merged into it paged nobody; now the stuck escalation is closed and the
+// repeat pages on its own.
+func TestCriticalRepeatIntoAStuckEscalationPages(t *testing.T) {
+	e := newMergeEnv(t)
+	e.run(t, ev("ms1", event.CaseOpened, "C-MS", 1, event.Extremo))
+	e.run(t, alarm("ms2", "C-MS", 2, event.AlarmPanic))
+	first := e.paged(t, "C-MS")["bracelet-panic"]
+	if len(first) != 1 {
+		t.Fatalf("first alarm paged %v", first)
+	}
+	ctx := context.Background()
+	stuck, err := e.ladder.Store.Get(ctx, "C-MS", first[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck.DueAt = time.Time{} // what the old ladder saved after such a step
+	if err := e.ladder.Store.Save(ctx, stuck); err != nil {
+		t.Fatal(err)
+	}
+	e.run(t, alarm("ms3", "C-MS", 3, event.AlarmPanic))
+	if got := e.paged(t, "C-MS")["bracelet-panic"]; len(got) != 2 {
+		t.Fatalf("panic paged %d alerts, want 2: the stuck escalation must not absorb the repeat", len(got))
+	}
+	if after, err := e.ladder.Store.Get(ctx, "C-MS", first[0]); err != nil || after.State != EscClosed {
+		t.Errorf("the stuck escalation after the repeat: %+v (%v), want closed", after, err)
+	}
+}
