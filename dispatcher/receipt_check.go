@@ -53,39 +53,40 @@ func (d *Deliverer) queueReceiptCheck(ctx context.Context, in Intent, r Result) 
 // unconfirmedScript decides a due receipt check on the intent's hash
 // (KEYS[1]) in one step: "received" when a final receipt was recorded
 // (a field receipt:<sid>:<status> = ARGV[3], written by the status
-// callback once it is handled), "pending" and the field's name when a
-// callback began and did not finish (its handler failed and answered 500,
+// callback once it is handled), "pending", the field's name and its
+// value ("pending:<error code>") when a callback began and did not finish (its handler failed and answered 500,
 // which Twilio does not retry by default), "done" when another owner
 // marked it, else it marks the SMS unconfirmed for ARGV[1] (or finds it
 // marked for ARGV[1], a re-run after a crash) and answers "unconfirmed".
 var unconfirmedScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], 'unconfirmed')
-if v and v ~= ARGV[1] then return {'done', ''} end
+if v and v ~= ARGV[1] then return {'done', '', ''} end
 if not v then
-  local pending = ''
+  local pending, value = '', ''
   local kv = redis.call('HGETALL', KEYS[1])
   for i = 1, #kv, 2 do
     if string.sub(kv[i], 1, 8) == 'receipt:' then
-      if kv[i + 1] == ARGV[3] then return {'received', ''} end
-      pending = kv[i]
+      if kv[i + 1] == ARGV[3] then return {'received', '', ''} end
+      pending, value = kv[i], kv[i + 1]
     end
   end
-  if pending ~= '' then return {'pending', pending} end
+  if pending ~= '' then return {'pending', pending, value} end
   redis.call('HSET', KEYS[1], 'unconfirmed', ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-return {'unconfirmed', ''}`)
+return {'unconfirmed', '', ''}`)
 
 // finishPendingReceipt handles again a status callback that began and
 // failed (field "receipt:<sid>:<status>"), as the callback would have: its
 // effects are idempotent. An error leaves the check due, to run again.
-func (d *Deliverer) finishPendingReceipt(ctx context.Context, q queued, field string, l logrus.FieldLogger) (finished, error) {
+func (d *Deliverer) finishPendingReceipt(ctx context.Context, q queued, field, value string, l logrus.FieldLogger) (finished, error) {
 	sid, status, ok := strings.Cut(strings.TrimPrefix(field, "receipt:"), ":")
 	if !ok || sid == "" || status == "" {
 		return finished{}, fmt.Errorf("sms receipt check: unreadable receipt field %q", field)
 	}
+	_, code, _ := strings.Cut(value, ":") // "pending:<error code>"
 	l.WithField("status", status).Warn("sms receipt check: a status callback was not fully recorded; handling it now")
-	if _, err := d.receipt(ctx, sms.StatusCallback{MessageSid: sid, MessageStatus: status}); err != nil {
+	if _, err := d.receipt(ctx, sms.StatusCallback{MessageSid: sid, MessageStatus: status, ErrorCode: code}); err != nil {
 		return finished{}, fmt.Errorf("sms receipt check: finish the %s receipt: %w", status, err)
 	}
 	return finished{done: []queued{q}}, nil
@@ -97,7 +98,7 @@ func (d *Deliverer) checkReceipt(ctx context.Context, q queued) (finished, error
 	owner := "unconfirmed:" + sid
 	reply, err := unconfirmedScript.Run(ctx, d.state.rdb, []string{intentKey(in.CaseRef, in.ID)},
 		owner, strconv.FormatInt(d.state.ttl.Milliseconds(), 10), receiptDone).StringSlice()
-	if err == nil && len(reply) != 2 {
+	if err == nil && len(reply) != 3 {
 		err = fmt.Errorf("unexpected reply %q", reply)
 	}
 	if err != nil {
@@ -107,7 +108,7 @@ func (d *Deliverer) checkReceipt(ctx context.Context, q queued) (finished, error
 	l := d.log.WithFields(logrus.Fields{"sid": sid, "intent_id": in.ID, "alert_id": in.AlertID, "case_ref": in.CaseRef,
 		"contact_id": in.ContactID, "channel": sms.Name})
 	if verdict == "pending" {
-		return d.finishPendingReceipt(ctx, q, reply[1], l)
+		return d.finishPendingReceipt(ctx, q, reply[1], reply[2], l)
 	}
 	if verdict != "unconfirmed" {
 		l.WithField("verdict", verdict).Debug("sms receipt check: nothing to do")

@@ -104,7 +104,7 @@ func (d *Deliverer) receipt(ctx context.Context, cb sms.StatusCallback) (int, er
 	l := d.log.WithFields(logrus.Fields{"sid": cb.MessageSid, "intent_id": in.ID, "alert_id": in.AlertID,
 		"case_ref": in.CaseRef, "contact_id": in.ContactID, "status": cb.MessageStatus})
 	owner := "receipt:" + cb.MessageSid + ":" + cb.MessageStatus
-	fresh, err := d.state.beginReceipt(ctx, *in, owner)
+	fresh, err := d.state.beginReceipt(ctx, *in, owner, cb.ErrorCode)
 	if err != nil {
 		return 0, err
 	}
@@ -278,9 +278,15 @@ return 1`)
 // already recorded. A receipt left pending by a failed earlier attempt, or
 // being handled right now, is begun again: its effects are idempotent
 // (claimStep, addNew, sent-markers), at worst an audit record repeats.
-func (s *deliveryState) beginReceipt(ctx context.Context, in Intent, receipt string) (bool, error) {
+// The pending value keeps the callback's error code ("pending:30003"), so
+// the receipt check can finish the receipt as the callback would have.
+func (s *deliveryState) beginReceipt(ctx context.Context, in Intent, receipt, errorCode string) (bool, error) {
+	pending := receiptPending
+	if errorCode != "" {
+		pending += ":" + errorCode
+	}
 	n, err := beginReceiptScript.Run(ctx, s.rdb, []string{intentKey(in.CaseRef, in.ID)},
-		receipt, receiptPending, receiptDone, strconv.FormatInt(s.ttl.Milliseconds(), 10)).Int()
+		receipt, pending, receiptDone, strconv.FormatInt(s.ttl.Milliseconds(), 10)).Int()
 	if err != nil {
 		return false, fmt.Errorf("record receipt: %w", err)
 	}

@@ -424,14 +424,14 @@ func TestReceiptStateHelpers(t *testing.T) {
 
 	const rc = "receipt:SM1:undelivered"
 	for i, want := range []bool{true, true} { // pending (a failed attempt) is begun again
-		if fresh, err := s.beginReceipt(ctx, in, rc); err != nil || fresh != want {
+		if fresh, err := s.beginReceipt(ctx, in, rc, ""); err != nil || fresh != want {
 			t.Errorf("begin %d: %v %v", i, fresh, err)
 		}
 	}
 	if err := s.finishReceipt(ctx, in, rc); err != nil {
 		t.Fatal(err)
 	}
-	if fresh, _ := s.beginReceipt(ctx, in, rc); fresh {
+	if fresh, _ := s.beginReceipt(ctx, in, rc, ""); fresh {
 		t.Error("a finished receipt was begun again")
 	}
 	if ttl := rdb.TTL(ctx, intentKey(in.CaseRef, in.ID)).Val(); ttl <= 0 || ttl > time.Hour {
@@ -667,7 +667,7 @@ func TestReceiptCheckFinishesAFailedCallback(t *testing.T) {
 		t.Fatalf("intent of %s: %v", sid, err)
 	}
 	// What the failed callback left: its receipt begun, nothing else.
-	if fresh, err := r.d.state.beginReceipt(ctx, *in, "receipt:"+sid+":undelivered"); err != nil || !fresh {
+	if fresh, err := r.d.state.beginReceipt(ctx, *in, "receipt:"+sid+":undelivered", "30003"); err != nil || !fresh {
 		t.Fatalf("begin receipt: %v %v", fresh, err)
 	}
 	waitQueued(t, r.d, 3)
@@ -687,6 +687,9 @@ func TestReceiptCheckFinishesAFailedCallback(t *testing.T) {
 	for _, res := range rs {
 		if res.ContactID == "gc-cr-guardia" {
 			got[res.Outcome]++
+			if res.Outcome == OutcomeUndeliv && res.ErrorCode != "30003" {
+				t.Errorf("undelivered record without the callback's error code: %+v", res)
+			}
 		}
 	}
 	if got[OutcomeUndeliv] != 1 || got[OutcomeFallback] != 1 || got[OutcomeUnconfirmed] != 0 {
