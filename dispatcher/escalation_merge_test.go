@@ -297,23 +297,31 @@ func countRule(es []*Escalation, rule string) int {
 	return n
 }
 
+// firstPanic opens an extremo case and raises its first panic alarm
+// (events <case>-1 and -2); it returns the one alert it paged.
+func (e *mergeEnv) firstPanic(t *testing.T, caseRef string) []string {
+	t.Helper()
+	e.run(t, ev(caseRef+"-1", event.CaseOpened, caseRef, 1, event.Extremo))
+	e.run(t, alarm(caseRef+"-2", caseRef, 2, event.AlarmPanic))
+	first := e.paged(t, caseRef)["bracelet-panic"]
+	if len(first) != 1 {
+		t.Fatalf("first alarm paged %v", first)
+	}
+	return first
+}
+
 // A critical repeat whose escalation to merge into is gone (its record
 // expired or Redis lost it, while the case's merge index still names it)
 // merged into nothing: it paged nobody, with a warning. It is now sent on
 // its own (it opens its own escalation), and the stale index entry goes.
 func TestCriticalRepeatIntoAMissingEscalationPages(t *testing.T) {
 	e := newMergeEnv(t)
-	e.run(t, ev("mo1", event.CaseOpened, "C-MO", 1, event.Extremo))
-	e.run(t, alarm("mo2", "C-MO", 2, event.AlarmPanic))
-	first := e.paged(t, "C-MO")["bracelet-panic"]
-	if len(first) != 1 {
-		t.Fatalf("first alarm paged %v", first)
-	}
+	first := e.firstPanic(t, "C-MO")
 	ctx := context.Background()
 	if err := e.ladder.Store.rdb.Del(ctx, escKey("C-MO", first[0])).Err(); err != nil {
 		t.Fatal(err)
 	}
-	e.run(t, alarm("mo3", "C-MO", 3, event.AlarmPanic))
+	e.run(t, alarm("C-MO-3", "C-MO", 3, event.AlarmPanic))
 	got := e.paged(t, "C-MO")["bracelet-panic"]
 	if len(got) != 2 {
 		t.Fatalf("panic paged %d alerts, want 2: the repeat had nothing left to merge into", len(got))
@@ -344,12 +352,7 @@ func TestCriticalRepeatIntoAMissingEscalationPages(t *testing.T) {
 // repeat pages on its own.
 func TestCriticalRepeatIntoAStuckEscalationPages(t *testing.T) {
 	e := newMergeEnv(t)
-	e.run(t, ev("ms1", event.CaseOpened, "C-MS", 1, event.Extremo))
-	e.run(t, alarm("ms2", "C-MS", 2, event.AlarmPanic))
-	first := e.paged(t, "C-MS")["bracelet-panic"]
-	if len(first) != 1 {
-		t.Fatalf("first alarm paged %v", first)
-	}
+	first := e.firstPanic(t, "C-MS")
 	ctx := context.Background()
 	stuck, err := e.ladder.Store.Get(ctx, "C-MS", first[0])
 	if err != nil {
@@ -359,7 +362,7 @@ func TestCriticalRepeatIntoAStuckEscalationPages(t *testing.T) {
 	if err := e.ladder.Store.Save(ctx, stuck); err != nil {
 		t.Fatal(err)
 	}
-	e.run(t, alarm("ms3", "C-MS", 3, event.AlarmPanic))
+	e.run(t, alarm("C-MS-3", "C-MS", 3, event.AlarmPanic))
 	if got := e.paged(t, "C-MS")["bracelet-panic"]; len(got) != 2 {
 		t.Fatalf("panic paged %d alerts, want 2: the stuck escalation must not absorb the repeat", len(got))
 	}
