@@ -32,8 +32,12 @@ const escRecordVersion = 2
 // earlier version's record opens with `{"id":"`.
 var escRecordPrefix = []byte(`{"id":`)
 
-func isCompactRecord(b []byte) bool {
-	return bytes.HasPrefix(b, escRecordPrefix) && len(b) > len(escRecordPrefix) && b[len(escRecordPrefix)] >= '0' && b[len(escRecordPrefix)] <= '9'
+func isCompactRecord(b []byte) bool { return versioned(b, escRecordPrefix) }
+
+// versioned reports whether b opens with prefix and a digit: the version
+// of a compact record, under a key where earlier versions read a string.
+func versioned(b, prefix []byte) bool {
+	return bytes.HasPrefix(b, prefix) && len(b) > len(prefix) && b[len(prefix)] >= '0' && b[len(prefix)] <= '9'
 }
 
 // escRecord is the compact record. Every field of Escalation and of

@@ -1,7 +1,6 @@
 package dispatcher
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -30,11 +29,6 @@ const sentRecordVersion = 2
 // sentRecordPrefix opens every compact marker (a digit follows); an
 // earlier version's marker opens with `{"intent_id":`.
 var sentRecordPrefix = []byte(`{"kind":`)
-
-func isCompactSent(b []byte) bool {
-	return bytes.HasPrefix(b, sentRecordPrefix) && len(b) > len(sentRecordPrefix) &&
-		b[len(sentRecordPrefix)] >= '0' && b[len(sentRecordPrefix)] <= '9'
-}
 
 // sentRecord is the compact marker. Every field of Result has its place
 // here (TestSentRecordRoundTrip fills each one through reflection, nested
@@ -107,7 +101,7 @@ func encodeSent(caseRef, intentID, channel string, r Result) ([]byte, error) {
 // earlier versions. A marker that does not decode is an error, never
 // "not sent".
 func decodeSent(caseRef, intentID, channel string, b []byte) (Result, error) {
-	if !isCompactSent(b) {
+	if !versioned(b, sentRecordPrefix) {
 		var r Result
 		if err := json.Unmarshal(b, &r); err != nil {
 			return Result{}, fmt.Errorf("decode sent-marker of intent %s (earlier format): %w", intentID, err)
