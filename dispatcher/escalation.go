@@ -67,7 +67,7 @@ var (
 	keyTimerCheckin    = shardedSet{"timers:checkin"}    // case → check-in due ms
 	keyTimerReassess   = shardedSet{"timers:reassess"}   // case → re-assessment due ms
 	keyTimerEscalation = shardedSet{"timers:escalation"} // "case|alert" → step deadline ms
-	keyEscRecent       = shardedSet{"esc:recent"}        // "case|alert" → opened ms, the last RecentWindow
+	keyEscRecent       = shardedSet{"esc:recent"}        // "case|alert" → opened ms, finished in the last RecentWindow
 )
 
 func escKey(caseRef, alertID string) string { return "case:{" + caseRef + "}:esc:" + alertID }
@@ -451,9 +451,11 @@ const RecentWindow = 7 * 24 * time.Hour
 
 // Recent lists the escalations opened since since (at most RecentWindow
 // ago), in any state, oldest first, at most limit; those whose record
-// expired are skipped.
+// expired are skipped. Open ones are read from esc:open, finished ones
+// from esc:recent (earlier versions also put open ones there: one entry
+// each is kept).
 func (s *EscalationStore) Recent(ctx context.Context, since time.Time, limit int64) ([]*Escalation, error) {
-	zs, err := keyEscRecent.rangeByScore(ctx, s.rdb, strconv.FormatInt(since.UnixMilli(), 10), "+inf", limit)
+	zs, err := rangeByScoreOf(ctx, s.rdb, []shardedSet{keyEscRecent, keyEscOpen}, strconv.FormatInt(since.UnixMilli(), 10), "+inf", limit)
 	if err != nil {
 		return nil, fmt.Errorf("list recent escalations: %w", err)
 	}
@@ -558,10 +560,6 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 	global.SetNX(ctx, policyKey(pref), praw, 0)
 	s.policies.Store(pref, e.Alert.Policy)
 	global.Set(ctx, escIdxKey(e.ID), e.CaseRef, s.ttl)
-	// The console's history: opened in the last RecentWindow, trimmed on
-	// the member's shard as escalations are saved.
-	keyEscRecent.zAddNX(ctx, global, ref, ms(e.OpenedAt))
-	global.ZRemRangeByScore(ctx, keyEscRecent.key(ref), "-inf", strconv.FormatInt(e.OpenedAt.Add(-RecentWindow).UnixMilli(), 10))
 	if e.State == EscOpen {
 		// The code is allocated before the intents; claiming it again only
 		// refreshes it. A code another open escalation holds is never moved.
@@ -575,6 +573,14 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 	} else {
 		// Acknowledged or closed: the code is freed for other escalations.
 		freeCodeScript.Eval(ctx, global, []string{ackCodeKey(e.AckCode)}, ref, ttl)
+		// The console's history lists open escalations from esc:open and
+		// finished ones from esc:recent (opened in the last RecentWindow,
+		// trimmed on the member's shard as they are added): an open one is
+		// a member of one set, not two. It joins esc:recent before it
+		// leaves esc:open, so a crash between the two lists it twice
+		// (Recent keeps one), never not at all.
+		keyEscRecent.zAddNX(ctx, global, ref, ms(e.OpenedAt))
+		global.ZRemRangeByScore(ctx, keyEscRecent.key(ref), "-inf", strconv.FormatInt(e.OpenedAt.Add(-RecentWindow).UnixMilli(), 10))
 		keyEscOpen.zRem(ctx, global, ref)
 		keyTimerEscalation.zRem(ctx, global, ref)
 	}

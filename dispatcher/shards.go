@@ -99,14 +99,22 @@ func (s shardedSet) score(ctx context.Context, rdb redis.UniversalClient, member
 // rangeByScore reads the members scored in [min, max] of every key,
 // lowest score first, at most limit of them (0: all).
 func (s shardedSet) rangeByScore(ctx context.Context, rdb redis.UniversalClient, min, max string, limit int64) ([]redis.Z, error) {
+	return rangeByScoreOf(ctx, rdb, []shardedSet{s}, min, max, limit)
+}
+
+// rangeByScoreOf is rangeByScore over the keys of several sets, in one
+// round trip; a member in more than one set is listed once, with the
+// score of the first set that holds it.
+func rangeByScoreOf(ctx context.Context, rdb redis.UniversalClient, sets []shardedSet, min, max string, limit int64) ([]redis.Z, error) {
 	pipe := rdb.Pipeline()
-	ks := s.keys()
-	cmds := make([]*redis.ZSliceCmd, len(ks))
-	for i, k := range ks {
-		cmds[i] = pipe.ZRangeByScoreWithScores(ctx, k, &redis.ZRangeBy{Min: min, Max: max, Count: limit})
+	var cmds []*redis.ZSliceCmd
+	for _, s := range sets {
+		for _, k := range s.keys() {
+			cmds = append(cmds, pipe.ZRangeByScoreWithScores(ctx, k, &redis.ZRangeBy{Min: min, Max: max, Count: limit}))
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return nil, fmt.Errorf("read %s: %w", s.base, err)
+		return nil, fmt.Errorf("read %s: %w", sets[0].base, err)
 	}
 	var out []redis.Z
 	seen := map[string]bool{}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/viogen-alerts/dispatcher/event"
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
 )
@@ -93,4 +95,49 @@ func TestRecentListsEscalationsOfTheWindow(t *testing.T) {
 	if len(ids) != 2 || ids[0] != "new-0002" || ids[1] != "new-0003" {
 		t.Fatalf("recent %v", ids)
 	}
+}
+
+// An open escalation is a member of esc:open only (one sorted-set member
+// per open escalation, not two); it joins esc:recent when it is finished.
+// Recent lists it once either way, and once when an earlier version left
+// it in both sets.
+func TestRecentListsOpenEscalationsFromTheOpenIndex(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	s := NewEscalationStore(rdb, time.Hour)
+	ctx := context.Background()
+	now := time.Now()
+	e := &Escalation{ID: "open-0001", CaseRef: "C-R2", State: EscOpen, OpenedAt: now, AckCode: "K0001"}
+	if err := s.Save(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	ref := EscRef(e.CaseRef, e.ID)
+	if _, err := keyEscRecent.score(ctx, rdb, ref); err != redis.Nil {
+		t.Fatalf("an open escalation is in esc:recent too (err %v)", err)
+	}
+	listed := func(want int) {
+		t.Helper()
+		got, err := s.Recent(ctx, now.Add(-time.Hour), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != want || (want == 1 && got[0].ID != e.ID) {
+			t.Fatalf("recent lists %d escalations, want %d", len(got), want)
+		}
+	}
+	listed(1)
+	// An earlier version put it in esc:recent as well: still one entry.
+	rdb.ZAdd(ctx, keyEscRecent.key(ref), redis.Z{Score: ms(now), Member: ref})
+	listed(1)
+	rdb.ZRem(ctx, keyEscRecent.key(ref), ref)
+	e.State = EscAcked
+	if err := s.Save(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keyEscOpen.score(ctx, rdb, ref); err != redis.Nil {
+		t.Fatalf("an acknowledged escalation is still in esc:open (err %v)", err)
+	}
+	if _, err := keyEscRecent.score(ctx, rdb, ref); err != nil {
+		t.Fatalf("an acknowledged escalation is not in esc:recent: %v", err)
+	}
+	listed(1)
 }
