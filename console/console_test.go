@@ -162,7 +162,7 @@ func (f *fixture) advance(d time.Duration) {
 func escalation(caseRef, id, severity string, critical bool, notified ...string) *dispatcher.Escalation {
 	now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 	return &dispatcher.Escalation{ID: id, CaseRef: caseRef, State: dispatcher.EscOpen, OpenedAt: now, DueAt: now.Add(10 * time.Minute),
-		Notified: notified, AckCode: strings.ToUpper(id[len(id)-5:]),
+		Notified: notified, AckCode: dispatcher.AckCode(id), // the first candidate, as allocated
 		Alert: rules.Alert{ID: id, Rule: "rise", Severity: severity, Critical: critical, CaseID: caseRef, EventID: "ev-" + id,
 			EventType: "risk.assessed", OccurredAt: now, Route: rules.RouteContext{ResponsibleUnit: notified[0]},
 			Policy: rules.PolicySnapshot{ID: "page", Steps: []rules.PolicyStep{

@@ -74,8 +74,10 @@ func escKey(caseRef, alertID string) string { return "case:{" + caseRef + "}:esc
 
 func ackCodeKey(code string) string { return "ackcode:" + code }
 
-// escIdxKey finds an escalation's case by its id (the alert id), so the
-// ack API resolves an id in O(1).
+// escIdxKey found an escalation's case by its id (the alert id) in
+// earlier versions. It is no longer written (ByID finds the case through
+// the escalation's ack code key, which names it): still read, until the
+// last of them expires.
 func escIdxKey(alertID string) string { return "escidx:" + alertID }
 
 // escCodeKey remembers the code allocated to an alert's escalation, so a
@@ -338,17 +340,72 @@ func (s *EscalationStore) ByCode(ctx context.Context, code string) (*Escalation,
 	return e, nil
 }
 
-// ByID finds an escalation by its id (the alert id) through the id index:
-// one read, whatever the number of escalations.
+// ByID finds an escalation by its id (the alert id), whatever the number
+// of escalations: its ack code key names it ("case|alert", or "~case|alert"
+// once freed), and its code is one of the alert's candidates
+// (ackCodeCandidate), nearly always the first. One round trip reads the
+// first ackCodeHashed candidates' keys with the id index of earlier
+// versions (escidx:<alert>); only an id none of them names (an unknown
+// one, or a code found taken at allocation) costs a second, for the rest.
+// An escalation without a key naming it is not found: a finished one
+// whose freed code was allocated again, about one in 10^9 per allocation
+// after it finished.
 func (s *EscalationStore) ByID(ctx context.Context, alertID string) (*Escalation, error) {
-	caseRef, err := s.rdb.Get(ctx, escIdxKey(alertID)).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNoEscalation
-	}
+	caseRef, err := s.caseOf(ctx, alertID)
 	if err != nil {
-		return nil, fmt.Errorf("read escalation index: %w", err)
+		return nil, err
 	}
 	return s.Get(ctx, caseRef, alertID)
+}
+
+// caseOf finds the case of an escalation by its id (see ByID).
+func (s *EscalationStore) caseOf(ctx context.Context, alertID string) (string, error) {
+	pipe := s.rdb.Pipeline()
+	legacy := pipe.Get(ctx, escIdxKey(alertID))
+	first := s.codeKeys(ctx, pipe, alertID, 0, ackCodeHashed)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("read escalation index: %w", err)
+	}
+	if c, err := legacy.Result(); err == nil {
+		return c, nil
+	}
+	if c, ok := caseNamed(first, alertID); ok {
+		return c, nil
+	}
+	pipe = s.rdb.Pipeline()
+	rest := s.codeKeys(ctx, pipe, alertID, ackCodeHashed, ackCodeAttempts)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("read ack codes: %w", err)
+	}
+	if c, ok := caseNamed(rest, alertID); ok {
+		return c, nil
+	}
+	return "", ErrNoEscalation
+}
+
+// codeKeys reads the ack code keys of an alert's candidates from, up to
+// to, into pipe.
+func (s *EscalationStore) codeKeys(ctx context.Context, pipe redis.Pipeliner, alertID string, from, to int) []*redis.StringCmd {
+	cmds := make([]*redis.StringCmd, 0, to-from)
+	for i := from; i < to; i++ {
+		cmds = append(cmds, pipe.Get(ctx, ackCodeKey(ackCodeCandidate(s.codeAlphabet, s.codeLen, alertID, i))))
+	}
+	return cmds
+}
+
+// caseNamed returns the case of the first ack code key that names the
+// escalation alertID, open or freed.
+func caseNamed(cmds []*redis.StringCmd, alertID string) (string, bool) {
+	for _, c := range cmds {
+		v, err := c.Result()
+		if err != nil {
+			continue
+		}
+		if caseRef, a, ok := ParseEscRef(strings.TrimPrefix(v, freedCodePrefix)); ok && a == alertID {
+			return caseRef, true
+		}
+	}
+	return "", false
 }
 
 // codeRequest asks for the ack code of the escalation an alert opens.
@@ -525,7 +582,7 @@ func (s *EscalationStore) OpenForCase(ctx context.Context, caseRef string) ([]*E
 // Save writes an escalation and keeps its indexes and step timer in step
 // with its state: open ones are indexed and timed, finished ones are not.
 //
-// In a Redis Cluster the global keys (escidx:<alert>, ackcode:<code>,
+// In a Redis Cluster the global keys (ackcode:<code>,
 // esc:open, timers:escalation) each live in their own slot and the case's
 // keys in the case's, so no single transaction may hold them all (MULTI
 // across slots fails with CROSSSLOT). Save writes in two steps:
@@ -559,7 +616,6 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 	global := s.rdb.Pipeline()
 	global.SetNX(ctx, policyKey(pref), praw, 0)
 	s.policies.Store(pref, e.Alert.Policy)
-	global.Set(ctx, escIdxKey(e.ID), e.CaseRef, s.ttl)
 	if e.State == EscOpen {
 		// The code is allocated before the intents; claiming it again only
 		// refreshes it. A code another open escalation holds is never moved.
