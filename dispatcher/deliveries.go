@@ -89,7 +89,7 @@ func (s *EscalationStore) intentDeliveries(ctx context.Context, in Intent, step,
 		default:
 			// Either layout (decodeSent); a marker that does not decode
 			// leaves the outcome "pending", as before.
-			if r, decErr := decodeSent(in.CaseRef, in.ID, ch, b); decErr == nil {
+			if r, decErr := decodeSent(in, ch, b); decErr == nil {
 				d.Outcome, d.Attempt, d.ProviderID, d.At = r.Outcome, r.Attempt, r.ProviderID, r.At
 			}
 		}

@@ -74,7 +74,7 @@ func (s *deliveryState) sent(ctx context.Context, in Intent, channel string) (*R
 	if err != nil {
 		return nil, fmt.Errorf("read sent-marker: %w", err)
 	}
-	r, err := decodeSent(in.CaseRef, in.ID, channel, b)
+	r, err := decodeSent(in, channel, b)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ return 1`)
 // For SMS it also maps the provider's message sid to the intent, for
 // delivery receipts.
 func (s *deliveryState) markSent(ctx context.Context, in Intent, r Result, owner string) error {
-	b, err := encodeSent(in.CaseRef, in.ID, r.Channel, r)
+	b, err := encodeSent(in, r.Channel, r)
 	if err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ func (s *deliveryState) begin(ctx context.Context, in Intent, channel, owner str
 	}
 	switch res[0] {
 	case beganSent:
-		r, err := decodeSent(in.CaseRef, in.ID, channel, []byte(res[1]))
+		r, err := decodeSent(in, channel, []byte(res[1]))
 		if err != nil {
 			return "", nil, 0, fmt.Errorf("begin send: %w", err)
 		}

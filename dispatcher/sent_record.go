@@ -9,22 +9,29 @@ import (
 // A sent-marker (case:{C}:sent:<intent>:<channel>) holds the audit record
 // of an accepted send, so a replayed intent re-emits it instead of sending
 // again, and the console shows when and how it went. It is written in a
-// compact form, version 2, like the escalation record (escalation_record.go):
+// compact form, like the escalation record (escalation_record.go):
 // one-or-two-letter field names, the time as Unix milliseconds, empty
 // fields left out, and nothing the key already says (the intent id, the
 // case and the channel) nor the outcome when it is "sent" (markSent only
-// ever writes sent results). Markers written by earlier versions (the
-// Result's own JSON, the audit message) are still read: decodeSent tells
-// them apart by what opens them.
+// ever writes sent results). Version 3 also leaves out what the intent
+// says (alert, rule, kind, step, round, agency, contact: every reader
+// holds the intent, whose id names all of them), so a webhook's marker
+// is about 55 bytes where version 2 took 150. Markers of version 2 and
+// of earlier versions (the Result's own JSON, the audit message) are
+// still read: decodeSent tells them apart by what opens them.
 //
-// The version number is written under "kind", a key under which earlier
-// versions read a string (Result.Kind; the kind itself is under "k"). So
-// during a rolling upgrade an instance of an earlier version given a
-// compact marker fails to decode it (begin returns an error: the job runs
-// again later, until a new instance takes it) instead of reading a Result
-// with every field empty, which it would re-emit as a blank audit record.
-// It never takes a marker it cannot read for "not sent".
-const sentRecordVersion = 2
+// The version number is written under "kind", a key under which the
+// first versions read a string (Result.Kind; the kind itself is under
+// "k"). So during a rolling upgrade an instance of an earlier version
+// given a marker of a later one fails to decode it (begin returns an
+// error: the job runs again later, until a new instance takes it) instead
+// of reading a Result with fields empty, which it would re-emit as a
+// blank audit record. It never takes a marker it cannot read for "not
+// sent".
+const sentRecordVersion = 3
+
+// sentRecordV2 is the version that wrote the intent's fields; still read.
+const sentRecordV2 = 2
 
 // sentRecordPrefix opens every compact marker (a digit follows); an
 // earlier version's marker opens with `{"intent_id":`.
@@ -37,16 +44,19 @@ type sentRecord struct {
 	V int `json:"kind"` // the format version: see sentRecordVersion
 	// IntentID, CaseRef and Channel are written only when they differ
 	// from the key's; nil means equal.
-	IntentID  *string `json:"i,omitempty"`
-	CaseRef   *string `json:"cr,omitempty"`
-	Channel   *string `json:"ch,omitempty"`
-	AlertID   string  `json:"a,omitempty"`
-	Rule      string  `json:"r,omitempty"`
-	Kind      string  `json:"k,omitempty"`
-	Step      int     `json:"s,omitempty"`
-	Round     int     `json:"rn,omitempty"`
-	AgencyID  string  `json:"g,omitempty"`
-	ContactID string  `json:"c,omitempty"`
+	IntentID *string `json:"i,omitempty"`
+	CaseRef  *string `json:"cr,omitempty"`
+	Channel  *string `json:"ch,omitempty"`
+	// The intent's fields: in version 3 written only when they differ
+	// from the intent's, nil meaning equal; in version 2 written unless
+	// empty, nil meaning empty.
+	AlertID   *string `json:"a,omitempty"`
+	Rule      *string `json:"r,omitempty"`
+	Kind      *string `json:"k,omitempty"`
+	Step      *int    `json:"s,omitempty"`
+	Round     *int    `json:"rn,omitempty"`
+	AgencyID  *string `json:"g,omitempty"`
+	ContactID *string `json:"c,omitempty"`
 	Operator  string  `json:"op,omitempty"`
 	// Note and silence fields belong to the console's audit records,
 	// never to a sent-marker today; kept so that none is lost.
@@ -67,72 +77,76 @@ type sentRecord struct {
 	LatencyMS  int64   `json:"l,omitempty"`
 }
 
-// encodeSent writes r's compact marker for the key of caseRef, intentID
-// and channel.
-func encodeSent(caseRef, intentID, channel string, r Result) ([]byte, error) {
+// encodeSent writes r's compact marker for the key of intent in and
+// channel.
+func encodeSent(in Intent, channel string, r Result) ([]byte, error) {
 	rec := sentRecord{V: sentRecordVersion,
-		AlertID: r.AlertID, Rule: r.Rule, Kind: r.Kind, Step: r.Step, Round: r.Round,
-		AgencyID: r.AgencyID, ContactID: r.ContactID, Operator: r.Operator,
-		NoteID: r.NoteID, NoteSHA256: r.NoteSHA256, NoteLength: r.NoteLength, Silence: r.Silence,
+		AlertID: differs(r.AlertID, in.AlertID), Rule: differs(r.Rule, in.Rule), Kind: differs(r.Kind, in.Kind),
+		Step: differs(r.Step, in.Step), Round: differs(r.Round, in.Round),
+		AgencyID: differs(r.AgencyID, in.AgencyID), ContactID: differs(r.ContactID, in.ContactID),
+		IntentID: differs(r.IntentID, in.ID), CaseRef: differs(r.CaseRef, in.CaseRef), Channel: differs(r.Channel, channel),
+		Operator: r.Operator, NoteID: r.NoteID, NoteSHA256: r.NoteSHA256, NoteLength: r.NoteLength, Silence: r.Silence,
 		Attempt: r.Attempt, ProviderID: r.ProviderID, ErrorClass: r.ErrorClass, ErrorCode: r.ErrorCode,
 		Error: r.Error, At: recTime(r.At), LatencyMS: r.LatencyMS,
-	}
-	if r.IntentID != intentID {
-		rec.IntentID = &r.IntentID
-	}
-	if r.CaseRef != caseRef {
-		rec.CaseRef = &r.CaseRef
-	}
-	if r.Channel != channel {
-		rec.Channel = &r.Channel
 	}
 	if r.Outcome != OutcomeSent {
 		rec.Outcome = &r.Outcome
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {
-		return nil, fmt.Errorf("encode sent-marker of intent %s: %w", intentID, err)
+		return nil, fmt.Errorf("encode sent-marker of intent %s: %w", in.ID, err)
 	}
 	return b, nil
 }
 
-// decodeSent reads the sent-marker of caseRef, intentID and channel in
-// either form: compact (version 2) or the Result's own JSON written by
-// earlier versions. A marker that does not decode is an error, never
-// "not sent".
-func decodeSent(caseRef, intentID, channel string, b []byte) (Result, error) {
+// differs is v when it differs from what the key or the intent says,
+// else nil.
+func differs[T comparable](v, said T) *T {
+	if v == said {
+		return nil
+	}
+	return &v
+}
+
+// valueOr is *p, or def when p is nil.
+func valueOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// decodeSent reads the sent-marker of intent in and channel in any form:
+// compact (version 3 or 2) or the Result's own JSON written by earlier
+// versions. A marker that does not decode is an error, never "not sent".
+func decodeSent(in Intent, channel string, b []byte) (Result, error) {
 	if !versioned(b, sentRecordPrefix) {
 		var r Result
 		if err := json.Unmarshal(b, &r); err != nil {
-			return Result{}, fmt.Errorf("decode sent-marker of intent %s (earlier format): %w", intentID, err)
+			return Result{}, fmt.Errorf("decode sent-marker of intent %s (earlier format): %w", in.ID, err)
 		}
 		return r, nil
 	}
 	var rec sentRecord
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return Result{}, fmt.Errorf("decode sent-marker of intent %s: %w", intentID, err)
+		return Result{}, fmt.Errorf("decode sent-marker of intent %s: %w", in.ID, err)
 	}
-	if rec.V != sentRecordVersion {
-		return Result{}, fmt.Errorf("decode sent-marker of intent %s: record version %d unknown to this version", intentID, rec.V)
+	said := in // version 3: what the marker leaves out, the intent says
+	switch rec.V {
+	case sentRecordVersion:
+	case sentRecordV2: // left out meant empty
+		said = Intent{ID: in.ID, CaseRef: in.CaseRef}
+	default:
+		return Result{}, fmt.Errorf("decode sent-marker of intent %s: record version %d unknown to this version", in.ID, rec.V)
 	}
-	r := Result{IntentID: intentID, AlertID: rec.AlertID, CaseRef: caseRef, Rule: rec.Rule, Kind: rec.Kind,
-		Step: rec.Step, Round: rec.Round, AgencyID: rec.AgencyID, ContactID: rec.ContactID, Channel: channel,
+	r := Result{IntentID: valueOr(rec.IntentID, in.ID), CaseRef: valueOr(rec.CaseRef, in.CaseRef), Channel: valueOr(rec.Channel, channel),
+		AlertID: valueOr(rec.AlertID, said.AlertID), Rule: valueOr(rec.Rule, said.Rule), Kind: valueOr(rec.Kind, said.Kind),
+		Step: valueOr(rec.Step, said.Step), Round: valueOr(rec.Round, said.Round),
+		AgencyID: valueOr(rec.AgencyID, said.AgencyID), ContactID: valueOr(rec.ContactID, said.ContactID),
 		Operator: rec.Operator, NoteID: rec.NoteID, NoteSHA256: rec.NoteSHA256, NoteLength: rec.NoteLength,
-		Silence: rec.Silence, Attempt: rec.Attempt, Outcome: OutcomeSent, ProviderID: rec.ProviderID,
+		Silence: rec.Silence, Attempt: rec.Attempt, Outcome: valueOr(rec.Outcome, OutcomeSent), ProviderID: rec.ProviderID,
 		ErrorClass: rec.ErrorClass, ErrorCode: rec.ErrorCode, Error: rec.Error, At: time.Time(rec.At),
 		LatencyMS: rec.LatencyMS,
-	}
-	if rec.IntentID != nil {
-		r.IntentID = *rec.IntentID
-	}
-	if rec.CaseRef != nil {
-		r.CaseRef = *rec.CaseRef
-	}
-	if rec.Channel != nil {
-		r.Channel = *rec.Channel
-	}
-	if rec.Outcome != nil {
-		r.Outcome = *rec.Outcome
 	}
 	return r, nil
 }

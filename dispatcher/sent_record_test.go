@@ -71,6 +71,10 @@ func TestSentRecordRoundTrip(t *testing.T) {
 			r.IntentID, r.CaseRef, r.Channel, r.Outcome = in.ID, in.CaseRef, "webhook", OutcomeSent
 			r.Silence, r.NoteID, r.NoteSHA256, r.NoteLength, r.Operator = nil, "", "", 0, ""
 		}, true},
+		{"as the send path makes it (resultFor): the intent's fields left out", func(r *Result, in *Intent) {
+			*r = resultFor(*in, "webhook", 1, OutcomeSent, time.UnixMilli(1773133500123).UTC())
+			r.ProviderID, r.LatencyMS = "wh-0001", 812
+		}, true},
 		{"an sms with its sid, whole milliseconds", func(r *Result, in *Intent) {
 			r.IntentID, r.CaseRef, r.Channel, r.Outcome = in.ID, in.CaseRef, "sms", OutcomeSent
 			r.At = time.UnixMilli(1773133500123).UTC()
@@ -94,7 +98,7 @@ func TestSentRecordRoundTrip(t *testing.T) {
 			}
 			ch := want.Channel // markSent keys the marker by the result's channel
 			raw, err := rdb.Get(ctx, sentKey(in.CaseRef, in.ID, ch)).Result()
-			if err != nil || !strings.HasPrefix(raw, `{"kind":2,`) {
+			if err != nil || !strings.HasPrefix(raw, `{"kind":3`) {
 				t.Fatalf("marker %q (%v), want the compact form", raw, err)
 			}
 			short := !strings.Contains(raw, `"i":`) && !strings.Contains(raw, `"cr":`) && !strings.Contains(raw, `"o":`)
@@ -138,20 +142,57 @@ func TestSentRecordKeepsFieldsTheKeyDoesNotSay(t *testing.T) {
 	var want Result
 	n := 0
 	fillAll(t, reflect.ValueOf(&want).Elem(), "", &n)
-	b, err := encodeSent("C-OTHER", "intent-other", "channel-other", want)
+	other := testIntent("intent-other")
+	other.CaseRef = "C-OTHER"
+	b, err := encodeSent(other, "channel-other", want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{`"i":`, `"cr":`, `"ch":`, `"o":`} {
+	for _, k := range []string{`"i":`, `"cr":`, `"ch":`, `"o":`, `"a":`, `"r":`, `"k":`, `"s":`, `"rn":`, `"g":`, `"c":`} {
 		if !strings.Contains(string(b), k) {
 			t.Errorf("marker %s: no %s, though the result's differs from the key's", b, k)
 		}
 	}
-	got, err := decodeSent("C-OTHER", "intent-other", "channel-other", b)
+	got, err := decodeSent(other, "channel-other", b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sameResult(t, "decode", &got, asEarlier(t, want), string(b))
+}
+
+// The marker the send path writes leaves out every field the key and the
+// intent say: a webhook's is its attempt, provider id, time and latency.
+func TestSentRecordLeavesOutWhatTheIntentSays(t *testing.T) {
+	in := testIntent("short-1")
+	r := resultFor(in, "webhook", 1, OutcomeSent, time.UnixMilli(1796080300011).UTC())
+	r.ProviderID, r.LatencyMS = "wh_load", 1018
+	b, err := encodeSent(in, "webhook", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"kind":3,"n":1,"p":"wh_load","t":1796080300011,"l":1018}`; string(b) != want {
+		t.Fatalf("marker %s, want %s", b, want)
+	}
+	got, err := decodeSent(in, "webhook", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameResult(t, "decode", &got, asEarlier(t, r), string(b))
+}
+
+// A version-2 marker wrote the intent's fields unless empty: they are
+// read from the marker, and a field it left out is empty, whatever the
+// intent says.
+func TestSentRecordVersion2Reads(t *testing.T) {
+	in := testIntent("v2-1")
+	raw := `{"kind":2,"a":"alert-v2","r":"rule-v2","k":"alert","s":1,"g":"agency-v2","n":2,"p":"wh-2","t":1796080300011,"l":5}`
+	got, err := decodeSent(in, "webhook", []byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Result{IntentID: in.ID, CaseRef: in.CaseRef, Channel: "webhook", AlertID: "alert-v2", Rule: "rule-v2", Kind: "alert",
+		Step: 1, AgencyID: "agency-v2", Attempt: 2, Outcome: OutcomeSent, ProviderID: "wh-2", At: time.UnixMilli(1796080300011).UTC(), LatencyMS: 5}
+	sameResult(t, "version 2", &got, want, raw)
 }
 
 // A marker written before the compact form (the Result's own JSON, as
@@ -211,7 +252,7 @@ func TestSentRecordUndecodableIsAnError(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
 	ctx := context.Background()
 	s := &deliveryState{rdb: rdb, ttl: time.Hour}
-	for i, raw := range []string{`{not json`, `{"kind":3,"a":"x"}`, `{"kind":2,"t":"yesterday"}`, `{"kind":2,"n":"one"}`, `{"intent_id":7}`} {
+	for i, raw := range []string{`{not json`, `{"kind":4,"a":"x"}`, `{"kind":2,"t":"yesterday"}`, `{"kind":2,"n":"one"}`, `{"intent_id":7}`} {
 		in := testIntent("bad-" + string(rune('a'+i)))
 		rdb.Set(ctx, sentKey(in.CaseRef, in.ID, "sms"), raw, time.Hour)
 		if r, err := s.sent(ctx, in, "sms"); err == nil || !strings.Contains(err.Error(), "sent-marker") {
