@@ -18,8 +18,8 @@ func replayOutcome(first, current Outcome) Outcome {
 	return o
 }
 
-// The outcome kept for a redelivery is compact (about a third of the
-// JSON array earlier versions kept), and a replay of every kind of event
+// The outcome kept for a redelivery is compact (about half of the JSON
+// array earlier versions kept), and a replay of every kind of event
 // gets back the same outcome as the first application: levels, a move
 // with the previous place, a stale event, a check-in, a catch-up with its
 // missed count and first deadline, a close.
