@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/viogen-alerts/dispatcher/channels"
+	"github.com/viogen-alerts/dispatcher/channels/sms"
 	"github.com/viogen-alerts/dispatcher/rules"
 )
 
@@ -223,7 +225,7 @@ func (d *Deliverer) retryable(j retryJob, sendErr error) bool {
 // run again on a replay, so a step that failed half-way is completed:
 // queued jobs and notices have deterministic identities.
 func (d *Deliverer) afterFailure(ctx context.Context, in Intent, states map[string]string) ([]Result, error) {
-	if !allFailed(states, in.Channels) {
+	if !unreached(states, in) {
 		return nil, nil
 	}
 	owner := "send:" + in.ID
@@ -246,6 +248,38 @@ func (d *Deliverer) afterFailure(ctx context.Context, in Intent, states map[stri
 		return nil, err
 	}
 	return d.notice(ctx, in)
+}
+
+// unreached reports whether every planned channel of in failed. For a
+// critical intent an SMS left unconfirmed (no delivery receipt in time)
+// counts as failed unless a late receipt says it was delivered: the
+// receipt check fell back from it as from an undelivered one, so when
+// the fallback channels fail too the coordinating center is told, not
+// nobody.
+func unreached(states map[string]string, in Intent) bool {
+	for _, c := range in.Channels {
+		if states[c] == stateFailed {
+			continue
+		}
+		if c == sms.Name && in.Critical && states["unconfirmed"] != "" && !receiptDelivered(states) {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// receiptDelivered reports whether a status callback recorded in states
+// ("receipt:<sid>:<status>") says the SMS reached the handset.
+func receiptDelivered(states map[string]string) bool {
+	for f := range states {
+		if r, ok := strings.CutPrefix(f, "receipt:"); ok {
+			if i := strings.LastIndex(r, ":"); i >= 0 && !(sms.StatusCallback{MessageStatus: r[i+1:]}).Failed() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func allFailed(states map[string]string, chans []string) bool {

@@ -592,6 +592,79 @@ func TestReceiptMissingPastTimeoutMarksUnconfirmedAndFallsBack(t *testing.T) {
 	r.logs.AssertNotContains(t, addresses(r.d.rcfg)...)
 }
 
+// A critical SMS left unconfirmed falls back; when its fallback channel
+// then fails too, the coordinating center is told, once, as for an
+// undelivered SMS (it used to tell nobody). The duty room (gc-cr-sala) is
+// reached by SMS only, with email as its fallback; the two guards have a
+// pager as well, so an unconfirmed SMS of theirs needs no notice.
+func TestReceiptUnconfirmedWhoseFallbackFailsTellsCoordinatingCenter(t *testing.T) {
+	r, clock := receiptCheckEnv(t)
+	r.prov.smtp.FailFor("sala.gc-cr@example.org", providertest.Rejected)
+	sids := r.riskRise(t, "C-RU4")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	for _, c := range []string{"gc-cr-guardia", "pl-herencia-guardia"} {
+		if err := r.prov.twilio.SendStatus(ctx, sids[c], "delivered", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitQueued(t, r.d, 3) // every send done: the three receipt checks wait in Redis
+	clock.Add(5*time.Minute + time.Second)
+	rs := readResults(t, r.brokers, func(rs []Result) bool {
+		told := false
+		for _, res := range rs {
+			told = told || res.Kind == KindNotice && res.Outcome == OutcomeSent && strings.HasPrefix(res.ContactID, "ses-viogen")
+		}
+		return told && count(rs, OutcomeNotice, "") >= 1
+	})
+	// A late receipt, to read every record written before it (one case
+	// ref: one partition, in order).
+	if err := r.prov.twilio.SendStatus(ctx, sids["gc-cr-sala"], "delivered", ""); err != nil {
+		t.Fatal(err)
+	}
+	rs = readResults(t, r.brokers, func(rs []Result) bool { return count(rs, OutcomeDelivered, "sms") >= 3 })
+	notices := map[string]int{}
+	for _, res := range rs {
+		if res.Outcome == OutcomeNotice {
+			notices[res.ContactID]++
+		}
+	}
+	if notices["gc-cr-sala"] != 1 || len(notices) != 1 || count(rs, OutcomeUnconfirmed, "sms") != 1 || count(rs, OutcomeFallback, "") != 1 {
+		t.Errorf("notice records by contact %v (want gc-cr-sala once), unconfirmed %d, fallback %d (want 1 each)",
+			notices, count(rs, OutcomeUnconfirmed, "sms"), count(rs, OutcomeFallback, ""))
+	}
+	if n := emailsTo(r.prov, "sala.gc-cr@example.org"); n != 0 {
+		t.Errorf("the rejected fallback email was accepted %d times", n)
+	}
+	r.logs.AssertNotContains(t, addresses(r.d.rcfg)...)
+}
+
+// Which channel states leave an intent unreached (its fallback and notice
+// follow): a failed channel, and for a critical intent an SMS marked
+// unconfirmed with no receipt saying it was delivered.
+func TestUnreachedCountsAnUnconfirmedCriticalSMS(t *testing.T) {
+	smsOnly := Intent{Critical: true, Channels: []string{"sms"}}
+	for _, tc := range []struct {
+		name   string
+		in     Intent
+		states map[string]string
+		want   bool
+	}{
+		{"failed", smsOnly, map[string]string{"sms": stateFailed}, true},
+		{"sent", smsOnly, map[string]string{"sms": stateSent}, false},
+		{"sent, unconfirmed", smsOnly, map[string]string{"sms": stateSent, "unconfirmed": "unconfirmed:SM1"}, true},
+		{"unconfirmed, not critical", Intent{Channels: []string{"sms"}}, map[string]string{"sms": stateSent, "unconfirmed": "unconfirmed:SM1"}, false},
+		{"unconfirmed, then delivered late", smsOnly, map[string]string{"sms": stateSent, "unconfirmed": "unconfirmed:SM1", "receipt:SM1:delivered": receiptDone}, false},
+		{"unconfirmed, an undelivered receipt pending", smsOnly, map[string]string{"sms": stateSent, "unconfirmed": "unconfirmed:SM1", "receipt:SM1:undelivered": "pending:30003"}, true},
+		{"unconfirmed sms, the pager sent", Intent{Critical: true, Channels: []string{"sms", "pager"}}, map[string]string{"sms": stateSent, "pager": stateSent, "unconfirmed": "unconfirmed:SM1"}, false},
+		{"unconfirmed, the email failed", Intent{Critical: true, Channels: []string{"sms", "email"}}, map[string]string{"sms": stateSent, "email": stateFailed, "unconfirmed": "unconfirmed:SM1"}, true},
+	} {
+		if got := unreached(tc.states, tc.in); got != tc.want {
+			t.Errorf("%s: unreached %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 // A non-critical SMS without a receipt is only marked unconfirmed: no
 // fallback. The checks live in Redis: a deliverer stopped before they
 // are due and a new one started in its place runs them.
