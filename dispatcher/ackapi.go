@@ -34,7 +34,8 @@ import (
 //
 // {id} is the escalation id, which is the alert id; "case|alert" (the
 // escalation's reference, '|' escaped as %7C) is accepted too. An alert id
-// is resolved through the id index (escidx:<id>), one read; an escalation
+// is resolved by EscalationStore.ByID (its ack code key while open, the id
+// index once finished), in one round trip nearly always; an escalation
 // that did not notify the caller's agency answers exactly as an unknown id.
 //
 // Tokens are compared hashed (rules.Config.AgencyByToken) and never
@@ -146,8 +147,8 @@ func (a *AckAPI) authenticate(w http.ResponseWriter, r *http.Request) (*rules.Ag
 }
 
 // find resolves an escalation id ("alert" or "case|alert"), finished ones
-// included, in O(1): "case|alert" names its key, an alert id is looked up
-// in the id index (escidx:<alert id> → case).
+// included, in O(1): "case|alert" names its key, an alert id is found by
+// EscalationStore.ByID.
 func (a *AckAPI) find(ctx context.Context, id string) (*Escalation, error) {
 	if c, al, ok := ParseEscRef(id); ok {
 		if !ackIDRe.MatchString(c) || !ackIDRe.MatchString(al) {

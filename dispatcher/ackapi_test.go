@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -467,8 +468,70 @@ func TestAckAPIFindsByIDThroughTheAckCode(t *testing.T) {
 			t.Fatalf("a finished escalation: %d %s, want 409", r.status, r.body)
 		}
 	}
-	if n, _ := e.store.rdb.Keys(ctx, "escidx:*").Result(); len(n) != 0 {
-		t.Fatalf("id index keys written: %v", n)
+	// Only the finished escalation has an id index key.
+	if n, _ := e.store.rdb.Keys(ctx, "escidx:*").Result(); len(n) != 1 {
+		t.Fatalf("id index keys %v, want the finished escalation's only", n)
+	}
+}
+
+// A finished escalation whose freed code was allocated again is still
+// found by id, through the id index written when it finished (from the
+// independent review: the code alone lost it).
+func TestByIDFindsAFinishedEscalationWhoseCodeWasReused(t *testing.T) {
+	e := newAckEnv(t)
+	ctx := context.Background()
+	a := e.escalation(t, nil)
+	a.State = EscAcked
+	if err := e.store.Save(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	b := e.escalation(t, func(x *Escalation) { x.CaseRef, x.Alert.CaseID, x.AckCode = "C-HER-0003", "C-HER-0003", a.AckCode })
+	if got, err := e.store.ByCode(ctx, a.AckCode); err != nil || got.ID != b.ID {
+		t.Fatalf("setup: the freed code must now name the second escalation: %+v %v", got, err)
+	}
+	if got, err := e.store.ByID(ctx, a.ID); err != nil || got.ID != a.ID || got.State != EscAcked {
+		t.Fatalf("the finished escalation by id: %+v %v", got, err)
+	}
+	if r := e.ack(t, a.ID, ackTokGC); r.status != http.StatusConflict {
+		t.Fatalf("ack of the finished escalation: %d %s, want 409", r.status, r.body)
+	}
+}
+
+// failGetHook fails, inside pipelines, every GET of one key (a node that
+// times out) and returns the first error, as go-redis does.
+type failGetHook struct{ key string }
+
+func (h failGetHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h failGetHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h failGetHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		_ = next(ctx, cmds)
+		for _, c := range cmds {
+			if a := c.Args(); len(a) == 2 && a[0] == "get" && a[1] == h.key {
+				c.SetErr(errors.New("i/o timeout"))
+			}
+		}
+		for _, c := range cmds {
+			if c.Err() != nil {
+				return c.Err()
+			}
+		}
+		return nil
+	}
+}
+
+// A Redis error on the key that names an escalation is an error (the ack
+// API answers 503, to be retried), never "no such escalation" (404, which
+// an agency would not retry). From the independent review.
+func TestByIDReportsARedisErrorAsAnError(t *testing.T) {
+	e := newAckEnv(t)
+	esc := e.escalation(t, nil)
+	e.store.rdb.AddHook(failGetHook{key: ackCodeKey(esc.AckCode)})
+	if _, err := e.store.ByID(context.Background(), esc.ID); err == nil || errors.Is(err, ErrNoEscalation) {
+		t.Fatalf("ByID with its code key failing: %v, want an error other than no such escalation", err)
+	}
+	if r := e.ack(t, esc.ID, ackTokGC); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("ack with its code key failing: %d %s, want 503", r.status, r.body)
 	}
 }
 

@@ -74,10 +74,12 @@ func escKey(caseRef, alertID string) string { return "case:{" + caseRef + "}:esc
 
 func ackCodeKey(code string) string { return "ackcode:" + code }
 
-// escIdxKey found an escalation's case by its id (the alert id) in
-// earlier versions. It is no longer written (ByID finds the case through
-// the escalation's ack code key, which names it): still read, until the
-// last of them expires.
+// escIdxKey finds a finished escalation's case by its id (the alert id).
+// An open escalation has none (ByID finds it through its ack code key,
+// which names it and cannot be reallocated while it is open); it is
+// written when the escalation is saved finished, as its code is freed
+// and may be allocated again. Earlier versions wrote it for every
+// escalation.
 func escIdxKey(alertID string) string { return "escidx:" + alertID }
 
 // escCodeKey remembers the code allocated to an alert's escalation, so a
@@ -341,15 +343,15 @@ func (s *EscalationStore) ByCode(ctx context.Context, code string) (*Escalation,
 }
 
 // ByID finds an escalation by its id (the alert id), whatever the number
-// of escalations: its ack code key names it ("case|alert", or "~case|alert"
-// once freed), and its code is one of the alert's candidates
-// (ackCodeCandidate), nearly always the first. One round trip reads the
-// first ackCodeHashed candidates' keys with the id index of earlier
-// versions (escidx:<alert>); only an id none of them names (an unknown
-// one, or a code found taken at allocation) costs a second, for the rest.
-// An escalation without a key naming it is not found: a finished one
-// whose freed code was allocated again, about one in 10^9 per allocation
-// after it finished.
+// of escalations. A finished one is named by the id index (escidx:<alert>
+// → case, written when it is saved finished). An open one by its ack code
+// key ("case|alert"; a code is never reallocated while its escalation is
+// open), its code being one of the alert's candidates (ackCodeCandidate),
+// nearly always the first: one round trip reads the index and the first
+// ackCodeHashed candidates' keys; only an id none of them names (an
+// unknown one, or a code found taken at allocation) costs a second, for
+// the rest. A Redis error on any of those keys is an error, not "no such
+// escalation".
 func (s *EscalationStore) ByID(ctx context.Context, alertID string) (*Escalation, error) {
 	caseRef, err := s.caseOf(ctx, alertID)
 	if err != nil {
@@ -361,24 +363,22 @@ func (s *EscalationStore) ByID(ctx context.Context, alertID string) (*Escalation
 // caseOf finds the case of an escalation by its id (see ByID).
 func (s *EscalationStore) caseOf(ctx context.Context, alertID string) (string, error) {
 	pipe := s.rdb.Pipeline()
-	legacy := pipe.Get(ctx, escIdxKey(alertID))
+	idx := pipe.Get(ctx, escIdxKey(alertID))
 	first := s.codeKeys(ctx, pipe, alertID, 0, ackCodeHashed)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	_, _ = pipe.Exec(ctx) // each command's error is read below
+	if c, err := idx.Result(); err == nil {
+		return c, nil
+	} else if !errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("read escalation index: %w", err)
 	}
-	if c, err := legacy.Result(); err == nil {
-		return c, nil
-	}
-	if c, ok := caseNamed(first, alertID); ok {
-		return c, nil
+	if c, ok, err := caseNamed(first, alertID); ok || err != nil {
+		return c, err
 	}
 	pipe = s.rdb.Pipeline()
 	rest := s.codeKeys(ctx, pipe, alertID, ackCodeHashed, ackCodeAttempts)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return "", fmt.Errorf("read ack codes: %w", err)
-	}
-	if c, ok := caseNamed(rest, alertID); ok {
-		return c, nil
+	_, _ = pipe.Exec(ctx)
+	if c, ok, err := caseNamed(rest, alertID); ok || err != nil {
+		return c, err
 	}
 	return "", ErrNoEscalation
 }
@@ -394,18 +394,22 @@ func (s *EscalationStore) codeKeys(ctx context.Context, pipe redis.Pipeliner, al
 }
 
 // caseNamed returns the case of the first ack code key that names the
-// escalation alertID, open or freed.
-func caseNamed(cmds []*redis.StringCmd, alertID string) (string, bool) {
+// escalation alertID, open or freed; a key that could not be read is an
+// error (it may be the one).
+func caseNamed(cmds []*redis.StringCmd, alertID string) (string, bool, error) {
 	for _, c := range cmds {
 		v, err := c.Result()
-		if err != nil {
+		if errors.Is(err, redis.Nil) {
 			continue
 		}
+		if err != nil {
+			return "", false, fmt.Errorf("read ack code: %w", err)
+		}
 		if caseRef, a, ok := ParseEscRef(strings.TrimPrefix(v, freedCodePrefix)); ok && a == alertID {
-			return caseRef, true
+			return caseRef, true, nil
 		}
 	}
-	return "", false
+	return "", false, nil
 }
 
 // codeRequest asks for the ack code of the escalation an alert opens.
@@ -582,7 +586,7 @@ func (s *EscalationStore) OpenForCase(ctx context.Context, caseRef string) ([]*E
 // Save writes an escalation and keeps its indexes and step timer in step
 // with its state: open ones are indexed and timed, finished ones are not.
 //
-// In a Redis Cluster the global keys (ackcode:<code>,
+// In a Redis Cluster the global keys (escidx:<alert>, ackcode:<code>,
 // esc:open, timers:escalation) each live in their own slot and the case's
 // keys in the case's, so no single transaction may hold them all (MULTI
 // across slots fails with CROSSSLOT). Save writes in two steps:
@@ -627,8 +631,10 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 			keyTimerEscalation.zRem(ctx, global, ref)
 		}
 	} else {
-		// Acknowledged or closed: the code is freed for other escalations.
+		// Acknowledged or closed: the code is freed for other escalations,
+		// so the id index takes over finding it by id.
 		freeCodeScript.Eval(ctx, global, []string{ackCodeKey(e.AckCode)}, ref, ttl)
+		global.Set(ctx, escIdxKey(e.ID), e.CaseRef, s.ttl)
 		// The console's history lists open escalations from esc:open and
 		// finished ones from esc:recent (opened in the last RecentWindow,
 		// trimmed on the member's shard as they are added): an open one is

@@ -161,16 +161,19 @@ func TestSentRecordKeepsFieldsTheKeyDoesNotSay(t *testing.T) {
 }
 
 // The marker the send path writes leaves out every field the key and the
-// intent say: a webhook's is its attempt, provider id, time and latency.
+// intent id say: a webhook's is its agency, attempt, provider id, time
+// and latency.
 func TestSentRecordLeavesOutWhatTheIntentSays(t *testing.T) {
-	in := testIntent("short-1")
+	in := testIntent("")
+	in.Step, in.Round = 1, 2
+	in.ID = IntentID(in.AlertID, in.Step, in.Round, in.ContactID)
 	r := resultFor(in, "webhook", 1, OutcomeSent, time.UnixMilli(1796080300011).UTC())
 	r.ProviderID, r.LatencyMS = "wh_load", 1018
 	b, err := encodeSent(in, "webhook", r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"kind":3,"n":1,"p":"wh_load","t":1796080300011,"l":1018}`; string(b) != want {
+	if want := `{"kind":3,"g":"gc-ciudad-real","n":1,"p":"wh_load","t":1796080300011,"l":1018}`; string(b) != want {
 		t.Fatalf("marker %s, want %s", b, want)
 	}
 	got, err := decodeSent(in, "webhook", b)
@@ -178,6 +181,27 @@ func TestSentRecordLeavesOutWhatTheIntentSays(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameResult(t, "decode", &got, asEarlier(t, r), string(b))
+}
+
+// Every notice of an alert to one contact shares its id (NoticeID) but
+// carries the step and round of the intent whose failure caused it: the
+// marker keeps them, so a replay of a later notice re-emits the first
+// send as it was (from the independent review).
+func TestSentRecordKeepsTheStepOfANotice(t *testing.T) {
+	first := testIntent(NoticeID("a1", "cc-1"))
+	first.Kind, first.AlertID, first.Step, first.Round, first.AgencyID, first.ContactID = KindNotice, "a1", 0, 0, "cc", "cc-1"
+	second := first
+	second.Step, second.Round = 2, 1
+	r := resultFor(first, "sms", 1, OutcomeSent, time.UnixMilli(1796080300011).UTC())
+	b, err := encodeSent(first, "sms", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeSent(second, "sms", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameResult(t, "replayed by a later notice", &got, asEarlier(t, r), string(b))
 }
 
 // A version-2 marker wrote the intent's fields unless empty: they are
