@@ -173,6 +173,7 @@ local r = {'0', stale and '1' or '0', tostring(from), tostring(level), moved and
 -- took 150-200; built by table.concat and string.gsub, so it costs no
 -- more than cjson.encode. Earlier versions kept the JSON array ('[...'):
 -- still read. An outcome whose place holds the separator is kept as JSON.
+-- A later format must start with another byte than 31.
 local SEP = '\31'
 local ZERO = SEP .. '0%f[%z' .. SEP .. ']' -- a field that is 0
 
@@ -187,17 +188,20 @@ end
 
 local function decode_outcome(b)
   if string.sub(b, 1, 1) ~= SEP then return cjson.decode(b) end
+  -- Exactly values 2-17 and 20-23: any other count is not this format
+  -- (a later one starts with another byte), an error rather than a guess.
   local o, i, pos = {'0'}, 2, 2
-  while i <= 23 do
+  while true do
     if i == 18 then o[18], o[19], i = '0', '0', 20 end
     local at = string.find(b, SEP, pos, true)
     local v = string.sub(b, pos, at and at - 1 or -1)
     if v == '' and (i < 6 or i > 13) then v = '0' end
     o[i] = v
-    i = i + 1
     if not at then break end
-    pos = at + 1
+    if i == 23 then error('unreadable outcome record: more than 20 values') end
+    i, pos = i + 1, at + 1
   end
+  if i ~= 23 then error('unreadable outcome record: fewer than 20 values') end
   return o
 end
 

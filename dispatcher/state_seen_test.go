@@ -94,3 +94,18 @@ func TestStoreDuplicateReadsJSONRecords(t *testing.T) {
 		t.Fatalf("an earlier version's record read as %+v", o)
 	}
 }
+
+// A compact record with the wrong number of values (a bug, or a format
+// this version does not know) fails the apply, loudly, instead of being
+// read as a wrong outcome.
+func TestStoreDuplicateRefusesAnUnreadableRecord(t *testing.T) {
+	s, rdb := newTestStore(t)
+	ctx := context.Background()
+	for i, raw := range []string{"\x1f1\x1f2", strings.Repeat("\x1f", 25)} {
+		id := "bad-" + string(rune('a'+i))
+		rdb.Set(ctx, seenKey("C-SB", id), raw, time.Hour)
+		if _, err := s.Apply(ctx, []event.Event{ev(id, event.RiskAssessed, "C-SB", int64(i+1), event.Medio)}); err == nil || !strings.Contains(err.Error(), "unreadable outcome record") {
+			t.Errorf("record %q: %v, want an unreadable outcome record error", raw, err)
+		}
+	}
+}
