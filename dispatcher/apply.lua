@@ -198,10 +198,9 @@ local function decode_outcome(b)
     if v == '' and (i < 6 or i > 13) then v = '0' end
     o[i] = v
     if not at then break end
-    if i == 23 then error('unreadable outcome record: more than 20 values') end
     i, pos = i + 1, at + 1
   end
-  if i ~= 23 then error('unreadable outcome record: fewer than 20 values') end
+  if i ~= 23 then error('unreadable outcome record: not 20 values') end
   return o
 end
 
