@@ -6,7 +6,8 @@
 --       15 internal (1 = dispatcher-made event: no ordering, no state change),
 --       16-19 check-in period + grace ms per level (bajo..extremo),
 --       20-23 re-assessment period ms per level, 24 incident re-assessment due-by ms (0 = none),
---       25 the due time ms an internal timer event reports (0 = none)
+--       25 the due time ms an internal timer event reports (0 = none),
+--       26 '1' to keep the outcome as the JSON array (REDIS_WRITE_FORMAT=previous)
 --
 -- Order is kept per field: the level, the location (jurisdiction + unit)
 -- and the active flag each remember the version (or, without versions, the
@@ -178,7 +179,7 @@ local SEP = '\31'
 local ZERO = SEP .. '0%f[%z' .. SEP .. ']' -- a field that is 0
 
 local function encode_outcome(o)
-  if string.find(table.concat(o, '', 6, 13), SEP, 1, true) then return cjson.encode(o) end
+  if ARGV[26] == '1' or string.find(table.concat(o, '', 6, 13), SEP, 1, true) then return cjson.encode(o) end
   local places -- the previous place only when the event moved the case
   if o[5] == '1' then places = table.concat(o, SEP, 6, 13) else places = string.rep(SEP, 4) .. table.concat(o, SEP, 10, 13) end
   local head = string.gsub(SEP .. table.concat(o, SEP, 2, 5), ZERO, SEP)

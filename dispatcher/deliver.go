@@ -165,6 +165,8 @@ type DeliverDeps struct {
 	Log       logrus.FieldLogger
 	Now       func() time.Time
 	MarkerTTL time.Duration // how long sent-markers live (default 30 days)
+	// MarkerFormat is the layout of the sent-markers written (WriteFormat).
+	MarkerFormat WriteFormat
 	// Registry takes the delivery metrics (nil: a private registry).
 	Registry prometheus.Registerer
 }
@@ -192,7 +194,7 @@ func NewDeliverer(cfg DeliverConfig, d DeliverDeps) *Deliverer {
 	_, _ = rand.Read(b[:])
 	dl := &Deliverer{
 		cfg: cfg, rcfg: d.Rules, tmpl: d.Templates, live: d.Live, dir: d.Directory, chans: d.Channels, limits: d.Limits,
-		state:  &deliveryState{rdb: d.Redis, ttl: d.MarkerTTL},
+		state:  &deliveryState{rdb: d.Redis, ttl: d.MarkerTTL, format: d.MarkerFormat},
 		queue:  &jobQueue{rdb: d.Redis, prefix: "deliver:queue:"},
 		writer: d.Writer, log: d.Log.WithField("component", "deliver"), now: d.Now,
 		metrics: newDeliverMetrics(d.Registry),

@@ -25,6 +25,8 @@ const (
 type deliveryState struct {
 	rdb redis.UniversalClient
 	ttl time.Duration
+	// format is the layout of the sent-markers written.
+	format WriteFormat
 	// batch, while the deliver stage runs, carries begin and markSent of
 	// concurrent workers in shared round trips (nil: one each).
 	batch atomic.Pointer[pipeBatcher]
@@ -94,7 +96,7 @@ return 1`)
 // For SMS it also maps the provider's message sid to the intent, for
 // delivery receipts.
 func (s *deliveryState) markSent(ctx context.Context, in Intent, r Result, owner string) error {
-	b, err := encodeSent(in, r.Channel, r)
+	b, err := encodeSent(in, r.Channel, r, s.format)
 	if err != nil {
 		return err
 	}

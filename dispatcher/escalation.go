@@ -187,6 +187,10 @@ type EscalationStore struct {
 	// force collisions).
 	codeAlphabet string
 	codeLen      int
+	// Format WritePrevious also writes what the release before 2026-12
+	// reads: the id index of open escalations, and their member of the
+	// history set (esc:recent).
+	Format WriteFormat
 }
 
 // NewEscalationStore keeps finished escalations for keep (default 30 days).
@@ -620,6 +624,10 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 	global := s.rdb.Pipeline()
 	global.SetNX(ctx, policyKey(pref), praw, 0)
 	s.policies.Store(pref, e.Alert.Policy)
+	if e.State == EscOpen && s.Format == WritePrevious {
+		global.Set(ctx, escIdxKey(e.ID), e.CaseRef, s.ttl)
+		s.addRecent(ctx, global, ref, e)
+	}
 	if e.State == EscOpen {
 		// The code is allocated before the intents; claiming it again only
 		// refreshes it. A code another open escalation holds is never moved.
@@ -638,11 +646,12 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 		// The console's history lists open escalations from esc:open and
 		// finished ones from esc:recent (opened in the last RecentWindow,
 		// trimmed on the member's shard as they are added): an open one is
-		// a member of one set, not two. It joins esc:recent before it
-		// leaves esc:open, so a crash between the two lists it twice
-		// (Recent keeps one), never not at all.
-		keyEscRecent.zAddNX(ctx, global, ref, ms(e.OpenedAt))
-		global.ZRemRangeByScore(ctx, keyEscRecent.key(ref), "-inf", strconv.FormatInt(e.OpenedAt.Add(-RecentWindow).UnixMilli(), 10))
+		// a member of one set, not two. A crash part-way (or a cluster
+		// pipeline applied node by node) may leave it in both, which
+		// Recent lists once, or in neither until this save runs again (the
+		// record, saved last, still says open, so the event is handled
+		// again).
+		s.addRecent(ctx, global, ref, e)
 		keyEscOpen.zRem(ctx, global, ref)
 		keyTimerEscalation.zRem(ctx, global, ref)
 	}
@@ -665,6 +674,13 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 		return fmt.Errorf("save escalation %s: %w", e.ID, err)
 	}
 	return nil
+}
+
+// addRecent adds an escalation to the history set, trimming the member's
+// shard of what opened more than RecentWindow before it.
+func (s *EscalationStore) addRecent(ctx context.Context, pipe redis.Pipeliner, ref string, e *Escalation) {
+	keyEscRecent.zAddNX(ctx, pipe, ref, ms(e.OpenedAt))
+	pipe.ZRemRangeByScore(ctx, keyEscRecent.key(ref), "-inf", strconv.FormatInt(e.OpenedAt.Add(-RecentWindow).UnixMilli(), 10))
 }
 
 // NotifiedAgency reports whether agency was told about the escalation.

@@ -79,8 +79,9 @@ type sentRecord struct {
 }
 
 // encodeSent writes r's compact marker for the key of intent in and
-// channel.
-func encodeSent(in Intent, channel string, r Result) ([]byte, error) {
+// channel, in version 2 (every field of the intent written unless empty)
+// when f is WritePrevious.
+func encodeSent(in Intent, channel string, r Result, f WriteFormat) ([]byte, error) {
 	rec := sentRecord{V: sentRecordVersion,
 		AlertID: differs(r.AlertID, in.AlertID), Rule: differs(r.Rule, in.Rule), Kind: differs(r.Kind, in.Kind),
 		Step: &r.Step, Round: &r.Round, AgencyID: &r.AgencyID, ContactID: differs(r.ContactID, in.ContactID),
@@ -92,7 +93,13 @@ func encodeSent(in Intent, channel string, r Result) ([]byte, error) {
 	if r.Outcome != OutcomeSent {
 		rec.Outcome = &r.Outcome
 	}
-	if idSays(in) {
+	switch {
+	case f == WritePrevious:
+		rec.V = sentRecordV2
+		rec.AlertID, rec.Rule, rec.Kind = unlessZero(r.AlertID), unlessZero(r.Rule), unlessZero(r.Kind)
+		rec.Step, rec.Round = unlessZero(r.Step), unlessZero(r.Round)
+		rec.AgencyID, rec.ContactID = unlessZero(r.AgencyID), unlessZero(r.ContactID)
+	case idSays(in):
 		rec.Step, rec.Round = differs(r.Step, in.Step), differs(r.Round, in.Round)
 	}
 	b, err := json.Marshal(rec)
@@ -119,6 +126,13 @@ func differs[T comparable](v, said T) *T {
 		return nil
 	}
 	return &v
+}
+
+// unlessZero is v, or nil when v is the zero value (version 2 left empty
+// fields out).
+func unlessZero[T comparable](v T) *T {
+	var zero T
+	return differs(v, zero)
 }
 
 // valueOr is *p, or def when p is nil.

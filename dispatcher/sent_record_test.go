@@ -144,7 +144,7 @@ func TestSentRecordKeepsFieldsTheKeyDoesNotSay(t *testing.T) {
 	fillAll(t, reflect.ValueOf(&want).Elem(), "", &n)
 	other := testIntent("intent-other")
 	other.CaseRef = "C-OTHER"
-	b, err := encodeSent(other, "channel-other", want)
+	b, err := encodeSent(other, "channel-other", want, WriteCurrent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestSentRecordLeavesOutWhatTheIntentSays(t *testing.T) {
 	in.ID = IntentID(in.AlertID, in.Step, in.Round, in.ContactID)
 	r := resultFor(in, "webhook", 1, OutcomeSent, time.UnixMilli(1796080300011).UTC())
 	r.ProviderID, r.LatencyMS = "wh_load", 1018
-	b, err := encodeSent(in, "webhook", r)
+	b, err := encodeSent(in, "webhook", r, WriteCurrent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestSentRecordKeepsTheStepOfANotice(t *testing.T) {
 	second := first
 	second.Step, second.Round = 2, 1
 	r := resultFor(first, "sms", 1, OutcomeSent, time.UnixMilli(1796080300011).UTC())
-	b, err := encodeSent(first, "sms", r)
+	b, err := encodeSent(first, "sms", r, WriteCurrent)
 	if err != nil {
 		t.Fatal(err)
 	}

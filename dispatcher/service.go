@@ -22,6 +22,9 @@ type Options struct {
 	// new one. The service closes it.
 	Writer   *kafka.Writer
 	DedupTTL time.Duration
+	// WriteFormat is the layout of the records whose format changed in
+	// the 2026-12 release (see WriteFormat).
+	WriteFormat WriteFormat
 	// Periods set check-in and re-assessment deadlines (nil = defaults).
 	Periods *Periods
 	// Live, when set, supplies the periods of the configuration in use
@@ -75,6 +78,7 @@ func NewService(o Options) (*Service, error) {
 		s.Store.Periods = *o.Periods
 	}
 	s.Store.Live = o.Live
+	s.Store.Format = o.WriteFormat
 	s.Writer = o.Writer
 	if s.Writer == nil {
 		s.Writer = o.Ingest.Security.NewWriter(o.Ingest.Brokers, o.Log)

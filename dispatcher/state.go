@@ -71,6 +71,8 @@ type Store struct {
 	// Live, when set, supplies the periods of the configuration in use
 	// instead of Periods (a reload changes deadlines set from then on).
 	Live *Live
+	// Format is the layout of the outcome records written (WriteFormat).
+	Format WriteFormat
 }
 
 func (s *Store) periods() Periods {
@@ -179,7 +181,7 @@ func (s *Store) applyArgs(ev event.Event, ttl string, periods []any) []any {
 		internal = "1"
 	}
 	j := ev.Jurisdiction
-	args := make([]any, 0, 25)
+	args := make([]any, 0, 26)
 	args = append(args, ev.ID, string(ev.Type), ev.Version, ev.OccurredAt.UnixMilli(), int(lvl),
 		j.Municipality, j.Province, j.Region, ev.ResponsibleUnit, ttl,
 		to.Municipality, to.Province, to.Region, toUnit, internal)
@@ -191,7 +193,11 @@ func (s *Store) applyArgs(ev event.Event, ttl string, periods []any) []any {
 	if ev.Timer != nil {
 		timerDue = ev.Timer.DueAt.UnixMilli()
 	}
-	return append(args, dueBy, timerDue)
+	jsonSeen := "0"
+	if s.Format == WritePrevious {
+		jsonSeen = "1"
+	}
+	return append(args, dueBy, timerDue, jsonSeen)
 }
 
 // parseOutcome reads the array apply.lua returns.

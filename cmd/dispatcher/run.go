@@ -86,20 +86,22 @@ func serveReload(ctx context.Context, s settings, getenv env, log *logrus.Logger
 	}
 	w := sec.NewWriter(s.brokerList(), log)
 	esc := dispatcher.NewEscalationStore(rdb, s.dedupTTL)
+	esc.Format = s.writeFormat
 	periods := dispatcher.PeriodsFrom(a.cfg)
 	opts := dispatcher.Options{
-		Periods:  &periods,
-		Live:     a.live,
-		Ingest:   dispatcher.IngestConfig{Brokers: s.brokerList(), Security: sec, GroupID: s.group, Topic: s.topic, CreateTopics: s.topicSpecs()},
-		Checks:   map[string]func() error{}, // stages add theirs
-		Redis:    rdb,
-		Writer:   w,
-		Decide:   a.decider(rdb, w, esc, log),
-		NoIngest: !s.runs("decide"),
-		DedupTTL: s.dedupTTL,
-		HTTPAddr: s.httpAddr,
-		Log:      log,
-		Registry: reg,
+		Periods:     &periods,
+		Live:        a.live,
+		Ingest:      dispatcher.IngestConfig{Brokers: s.brokerList(), Security: sec, GroupID: s.group, Topic: s.topic, CreateTopics: s.topicSpecs()},
+		Checks:      map[string]func() error{}, // stages add theirs
+		Redis:       rdb,
+		Writer:      w,
+		Decide:      a.decider(rdb, w, esc, log),
+		NoIngest:    !s.runs("decide"),
+		DedupTTL:    s.dedupTTL,
+		WriteFormat: s.writeFormat,
+		HTTPAddr:    s.httpAddr,
+		Log:         log,
+		Registry:    reg,
 	}
 	if s.runs("decide") {
 		a.addDecide(&opts, esc, getenv, log, s.devOperators)

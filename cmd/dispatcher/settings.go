@@ -36,6 +36,7 @@ type settings struct {
 	logLevel     string
 	logFormat    string
 	dedupTTL     time.Duration
+	writeFormat  dispatcher.WriteFormat
 	templateDir  string
 	stages       string
 	// createTopics creates missing topics at start and when the consumer
@@ -141,6 +142,20 @@ func (s *settings) register(fs *flag.FlagSet, getenv env, defaults settings) {
 		}
 	}
 	fs.DurationVar(&s.dedupTTL, "dedup-ttl", ttl, "how long event ids are remembered for idempotency (env DEDUP_TTL)")
+	format := defaults.writeFormat.String()
+	if v := getenv("REDIS_WRITE_FORMAT"); v != "" {
+		if _, err := dispatcher.ParseWriteFormat(v); err == nil {
+			format = v
+		} else {
+			s.envErrs = append(s.envErrs, fmt.Errorf("REDIS_WRITE_FORMAT=%q: %w", v, err))
+		}
+	}
+	fs.Func("redis-write-format", "layout of the records changed in 2026-12: current, or previous to keep a rollback to the release before possible (env REDIS_WRITE_FORMAT; default "+format+")", func(v string) error {
+		f, err := dispatcher.ParseWriteFormat(v)
+		s.writeFormat = f
+		return err
+	})
+	s.writeFormat, _ = dispatcher.ParseWriteFormat(format)
 	// dev's embedded broker is empty at each start: creation is on there.
 	create := boolEnv("KAFKA_CREATE_TOPICS", defaults.createTopics || fs.Name() == "dev")
 	fs.BoolVar(&s.createTopics, "create-topics", create, "create missing topics at start and when the broker loses them (env KAFKA_CREATE_TOPICS)")

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/viogen-alerts/dispatcher/dispatcher"
 )
 
 // An environment value register cannot read is refused at start with its
@@ -24,6 +26,7 @@ func TestSettingsRefuseUnreadableEnvironment(t *testing.T) {
 	for name, want := range map[string]string{
 		"DEDUP_TTL": "want a positive duration", "REDIS_CLUSTER": "want true or false", "KAFKA_CREATE_TOPICS": "want true or false",
 		"KAFKA_PARTITIONS": "want a whole number", "KAFKA_REPLICATION": "want a whole number",
+		"REDIS_WRITE_FORMAT": "want current or previous",
 	} {
 		s := settingsWith(map[string]string{name: "7dias"})
 		err := s.checkStages()
@@ -31,8 +34,11 @@ func TestSettingsRefuseUnreadableEnvironment(t *testing.T) {
 			t.Errorf("%s=7dias: %v, want it refused (%s)", name, err, want)
 		}
 	}
-	s := settingsWith(map[string]string{"DEDUP_TTL": "168h", "REDIS_CLUSTER": "true", "KAFKA_PARTITIONS": "12"})
-	if err := s.checkStages(); err != nil || s.dedupTTL != 168*time.Hour || !s.redisCluster || s.partitions != 12 {
-		t.Errorf("good values: %v; ttl %v cluster %v partitions %d", err, s.dedupTTL, s.redisCluster, s.partitions)
+	s := settingsWith(map[string]string{"DEDUP_TTL": "168h", "REDIS_CLUSTER": "true", "KAFKA_PARTITIONS": "12", "REDIS_WRITE_FORMAT": "previous"})
+	if err := s.checkStages(); err != nil || s.dedupTTL != 168*time.Hour || !s.redisCluster || s.partitions != 12 || s.writeFormat != dispatcher.WritePrevious {
+		t.Errorf("good values: %v; ttl %v cluster %v partitions %d format %v", err, s.dedupTTL, s.redisCluster, s.partitions, s.writeFormat)
+	}
+	if s := settingsWith(nil); s.writeFormat != dispatcher.WriteCurrent {
+		t.Errorf("default write format %v, want current", s.writeFormat)
 	}
 }

@@ -127,7 +127,7 @@ func (a *app) addDelivery(opts *dispatcher.Options, getenv env, log *logrus.Logg
 			Redis: opts.Redis, Overrides: cs.rates, Log: log, Registry: opts.Registry,
 		}),
 		Directory: dispatcher.ConfigDirectory{Cfg: a.cfg, Live: a.live, Secret: secrets(getenv, cs)},
-		Redis:     opts.Redis, Writer: opts.Writer, Log: log, MarkerTTL: opts.DedupTTL, Registry: opts.Registry,
+		Redis:     opts.Redis, Writer: opts.Writer, Log: log, MarkerTTL: opts.DedupTTL, MarkerFormat: opts.WriteFormat, Registry: opts.Registry,
 	})
 	opts.Extra = append(opts.Extra, d.Run)
 	if opts.Checks == nil {
