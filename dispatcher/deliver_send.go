@@ -229,7 +229,7 @@ func (d *Deliverer) afterFailure(ctx context.Context, in Intent, states map[stri
 		return nil, nil
 	}
 	owner := "send:" + in.ID
-	if len(in.Fallback) > 0 && !allFailed(states, in.Fallback) {
+	if len(in.Fallback) > 0 && !unreachedOn(states, in, in.Fallback) {
 		untried := untried(states, in.Fallback)
 		if len(untried) == 0 {
 			return nil, nil // fallback under way
@@ -250,14 +250,17 @@ func (d *Deliverer) afterFailure(ctx context.Context, in Intent, states map[stri
 	return d.notice(ctx, in)
 }
 
-// unreached reports whether every planned channel of in failed. For a
+// unreached reports whether every planned channel of in failed (see
+// unreachedOn).
+func unreached(states map[string]string, in Intent) bool { return unreachedOn(states, in, in.Channels) }
+
+// unreachedOn reports whether every channel of chans failed. For a
 // critical intent an SMS left unconfirmed (no delivery receipt in time)
-// counts as failed unless a late receipt says it was delivered: the
-// receipt check fell back from it as from an undelivered one, so when
-// the fallback channels fail too the coordinating center is told, not
-// nobody.
-func unreached(states map[string]string, in Intent) bool {
-	for _, c := range in.Channels {
+// counts as failed unless a receipt says it was delivered: the receipt
+// check falls back from it as from an undelivered one, so when nothing
+// else gets through the coordinating center is told, not nobody.
+func unreachedOn(states map[string]string, in Intent, chans []string) bool {
+	for _, c := range chans {
 		if states[c] == stateFailed {
 			continue
 		}

@@ -130,6 +130,25 @@ func (d *Deliverer) checkReceipt(ctx context.Context, q queued) (finished, error
 	return finished{results: append(results, more...), done: []queued{q}}, nil
 }
 
+// noticeIfUnreached tells the coordinating center about a critical intent
+// whose SMS is unconfirmed and has no fallback channel left to queue, when
+// no channel of its plan got through (every other one failed, or is
+// itself this unconfirmed SMS): what afterFailure does when a channel
+// fails last, so the order of the two does not decide whether the center
+// is told. claimStep makes it once per intent whichever path comes first.
+func (d *Deliverer) noticeIfUnreached(ctx context.Context, in Intent, states map[string]string, owner string, l logrus.FieldLogger) ([]Result, error) {
+	if !unreached(states, in) || !unreachedOn(states, in, in.Fallback) {
+		l.Warn("sms unconfirmed: no delivery receipt in time, and no fallback channel left")
+		return nil, nil
+	}
+	ok, err := d.state.claimStep(ctx, in, "notice", owner)
+	if err != nil || !ok {
+		return nil, err
+	}
+	l.Warn("sms unconfirmed and no other channel got through: telling the coordinating center")
+	return d.notice(ctx, in)
+}
+
 // fallBackUnconfirmed queues the fallback channels of a critical intent
 // whose SMS is unconfirmed, like an undelivered receipt does: queued
 // before the step is claimed, so a failure between the two repeats at
@@ -146,8 +165,7 @@ func (d *Deliverer) fallBackUnconfirmed(ctx context.Context, in Intent, owner st
 		}
 	}
 	if len(jobs) == 0 {
-		l.Warn("sms unconfirmed: no delivery receipt in time, and no fallback channel left")
-		return nil, nil
+		return d.noticeIfUnreached(ctx, in, states, owner, l)
 	}
 	if err := d.queueFollowUps(ctx, jobs, d.now()); err != nil {
 		return nil, err
