@@ -29,7 +29,8 @@ func newConsumerLag(reg prometheus.Registerer) *prometheus.GaugeVec {
 // against committed offsets), so it is per partition and keeps growing
 // while a consumer is stuck; kafka-go's Reader.Stats().Lag is neither.
 // A failing read leaves the last values; nil g does nothing.
-func startLagWatch(ctx context.Context, sec KafkaSecurity, brokers []string, group string, topics []string, g *prometheus.GaugeVec, every time.Duration) (stop func()) {
+// onLag, when set, is given the total lag after each read that worked.
+func startLagWatch(ctx context.Context, sec KafkaSecurity, brokers []string, group string, topics []string, g *prometheus.GaugeVec, every time.Duration, onLag ...func(total int64)) (stop func()) {
 	if g == nil || group == "" || len(brokers) == 0 {
 		return func() {}
 	}
@@ -41,8 +42,13 @@ func startLagWatch(ctx context.Context, sec KafkaSecurity, brokers []string, gro
 		defer wg.Done()
 		for {
 			rctx, rcancel := context.WithTimeout(ctx, every)
-			readLag(rctx, c, group, topics, g)
+			total, ok := readLag(rctx, c, group, topics, g)
 			rcancel()
+			for _, f := range onLag {
+				if ok {
+					f(total)
+				}
+			}
 			t := time.NewTimer(every)
 			select {
 			case <-ctx.Done():
@@ -62,12 +68,12 @@ func startLagWatch(ctx context.Context, sec KafkaSecurity, brokers []string, gro
 	}
 }
 
-// readLag sets g for every partition of topics; false when the broker
-// did not answer.
-func readLag(ctx context.Context, c *kafka.Client, group string, topics []string, g *prometheus.GaugeVec) bool {
+// readLag sets g for every partition of topics and returns their sum;
+// false when the broker did not answer.
+func readLag(ctx context.Context, c *kafka.Client, group string, topics []string, g *prometheus.GaugeVec) (total int64, ok bool) {
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
-		return false
+		return 0, false
 	}
 	parts := map[string][]int{}
 	reqs := map[string][]kafka.OffsetRequest{}
@@ -81,18 +87,18 @@ func readLag(ctx context.Context, c *kafka.Client, group string, topics []string
 		}
 	}
 	if len(parts) == 0 {
-		return false
+		return 0, false
 	}
 	offs, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: reqs})
 	if err != nil {
-		return false
+		return 0, false
 	}
 	committed, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: parts})
 	if err != nil {
-		return false
+		return 0, false
 	}
 	if committed.Error != nil && !errors.Is(committed.Error, kafka.GroupIdNotFound) {
-		return false // (a group that never committed: everything is lag)
+		return 0, false // (a group that never committed: everything is lag)
 	}
 	for topic, pos := range offs.Topics {
 		done := map[int]int64{}
@@ -109,8 +115,10 @@ func readLag(ctx context.Context, c *kafka.Client, group string, topics []string
 			if !ok || from < po.FirstOffset {
 				from = po.FirstOffset // nothing committed (or expired): all that is there is to read
 			}
-			g.WithLabelValues(topic, strconv.Itoa(po.Partition)).Set(float64(max(po.LastOffset-from, 0)))
+			lag := max(po.LastOffset-from, 0)
+			total += lag
+			g.WithLabelValues(topic, strconv.Itoa(po.Partition)).Set(float64(lag))
 		}
 	}
-	return true
+	return total, true
 }

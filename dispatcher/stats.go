@@ -17,6 +17,9 @@ type Stats struct {
 	// ConsumerLag is the case-event consumer group's lag (shared with the
 	// deliver stage's, which reads other topics).
 	ConsumerLag *prometheus.GaugeVec
+	// StallRejoins counts the case-event consumer's rejoins after it
+	// waited with records waiting (Ingest.watchStall).
+	StallRejoins prometheus.Counter
 }
 
 // NewStats registers the metrics with reg (nil = a private registry).
@@ -41,8 +44,11 @@ func NewStats(reg prometheus.Registerer) *Stats {
 		RuleErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dispatcher_rule_errors_total", Help: "Rule evaluations that failed at run time (that rule raised no alert for that event).",
 		}),
+		StallRejoins: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dispatcher_consumer_stall_rejoins_total", Help: "Times the case-event consumer waited for a message while records were waiting for its group, and joined the group again.",
+		}),
 	}
-	reg.MustRegister(s.Events, s.DeadLetters, s.Retries, s.BatchSeconds, s.RuleErrors)
+	reg.MustRegister(s.Events, s.DeadLetters, s.Retries, s.BatchSeconds, s.RuleErrors, s.StallRejoins)
 	s.ConsumerLag = newConsumerLag(reg)
 	return s
 }
@@ -56,6 +62,13 @@ func (s *Stats) countEvent(it Item) {
 		outcome = "stale"
 	}
 	s.Events.WithLabelValues(string(it.Event.Type), outcome).Inc()
+}
+
+// stallRejoin counts a stall rejoin; nil stats count nothing.
+func (s *Stats) stallRejoin() {
+	if s != nil {
+		s.StallRejoins.Inc()
+	}
 }
 
 // consumerLag is the lag gauge, nil for nil stats.
