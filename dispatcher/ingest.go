@@ -457,17 +457,10 @@ func (in *Ingest) sawLag(total int64) {
 // rebalance at most every StallAfter); that also restarts a member that
 // is stuck the same way.
 func (in *Ingest) watchStall(ctx context.Context) {
-	t := time.NewTicker(in.cfg.StallAfter / 4)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	everyTick(ctx, in.cfg.StallAfter/4, func() {
 		since := in.waitingSince.Load()
 		if !stalled(time.Now().UnixNano(), since, in.lag.Load(), in.lagAt.Load(), in.cfg.StallAfter) {
-			continue
+			return
 		}
 		select {
 		case in.rejoin <- struct{}{}:
@@ -476,7 +469,7 @@ func (in *Ingest) watchStall(ctx context.Context) {
 				Warn("consumer stalled: records are waiting and none came; rejoining the consumer group")
 		default: // a rejoin is already asked for
 		}
-	}
+	})
 }
 
 // stalled: waiting since `since` (ns, 0 = not waiting) for longer than
