@@ -65,6 +65,10 @@ type DeliverConfig struct {
 	// CreateTopics, when set, are created if the broker lacks them (a
 	// broker back empty after an outage).
 	CreateTopics []TopicSpec
+	// StallAfter is how long the intents reader may wait for a message
+	// while the broker says intents are waiting before the group is joined
+	// again (default 60s; see stallWatch).
+	StallAfter time.Duration
 }
 
 // Channels with a lane of their own; anything else shares "other".
@@ -79,6 +83,7 @@ func (c *DeliverConfig) defaults() {
 	if c.GroupID == "" {
 		c.GroupID = "dispatcher-deliver"
 	}
+	def(&c.StallAfter, time.Minute)
 	if c.IntentsTopic == "" {
 		c.IntentsTopic = TopicIntents
 	}
@@ -136,6 +141,7 @@ type Deliverer struct {
 	now     func() time.Time
 	metrics *deliverMetrics
 	health  failures
+	stall   *stallWatch // the intents reader's (see stallWatch)
 
 	owner  string // this process, in claim owners
 	seq    atomic.Uint64

@@ -18,10 +18,19 @@ import (
 func (d *Deliverer) consume(ctx context.Context) {
 	rejoin := make(chan struct{}, 1)
 	pctx, stopProbe := context.WithCancel(ctx)
-	probeDone := make(chan struct{})
-	defer func() { stopProbe(); <-probeDone }()
+	probeDone, stallDone := make(chan struct{}), make(chan struct{})
+	defer func() { stopProbe(); <-probeDone; <-stallDone }()
 	go func() { defer close(probeDone); d.probe(pctx, rejoin) }()
-	defer startLagWatch(ctx, d.cfg.Security, d.cfg.Brokers, d.cfg.GroupID, []string{d.cfg.IntentsTopic}, d.metrics.lag, lagEvery)()
+	d.stall = &stallWatch{after: d.cfg.StallAfter}
+	go func() {
+		defer close(stallDone)
+		d.stall.run(pctx, rejoin, func(lag int64, waited time.Duration) {
+			d.metrics.stallRejoins.Inc()
+			d.log.WithFields(logrus.Fields{"lag": lag, "waiting_seconds": waited.Seconds()}).
+				Warn("intents consumer stalled: intents are waiting and none came; rejoining the deliver group")
+		})
+	}()
+	defer startLagWatch(ctx, d.cfg.Security, d.cfg.Brokers, d.cfg.GroupID, []string{d.cfg.IntentsTopic}, d.metrics.lag, lagEvery, d.stall.sawLag)()
 	defer d.registerQueueMetrics()()
 	for ctx.Err() == nil {
 		r := d.cfg.Security.newReader(d.cfg.Brokers, d.cfg.GroupID, []string{d.cfg.IntentsTopic}, d.log)
@@ -29,7 +38,7 @@ func (d *Deliverer) consume(ctx context.Context) {
 		go func() {
 			select {
 			case <-rejoin:
-				d.log.Info("topics created: rejoining the deliver group")
+				d.log.Info("rejoining the deliver group")
 				stop()
 			case <-rctx.Done():
 			}
@@ -70,6 +79,10 @@ func (d *Deliverer) consumeWith(ctx context.Context, r Source) bool {
 // fetch blocks for one intent, then takes what else is there (up to
 // 500) without lingering (see fillBatch).
 func (d *Deliverer) fetch(ctx context.Context, r Source) ([]kafka.Message, error) {
+	if d.stall != nil {
+		d.stall.fetching()
+		defer d.stall.fetched()
+	}
 	m, err := r.FetchMessage(ctx)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ type deliverMetrics struct {
 	receiptFailures prometheus.Counter
 	latency         *prometheus.HistogramVec
 	lag             *prometheus.GaugeVec
+	stallRejoins    prometheus.Counter
 	reg             prometheus.Registerer // for the collectors registered while the stage runs
 }
 
@@ -51,6 +52,7 @@ func newDeliverMetrics(reg prometheus.Registerer) *deliverMetrics {
 	}, []string{"channel", "severity"})
 	reg.MustRegister(m.notifications, m.notices, m.undeliverable, m.deadIntents, m.receiptFailures, m.latency)
 	m.lag = newConsumerLag(reg)
+	m.stallRejoins = newStallRejoins(reg).WithLabelValues("deliver")
 	m.reg = reg
 	return m
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -112,10 +111,8 @@ type Ingest struct {
 	// rejoinNow is Run's own note that it must.
 	rejoin    chan struct{}
 	rejoinNow bool
-	// For watchStall: since when fetch has waited for a first message
-	// (Unix ns, 0 when not waiting), and the group's lag last read and
-	// when (lagAt 0: never).
-	waitingSince, lag, lagAt atomic.Int64
+	// stall tells when the reader is stuck (see stallWatch).
+	stall stallWatch
 }
 
 // What Ingest reports failing (Check).
@@ -133,7 +130,7 @@ const (
 func NewIngest(cfg IngestConfig, store *Store, next Stage, writer Sink, log logrus.FieldLogger, stats *Stats) *Ingest {
 	cfg.defaults()
 	return &Ingest{cfg: cfg, store: store, next: next, writer: writer, log: log.WithField("component", "ingest"), stats: stats,
-		rejoin: make(chan struct{}, 1)}
+		rejoin: make(chan struct{}, 1), stall: stallWatch{after: cfg.StallAfter}}
 }
 
 // Ready is false while fetching, a batch, committing or the broker probe
@@ -154,13 +151,20 @@ func (in *Ingest) Run(ctx context.Context) error {
 	}
 	in.openReader()
 	defer func() { _ = in.reader.Close() }()
-	defer startLagWatch(ctx, in.cfg.Security, in.cfg.Brokers, in.cfg.GroupID, []string{in.cfg.Topic, in.cfg.InternalTopic}, in.stats.consumerLag(), lagEvery, in.sawLag)()
+	defer startLagWatch(ctx, in.cfg.Security, in.cfg.Brokers, in.cfg.GroupID, []string{in.cfg.Topic, in.cfg.InternalTopic}, in.stats.consumerLag(), lagEvery, in.stall.sawLag)()
 
 	probeDone, stallDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(probeDone); in.probe(ctx) }()
 	defer func() { <-probeDone }()
 	wctx, stopWatch := context.WithCancel(ctx)
-	go func() { defer close(stallDone); in.watchStall(wctx) }()
+	go func() {
+		defer close(stallDone)
+		in.stall.run(wctx, in.rejoin, func(lag int64, waited time.Duration) {
+			in.stats.stallRejoin()
+			in.log.WithFields(logrus.Fields{"lag": lag, "waiting_seconds": waited.Seconds()}).
+				Warn("consumer stalled: records are waiting and none came; rejoining the consumer group")
+		})
+	}()
 	defer func() { stopWatch(); <-stallDone }()
 
 	for in.consume(ctx) {
@@ -286,9 +290,9 @@ func (in *Ingest) fetch(ctx context.Context) ([]kafka.Message, error) {
 			asked <- false
 		}
 	}()
-	in.waitingSince.Store(time.Now().UnixNano())
+	in.stall.fetching()
 	m, err := in.reader.FetchMessage(fctx)
-	in.waitingSince.Store(0)
+	in.stall.fetched()
 	close(stop)
 	in.rejoinNow = <-asked
 	cancel()
@@ -437,45 +441,4 @@ func headerValue(m kafka.Message, key string) string {
 // return. Safe to call again with the same batch.
 func (in *Ingest) Process(ctx context.Context, batch []kafka.Message) error {
 	return in.process(ctx, batch)
-}
-
-// sawLag records the group's lag as the lag watch reads it.
-func (in *Ingest) sawLag(total int64) {
-	in.lag.Store(total)
-	in.lagAt.Store(time.Now().UnixNano())
-}
-
-// watchStall asks for a rejoin when the reader has waited StallAfter for a
-// message while the broker said, after the wait began, that records were
-// waiting for the group. kafka-go's Reader can be left with no partition
-// readers after a quick succession of group generations: the goroutine
-// ending one generation calls the reader's cancel late and stops the next
-// generation's readers (the race detector caught it in
-// TestServiceSurvivesKafkaOutage; TestKill9LosesNothing once saw 909
-// events never decided). Joining again gives a new generation. A group
-// whose other members hold the waiting records is joined again too (a
-// rebalance at most every StallAfter); that also restarts a member that
-// is stuck the same way.
-func (in *Ingest) watchStall(ctx context.Context) {
-	everyTick(ctx, in.cfg.StallAfter/4, func() {
-		since := in.waitingSince.Load()
-		if !stalled(time.Now().UnixNano(), since, in.lag.Load(), in.lagAt.Load(), in.cfg.StallAfter) {
-			return
-		}
-		select {
-		case in.rejoin <- struct{}{}:
-			in.stats.stallRejoin()
-			in.log.WithFields(logrus.Fields{"lag": in.lag.Load(), "waiting_seconds": time.Duration(time.Now().UnixNano() - since).Seconds()}).
-				Warn("consumer stalled: records are waiting and none came; rejoining the consumer group")
-		default: // a rejoin is already asked for
-		}
-	})
-}
-
-// stalled: waiting since `since` (ns, 0 = not waiting) for longer than
-// after, with a positive lag read at lagAt, at least after/2 into the wait
-// (the batch fetched last has been committed by then, or the lag is
-// someone else's).
-func stalled(now, since, lag, lagAt int64, after time.Duration) bool {
-	return since != 0 && now-since > int64(after) && lag > 0 && lagAt > since+int64(after/2)
 }

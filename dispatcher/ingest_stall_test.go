@@ -31,30 +31,45 @@ func TestStalledDecision(t *testing.T) {
 	}
 }
 
-// The watchdog asks Run to join again (the rejoin Run also uses when topics
-// are created) and counts it, once the decision holds.
-func TestIngestWatchStallAsksForARejoin(t *testing.T) {
-	stats := NewStats(nil)
-	in := NewIngest(IngestConfig{Brokers: []string{"127.0.0.1:1"}, StallAfter: 200 * time.Millisecond}, nil, nil, nil, quietLog(), stats)
+// The watch asks for a rejoin (the one Run and the deliver intake also
+// use when topics are created) and reports it, once the decision holds;
+// the ingest counts it under its stage.
+func TestStallWatchAsksForARejoin(t *testing.T) {
+	w := &stallWatch{after: 200 * time.Millisecond}
+	rejoin := make(chan struct{}, 1)
+	reported := make(chan int64, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	done := make(chan struct{})
-	go func() { defer close(done); in.watchStall(ctx) }()
+	go func() {
+		defer close(done)
+		w.run(ctx, rejoin, func(lag int64, _ time.Duration) {
+			select {
+			case reported <- lag:
+			default:
+			}
+		})
+	}()
 	defer func() { cancel(); <-done }()
 
-	in.waitingSince.Store(time.Now().Add(-time.Second).UnixNano())
-	in.sawLag(7)
+	w.waitingSince.Store(time.Now().Add(-time.Second).UnixNano())
+	w.sawLag(7)
 	select {
-	case <-in.rejoin:
+	case <-rejoin:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no rejoin asked for while stalled")
 	}
-	// Counted just after the request is taken.
-	deadline := time.Now().Add(5 * time.Second)
-	for counterValue(t, stats.StallRejoins) < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("dispatcher_consumer_stall_rejoins_total did not count the rejoin")
+	select {
+	case lag := <-reported:
+		if lag != 7 {
+			t.Fatalf("reported lag %d, want 7", lag)
 		}
-		time.Sleep(10 * time.Millisecond)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the rejoin was not reported")
+	}
+
+	stats := NewStats(nil)
+	stats.stallRejoin()
+	if n := counterValue(t, stats.StallRejoins.WithLabelValues("decide")); n != 1 {
+		t.Fatalf("dispatcher_consumer_stall_rejoins_total{stage=decide} %v, want 1", n)
 	}
 }

@@ -17,9 +17,9 @@ type Stats struct {
 	// ConsumerLag is the case-event consumer group's lag (shared with the
 	// deliver stage's, which reads other topics).
 	ConsumerLag *prometheus.GaugeVec
-	// StallRejoins counts the case-event consumer's rejoins after it
-	// waited with records waiting (Ingest.watchStall).
-	StallRejoins prometheus.Counter
+	// StallRejoins counts the consumers' rejoins after they waited with
+	// records waiting (stallWatch), by stage.
+	StallRejoins *prometheus.CounterVec
 }
 
 // NewStats registers the metrics with reg (nil = a private registry).
@@ -44,12 +44,10 @@ func NewStats(reg prometheus.Registerer) *Stats {
 		RuleErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dispatcher_rule_errors_total", Help: "Rule evaluations that failed at run time (that rule raised no alert for that event).",
 		}),
-		StallRejoins: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "dispatcher_consumer_stall_rejoins_total", Help: "Times the case-event consumer waited for a message while records were waiting for its group, and joined the group again.",
-		}),
 	}
-	reg.MustRegister(s.Events, s.DeadLetters, s.Retries, s.BatchSeconds, s.RuleErrors, s.StallRejoins)
+	reg.MustRegister(s.Events, s.DeadLetters, s.Retries, s.BatchSeconds, s.RuleErrors)
 	s.ConsumerLag = newConsumerLag(reg)
+	s.StallRejoins = newStallRejoins(reg)
 	return s
 }
 
@@ -67,7 +65,7 @@ func (s *Stats) countEvent(it Item) {
 // stallRejoin counts a stall rejoin; nil stats count nothing.
 func (s *Stats) stallRejoin() {
 	if s != nil {
-		s.StallRejoins.Inc()
+		s.StallRejoins.WithLabelValues("decide").Inc()
 	}
 }
 
