@@ -209,8 +209,12 @@ type report struct {
 // auditGrace: an answer this close before a kill may die with the process
 // before it is recorded (then the send is repeated and the new sid
 // audited). An answer received longer before a kill was known to the
-// process and must have been recorded.
-const auditGrace = 2 * time.Second
+// process and must have been recorded. 2 s ran out twice on 2026-12-01
+// in full make test runs under the race detector (answers 2.03 s and
+// 3.17 s before a kill, nothing lost: the send went again): recording
+// takes a few round trips that a loaded machine can stretch, and this is
+// not a speed bound.
+const auditGrace = 5 * time.Second
 
 // check builds the report; kills are the SIGKILL times, in order.
 func (m model) check(exp map[notif]string, answers []providertest.TwilioAnswer, results []result, kills []time.Time) report {
