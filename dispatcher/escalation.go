@@ -624,11 +624,11 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 	global := s.rdb.Pipeline()
 	global.SetNX(ctx, policyKey(pref), praw, 0)
 	s.policies.Store(pref, e.Alert.Policy)
-	if e.State == EscOpen && s.Format == WritePrevious {
-		global.Set(ctx, escIdxKey(e.ID), e.CaseRef, s.ttl)
-		s.addRecent(ctx, global, ref, e)
-	}
 	if e.State == EscOpen {
+		if s.Format == WritePrevious { // what the release before reads
+			global.Set(ctx, escIdxKey(e.ID), e.CaseRef, s.ttl)
+			s.addRecent(ctx, global, ref, e)
+		}
 		// The code is allocated before the intents; claiming it again only
 		// refreshes it. A code another open escalation holds is never moved.
 		claimCodeScript.Eval(ctx, global, []string{ackCodeKey(e.AckCode)}, ref, ttl)

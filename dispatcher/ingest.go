@@ -47,7 +47,7 @@ type IngestConfig struct {
 	OpTimeout time.Duration
 	// StallAfter is how long the reader may wait for a message while the
 	// broker says records are waiting before the group is joined again
-	// (default 60s; see watchStall).
+	// (default 60s; see stallWatch).
 	StallAfter time.Duration
 }
 
