@@ -83,12 +83,19 @@ func (s *deliveryState) sent(ctx context.Context, in Intent, channel string) (*R
 	return &r, nil
 }
 
-// markSentScript writes the sent-marker and the channel state, and gives
-// the in-flight claim back if ARGV[4] still holds it, in one step.
+// markSentScript writes the sent-marker and gives the in-flight claim
+// back if ARGV[4] still holds it, in one step. The marker is the channel's
+// "sent" state (states reads it there), so the intent hash, which keeps
+// failures, receipts and claimed steps, is not created for an intent
+// every channel of which got through: one key fewer per alert (issue 9).
+// With ARGV[5] = 1 (WritePrevious) the state is also written to the hash,
+// where the release before reads it.
 var markSentScript = redis.NewScript(`
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[2], 'sent')
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+if ARGV[5] == '1' then
+  redis.call('HSET', KEYS[2], ARGV[2], 'sent')
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
 if redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
 return 1`)
 
@@ -116,7 +123,7 @@ func (s *deliveryState) markSent(ctx context.Context, in Intent, r Result, owner
 	}
 	cmd, err := s.evalBatched(ctx, markSentScript,
 		[]string{sentKey(in.CaseRef, in.ID, r.Channel), intentKey(in.CaseRef, in.ID), sendingKey(in.CaseRef, in.ID, r.Channel)},
-		[]any{b, r.Channel, s.ttl.Milliseconds(), owner}, extra)
+		[]any{b, r.Channel, s.ttl.Milliseconds(), owner, s.format == WritePrevious}, extra)
 	if err == nil {
 		err = cmd.Err()
 	}
@@ -130,25 +137,52 @@ func (s *deliveryState) markSent(ctx context.Context, in Intent, r Result, owner
 }
 
 // markFailed records a channel's final failure and returns the states of
-// all channels of the intent.
+// all channels of the intent (see states).
 func (s *deliveryState) markFailed(ctx context.Context, in Intent, channel string) (map[string]string, error) {
 	pipe := s.rdb.TxPipeline()
 	pipe.HSet(ctx, intentKey(in.CaseRef, in.ID), channel, stateFailed)
 	pipe.Expire(ctx, intentKey(in.CaseRef, in.ID), s.ttl)
-	all := pipe.HGetAll(ctx, intentKey(in.CaseRef, in.ID))
+	read := s.readStates(ctx, pipe, in)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("record failure: %w", err)
 	}
-	return all.Val(), nil
+	return read(), nil
 }
 
-// states returns the recorded channel states of an intent.
+// states returns the channel states of an intent: the intent hash (a
+// channel "failed", receipts, claimed steps) and "sent" for each channel
+// with a sent-marker the hash says nothing about. The release before
+// wrote "sent" into the hash, which still counts.
 func (s *deliveryState) states(ctx context.Context, in Intent) (map[string]string, error) {
-	m, err := s.rdb.HGetAll(ctx, intentKey(in.CaseRef, in.ID)).Result()
-	if err != nil {
+	pipe := s.rdb.Pipeline()
+	read := s.readStates(ctx, pipe, in)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("read intent state: %w", err)
 	}
-	return m, nil
+	return read(), nil
+}
+
+// readStates queues the reads of states on pipe (the keys share the
+// case's hash slot) and returns what assembles them after Exec.
+func (s *deliveryState) readStates(ctx context.Context, pipe redis.Pipeliner, in Intent) func() map[string]string {
+	all := pipe.HGetAll(ctx, intentKey(in.CaseRef, in.ID))
+	chans := append(append([]string(nil), in.Channels...), in.Fallback...)
+	marked := make([]*redis.IntCmd, len(chans))
+	for i, ch := range chans {
+		marked[i] = pipe.Exists(ctx, sentKey(in.CaseRef, in.ID, ch))
+	}
+	return func() map[string]string {
+		m := all.Val()
+		if m == nil {
+			m = map[string]string{}
+		}
+		for i, ch := range chans {
+			if marked[i].Val() == 1 && m[ch] == "" {
+				m[ch] = stateSent
+			}
+		}
+		return m
+	}
 }
 
 // intentBySID finds the intent an SMS sid was sent for.

@@ -242,9 +242,14 @@ func (d *Deliverer) queueFollowUps(ctx context.Context, jobs []retryJob, due tim
 }
 
 // claimStepScript is once with an owner: the field is claimed for ARGV[2]
-// unless someone else holds it.
+// unless someone else holds it. A claim never leaves the hash without its
+// expiry (ARGV[3]): it may be the hash's first field, now that a channel
+// sent is no longer written there.
 var claimStepScript = redis.NewScript(`
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then return 1 end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return 1
+end
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return 1 end
 return 0`)
 
@@ -253,7 +258,7 @@ return 0`)
 // unfinished work); false when another owner (the send path's once
 // writes "1") holds it.
 func (s *deliveryState) claimStep(ctx context.Context, in Intent, step, owner string) (bool, error) {
-	n, err := claimStepScript.Run(ctx, s.rdb, []string{intentKey(in.CaseRef, in.ID)}, step, owner).Int()
+	n, err := claimStepScript.Run(ctx, s.rdb, []string{intentKey(in.CaseRef, in.ID)}, step, owner, s.ttl.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("record %s: %w", step, err)
 	}

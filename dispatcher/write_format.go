@@ -4,7 +4,8 @@ import "fmt"
 
 // WriteFormat chooses the layout of the Redis records whose format changed
 // in the 2026-12 release (the per-event outcome record, the sent-marker,
-// the id index and the open escalations' history members). This version
+// the id index, the open escalations' history members and a channel's
+// "sent" in the intent hash). This version
 // reads both layouts whatever it writes. Writing the previous layout
 // keeps a rollback to the release before possible: that release cannot
 // read the current layout (it fails on such a record and retries, for as
