@@ -39,14 +39,19 @@ type DeliverConfig struct {
 	// DLQTopic receives intents that cannot be read or queued (default
 	// case-events.dlq), with the reason: never dropped unseen.
 	DLQTopic string
-	// Workers is how many sends run at once per channel (default 32); the
-	// e-mail lane takes a quarter of it (SMTP relays limit the sessions a
-	// client may hold open).
-	Workers     int
-	MaxAttempts int           // per channel (default 8)
-	MaxAge      time.Duration // give up retrying after this long since the decision (default 1h)
-	Retry       Backoff       // delays between attempts (default 2s..5m)
-	SendTimeout time.Duration // per send (default 15s)
+	// Workers is how many sends run at once per channel (default 128:
+	// a worker spends most of its time waiting on a provider or Redis, and
+	// concurrent workers share Redis round trips); the e-mail lane has its
+	// own, EmailWorkers.
+	Workers int
+	// EmailWorkers is how many SMTP sessions run at once (default the
+	// smaller of 8 and Workers): relays limit the sessions a client may
+	// hold open.
+	EmailWorkers int
+	MaxAttempts  int           // per channel (default 8)
+	MaxAge       time.Duration // give up retrying after this long since the decision (default 1h)
+	Retry        Backoff       // delays between attempts (default 2s..5m)
+	SendTimeout  time.Duration // per send (default 15s)
 	// Lease is how long a job or an in-flight send stays someone's without
 	// being renewed (default 30s): after a crash, the longest a job waits
 	// before another instance takes it over.
@@ -94,7 +99,10 @@ func (c *DeliverConfig) defaults() {
 		c.DLQTopic = TopicDLQ
 	}
 	if c.Workers <= 0 {
-		c.Workers = 32
+		c.Workers = 128
+	}
+	if c.EmailWorkers <= 0 {
+		c.EmailWorkers = min(8, c.Workers)
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 8
@@ -116,7 +124,7 @@ func (c *DeliverConfig) defaults() {
 // laneWorkers is how many sends a lane runs at once.
 func (c *DeliverConfig) laneWorkers(lane string) int {
 	if lane == "email" {
-		return max(1, c.Workers/4)
+		return c.EmailWorkers
 	}
 	return c.Workers
 }

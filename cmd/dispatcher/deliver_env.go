@@ -10,7 +10,8 @@ import (
 
 const deliverEnvHelp = `
 Delivery (durations like 15s, 2m, 24h):
-  DELIVER_WORKERS       concurrent sends per channel (default 32; e-mail a quarter of it)
+  DELIVER_WORKERS       concurrent sends per channel but e-mail (default 128)
+  DELIVER_EMAIL_WORKERS concurrent SMTP sessions (default 8, or DELIVER_WORKERS if smaller)
   DELIVER_SEND_TIMEOUT  longest a provider call may take (default 15s)
   DELIVER_LEASE         how long a dead instance's jobs wait before another takes them (default 30s)
   SHUTDOWN_GRACE        on SIGTERM, how long in-flight sends may finish (default 20s)
@@ -53,12 +54,20 @@ func deliverConfig(getenv env, brokers []string) (dispatcher.DeliverConfig, erro
 		}
 		c.ReceiptTimeout = x
 	}
-	if v := getenv("DELIVER_WORKERS"); v != "" {
+	counts := []struct {
+		name string
+		dst  *int
+	}{{"DELIVER_WORKERS", &c.Workers}, {"DELIVER_EMAIL_WORKERS", &c.EmailWorkers}}
+	for _, w := range counts {
+		v := getenv(w.name)
+		if v == "" {
+			continue
+		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 || n > 1000 {
-			return c, fmt.Errorf("DELIVER_WORKERS=%q: want a whole number from 1 to 1000", v)
+			return c, fmt.Errorf("%s=%q: want a whole number from 1 to 1000", w.name, v)
 		}
-		c.Workers = n
+		*w.dst = n
 	}
 	return c, nil
 }

@@ -36,3 +36,41 @@ func TestSMSReceiptTimeoutSetting(t *testing.T) {
 		}
 	}
 }
+
+// DELIVER_WORKERS and DELIVER_EMAIL_WORKERS are read as whole numbers;
+// anything else is refused by name. The lanes they size are checked in
+// the dispatcher package (TestLaneWorkers).
+func TestDeliverWorkerSettings(t *testing.T) {
+	for _, c := range []struct {
+		workers, email string
+		want, wantMail int
+		bad            string
+	}{
+		{"", "", 0, 0, ""},
+		{"64", "", 64, 0, ""},
+		{"", "3", 0, 3, ""},
+		{"0", "", 0, 0, "DELIVER_WORKERS"},
+		{"", "many", 0, 0, "DELIVER_EMAIL_WORKERS"},
+		{"", "1001", 0, 0, "DELIVER_EMAIL_WORKERS"},
+	} {
+		getenv := func(k string) string {
+			switch k {
+			case "DELIVER_WORKERS":
+				return c.workers
+			case "DELIVER_EMAIL_WORKERS":
+				return c.email
+			}
+			return ""
+		}
+		cfg, err := deliverConfig(getenv, nil)
+		if c.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), c.bad+"=") {
+				t.Errorf("%q/%q: error %v, want one naming %s", c.workers, c.email, err, c.bad)
+			}
+			continue
+		}
+		if err != nil || cfg.Workers != c.want || cfg.EmailWorkers != c.wantMail {
+			t.Errorf("%q/%q: %d/%d %v, want %d/%d", c.workers, c.email, cfg.Workers, cfg.EmailWorkers, err, c.want, c.wantMail)
+		}
+	}
+}
