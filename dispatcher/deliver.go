@@ -121,6 +121,14 @@ func (c *DeliverConfig) defaults() {
 	}
 }
 
+// SendsAtOnce is how many sends the lane of a channel runs at once, with
+// the defaults applied: an HTTP channel's connection cap must not be lower
+// (a send waiting for a connection spends its timeout waiting).
+func (c DeliverConfig) SendsAtOnce(channel string) int {
+	c.defaults()
+	return c.laneWorkers(channel)
+}
+
 // laneWorkers is how many sends a lane runs at once.
 func (c *DeliverConfig) laneWorkers(lane string) int {
 	if lane == "email" {

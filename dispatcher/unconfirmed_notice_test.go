@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 // unconfirmedEnv runs the receipt check and the failure path directly on
@@ -49,7 +50,11 @@ func (u unconfirmedEnv) fail(in Intent, ch string) []Result {
 // sent records ch of in as accepted by its provider.
 func (u unconfirmedEnv) sent(in Intent, ch string) {
 	u.t.Helper()
-	if err := u.d.state.rdb.HSet(context.Background(), intentKey(in.CaseRef, in.ID), ch, stateSent).Err(); err != nil {
+	ctx := context.Background()
+	if got, _, _, err := u.d.state.begin(ctx, in, ch, "test", time.Minute); err != nil || got != beganClaimed {
+		u.t.Fatalf("begin %s: %q %v", ch, got, err)
+	}
+	if err := u.d.state.markSent(ctx, in, resultFor(in, ch, 1, OutcomeSent, time.Now()), "test"); err != nil {
 		u.t.Fatal(err)
 	}
 }

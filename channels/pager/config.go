@@ -15,6 +15,9 @@ const DefaultURL = "https://events.pagerduty.com"
 // DefaultTimeout bounds one event POST.
 const DefaultTimeout = 10 * time.Second
 
+// DefaultMaxConns is the connection cap when MaxConns is 0.
+const DefaultMaxConns = 16
+
 // DefaultSource names us in payload.source when a message has no Source.
 const DefaultSource = "viogen-dispatcher"
 
@@ -23,8 +26,12 @@ const DefaultSource = "viogen-dispatcher"
 type Config struct {
 	URL     string        // base URL; DefaultURL when ""
 	Timeout time.Duration // per event; DefaultTimeout when 0
-	Source  string        // DefaultSource when ""
-	Logger  logrus.FieldLogger
+	// MaxConns caps the connections to the Events API (DefaultMaxConns
+	// when 0). An event waiting for one spends its Timeout waiting, so the
+	// cap must not be below the events sent at once: cmd sets it to them.
+	MaxConns int
+	Source   string // DefaultSource when ""
+	Logger   logrus.FieldLogger
 }
 
 // ConfigFromEnv reads PAGERDUTY_EVENTS_URL and PAGERDUTY_TIMEOUT (a Go duration).

@@ -3,6 +3,7 @@ package pager
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,8 +53,8 @@ func New(cfg Config) (*Channel, error) {
 		log = channels.NopLogger()
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxConnsPerHost = 16
-	t.MaxIdleConnsPerHost = 4
+	t.MaxConnsPerHost = cmp.Or(cfg.MaxConns, DefaultMaxConns)
+	t.MaxIdleConnsPerHost = min(4, t.MaxConnsPerHost)
 	return &Channel{
 		cfg:       cfg,
 		endpoint:  strings.TrimSuffix(cfg.URL, "/") + "/v2/enqueue",

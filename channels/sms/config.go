@@ -25,7 +25,15 @@ type Config struct {
 	APIURL  string
 	Timeout time.Duration      // per send; DefaultTimeout when 0
 	Logger  logrus.FieldLogger // nil = no logging
+	// MaxConns caps the connections to Twilio (DefaultMaxConns when 0).
+	// A send waiting for one spends its Timeout waiting, and a timed-out
+	// send is ambiguous (retried: Twilio has no idempotency key), so the
+	// cap must not be below the sends run at once: cmd sets it to them.
+	MaxConns int
 }
+
+// DefaultMaxConns is the connection cap when MaxConns is 0.
+const DefaultMaxConns = 32
 
 var (
 	accountSIDRe = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)

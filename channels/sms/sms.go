@@ -3,6 +3,7 @@
 package sms
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -52,7 +53,7 @@ func New(cfg Config) (*Channel, error) {
 		cfg:    cfg,
 		creds:  client.NewCredentials(cfg.AccountSID, cfg.AuthToken),
 		target: target,
-		base:   newBaseTransport(),
+		base:   newBaseTransport(cmp.Or(cfg.MaxConns, DefaultMaxConns)),
 		log:    log,
 	}, nil
 }

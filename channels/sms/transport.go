@@ -53,10 +53,10 @@ func bufferBody(body io.ReadCloser) io.ReadCloser {
 	return io.NopCloser(bytes.NewReader(b))
 }
 
-func newBaseTransport() *http.Transport {
+func newBaseTransport(maxConns int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxConnsPerHost = 32
-	t.MaxIdleConnsPerHost = 8
+	t.MaxConnsPerHost = maxConns
+	t.MaxIdleConnsPerHost = min(8, maxConns)
 	return t
 }
 

@@ -11,15 +11,23 @@ import (
 // DefaultTimeout bounds one delivery.
 const DefaultTimeout = 10 * time.Second
 
+// DefaultMaxConns is the per-host connection cap when MaxConns is 0.
+const DefaultMaxConns = 16
+
 // MinSecretLen is the shortest signing secret New accepts.
 const MinSecretLen = 16
 
 // Config configures the webhook channel.
 type Config struct {
-	Secret    []byte        // HMAC key shared with receivers; at least MinSecretLen bytes
-	Timeout   time.Duration // per delivery; DefaultTimeout when 0
-	AllowHTTP bool          // accept http:// targets (tests, local receivers); https only otherwise
-	UserAgent string        // "" = "viogen-dispatcher"
+	Secret  []byte        // HMAC key shared with receivers; at least MinSecretLen bytes
+	Timeout time.Duration // per delivery; DefaultTimeout when 0
+	// MaxConns caps the connections per receiver host (DefaultMaxConns
+	// when 0). A delivery waiting for one spends its Timeout waiting, so
+	// the cap must not be below the deliveries run at once: cmd sets it
+	// to them.
+	MaxConns  int
+	AllowHTTP bool   // accept http:// targets (tests, local receivers); https only otherwise
+	UserAgent string // "" = "viogen-dispatcher"
 	Logger    logrus.FieldLogger
 	Now       func() time.Time // clock for timestamps; time.Now when nil
 }

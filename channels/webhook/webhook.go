@@ -4,6 +4,7 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -52,8 +53,8 @@ func New(cfg Config) (*Channel, error) {
 		log = channels.NopLogger()
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxConnsPerHost = 16
-	t.MaxIdleConnsPerHost = 4
+	t.MaxConnsPerHost = cmp.Or(cfg.MaxConns, DefaultMaxConns)
+	t.MaxIdleConnsPerHost = min(4, t.MaxConnsPerHost)
 	// Redirects are not followed: a signed alert goes only where configured.
 	c := &http.Client{Transport: t, Timeout: cfg.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -266,6 +269,45 @@ func BenchmarkWebhookSend(b *testing.B) {
 	for b.Loop() {
 		if _, err := ch.Send(ctx, m); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// MaxConns deliveries to one host are all on the wire at once: none waits
+// for a connection, where it would spend its timeout and fail ambiguously
+// (the receiver may have it). The receiver answers only once all of them
+// arrived, so a lower cap makes them time out.
+func TestSendMaxConnsAtOnce(t *testing.T) {
+	const n = 40 // above DefaultMaxConns
+	var mu sync.Mutex
+	arrived, all := 0, make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if arrived++; arrived == n {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+			w.WriteHeader(http.StatusOK)
+		case <-time.After(5 * time.Second): // past the sender's timeout
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ch := newChannel(t, func(c *webhook.Config) { c.MaxConns, c.Timeout = n, 3*time.Second })
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			m := message(srv.URL + "/hooks/unit-1")
+			m.ID = "intent-" + strconv.Itoa(i)
+			_, err := ch.Send(context.Background(), m)
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("a delivery waited for a connection: %v", err)
 		}
 	}
 }

@@ -46,8 +46,11 @@ type channelSet struct {
 
 // buildChannels makes every channel whose settings are present; in dev the
 // others become log sinks, in run they stay off (their sends fail
-// permanently and take the fallback) and a warning says so.
-func buildChannels(getenv env, log logrus.FieldLogger, dev bool) (*channelSet, error) {
+// permanently and take the fallback) and a warning says so. An HTTP
+// channel may open as many connections as its lane runs sends at once
+// (sendsAtOnce): a send queued for a connection would spend its timeout
+// there, and a timeout is an ambiguous failure, retried.
+func buildChannels(getenv env, log logrus.FieldLogger, dev bool, sendsAtOnce func(channel string) int) (*channelSet, error) {
 	cs := &channelSet{chans: map[string]channels.Channel{}, rates: map[string]float64{}}
 	type maker struct {
 		name    string
@@ -60,7 +63,7 @@ func buildChannels(getenv env, log logrus.FieldLogger, dev bool) (*channelSet, e
 			if err != nil {
 				return nil, err
 			}
-			c.Logger = log
+			c.Logger, c.MaxConns = log, max(sms.DefaultMaxConns, sendsAtOnce("sms"))
 			return sms.New(c)
 		}},
 		{"email", getenv("SMTP_URL") != "", func() (channels.Channel, error) {
@@ -76,7 +79,7 @@ func buildChannels(getenv env, log logrus.FieldLogger, dev bool) (*channelSet, e
 			if err != nil {
 				return nil, err
 			}
-			c.Logger = log
+			c.Logger, c.MaxConns = log, max(pager.DefaultMaxConns, sendsAtOnce("pager"))
 			return pager.New(c)
 		}},
 		{"webhook", getenv("WEBHOOK_SECRET") != "", func() (channels.Channel, error) {
@@ -84,7 +87,7 @@ func buildChannels(getenv env, log logrus.FieldLogger, dev bool) (*channelSet, e
 			if err != nil {
 				return nil, err
 			}
-			c.Logger = log
+			c.Logger, c.MaxConns = log, max(webhook.DefaultMaxConns, sendsAtOnce("webhook"))
 			return webhook.New(c)
 		}},
 	}

@@ -11,7 +11,7 @@ import (
 const deliverEnvHelp = `
 Delivery (durations like 15s, 2m, 24h):
   DELIVER_WORKERS       concurrent sends per channel but e-mail (default 128)
-  DELIVER_EMAIL_WORKERS concurrent SMTP sessions (default 8, or DELIVER_WORKERS if smaller)
+  DELIVER_EMAIL_WORKERS concurrent e-mail sends (default 8, or DELIVER_WORKERS if smaller)
   DELIVER_SEND_TIMEOUT  longest a provider call may take (default 15s)
   DELIVER_LEASE         how long a dead instance's jobs wait before another takes them (default 30s)
   SHUTDOWN_GRACE        on SIGTERM, how long in-flight sends may finish (default 20s)

@@ -4,6 +4,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/viogen-alerts/dispatcher/dispatcher"
 )
 
 func TestSMSReceiptTimeoutSetting(t *testing.T) {
@@ -72,5 +76,40 @@ func TestDeliverWorkerSettings(t *testing.T) {
 		if err != nil || cfg.Workers != c.want || cfg.EmailWorkers != c.wantMail {
 			t.Errorf("%q/%q: %d/%d %v, want %d/%d", c.workers, c.email, cfg.Workers, cfg.EmailWorkers, err, c.want, c.wantMail)
 		}
+	}
+}
+
+// Each HTTP channel is built with a connection cap no lower than the sends
+// its lane runs at once (see buildChannels).
+func TestChannelsSizedToTheirLanes(t *testing.T) {
+	getenv := func(k string) string {
+		switch k {
+		case "WEBHOOK_SECRET":
+			return "test-secret-0123456789"
+		case "TWILIO_ACCOUNT_SID":
+			return "AC00000000000000000000000000000000"
+		case "TWILIO_AUTH_TOKEN":
+			return "testtoken0123456789"
+		case "TWILIO_FROM":
+			return "+34600000999"
+		}
+		return ""
+	}
+	asked := map[string]bool{}
+	dcfg := dispatcher.DeliverConfig{Workers: 100}
+	_, err := buildChannels(getenv, logrus.New(), false, func(ch string) int {
+		asked[ch] = true
+		return dcfg.SendsAtOnce(ch)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []string{"sms", "pager", "webhook"} {
+		if !asked[ch] {
+			t.Errorf("the %s channel was built without its lane's size", ch)
+		}
+	}
+	if got := dcfg.SendsAtOnce("webhook"); got != 100 {
+		t.Errorf("webhook lane %d, want 100", got)
 	}
 }

@@ -34,8 +34,13 @@ func TestRedisSettings(t *testing.T) {
 	}
 
 	c := must(client(map[string]string{"REDIS_URL": "redis://u:secret@127.0.0.1:6390/2"}))
-	if o := c.(*redis.Client).Options(); o.Addr != "127.0.0.1:6390" || o.DB != 2 || o.Password != "secret" {
+	if o := c.(*redis.Client).Options(); o.Addr != "127.0.0.1:6390" || o.DB != 2 || o.Password != "secret" || o.PoolSize < 64 {
 		t.Errorf("REDIS_URL options %+v", o)
+	}
+	// The deliver lanes' sends need connections (redisPoolSize); a
+	// pool_size in the URL wins.
+	if o := must(client(map[string]string{"REDIS_URL": "redis://127.0.0.1:6390/0?pool_size=7"})).(*redis.Client).Options(); o.PoolSize != 7 {
+		t.Errorf("pool_size=7 in REDIS_URL: pool %d", o.PoolSize)
 	}
 
 	cc, ok := must(client(map[string]string{"REDIS_ADDRS": "10.0.0.1:7000, 10.0.0.2:7000,10.0.0.3:7000",
@@ -43,7 +48,7 @@ func TestRedisSettings(t *testing.T) {
 	if !ok {
 		t.Fatal("REDIS_ADDRS with 3 seeds is not a cluster client")
 	}
-	if o := cc.Options(); len(o.Addrs) != 3 || o.Addrs[1] != "10.0.0.2:7000" || o.Username != "disp" || o.Password != "pw" {
+	if o := cc.Options(); len(o.Addrs) != 3 || o.Addrs[1] != "10.0.0.2:7000" || o.Username != "disp" || o.Password != "pw" || o.PoolSize < 64 {
 		t.Errorf("cluster options %+v", o)
 	}
 	if _, ok := must(client(map[string]string{"REDIS_CLUSTER": "true"}, "--redis-addrs", "cfg.example:6379")).(*redis.ClusterClient); !ok {

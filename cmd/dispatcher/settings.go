@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -233,8 +234,19 @@ func (s *settings) redisClient() (redis.UniversalClient, error) {
 		// Not wrapped: the parser's message repeats the URL, password included.
 		return nil, fmt.Errorf("REDIS_URL is not a valid redis:// or rediss:// URL")
 	}
+	if opt.PoolSize == 0 { // pool_size in the URL wins
+		opt.PoolSize = redisPoolSize()
+	}
 	return redis.NewClient(opt), nil
 }
+
+// redisPoolSize is the connection pool of a Redis client (per node): the
+// deliver lanes run up to DELIVER_WORKERS sends each, and most of a send's
+// Redis calls share round trips, but the rate limiter's and the queue's
+// take a connection each. go-redis's default (10 per CPU: 10 under a
+// one-CPU limit) would make them queue, and a rate-limit call that waits
+// past its 2 s falls back to a per-instance budget.
+func redisPoolSize() int { return max(64, 10*runtime.GOMAXPROCS(0)) }
 
 // universalOptions are the options of REDIS_ADDRS: a Sentinel failover
 // client with a master name, else a cluster client for two or more seeds
@@ -244,7 +256,7 @@ func (s *settings) universalOptions(addrs []string) *redis.UniversalOptions {
 	if get == nil {
 		get = func(string) string { return "" }
 	}
-	o := &redis.UniversalOptions{Addrs: addrs, MasterName: s.redisMaster, IsClusterMode: s.redisCluster && s.redisMaster == "",
+	o := &redis.UniversalOptions{Addrs: addrs, MasterName: s.redisMaster, IsClusterMode: s.redisCluster && s.redisMaster == "", PoolSize: redisPoolSize(),
 		Username: get("REDIS_USERNAME"), Password: get("REDIS_PASSWORD"), SentinelPassword: get("REDIS_SENTINEL_PASSWORD")}
 	if tlsOn, _ := strconv.ParseBool(get("REDIS_TLS")); tlsOn {
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}

@@ -100,11 +100,11 @@ func chainRoutes(fns ...func(*http.ServeMux)) func(*http.ServeMux) {
 
 // addDelivery adds the deliver stage and its HTTP routes to opts.
 func (a *app) addDelivery(opts *dispatcher.Options, getenv env, log *logrus.Logger, dev bool) error {
-	cs, err := buildChannels(getenv, log, dev)
+	dcfg, err := deliverConfig(getenv, opts.Ingest.Brokers)
 	if err != nil {
 		return err
 	}
-	dcfg, err := deliverConfig(getenv, opts.Ingest.Brokers)
+	cs, err := buildChannels(getenv, log, dev, dcfg.SendsAtOnce)
 	if err != nil {
 		return err
 	}
