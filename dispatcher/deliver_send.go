@@ -63,6 +63,9 @@ func (d *Deliverer) attempt(ctx context.Context, q queued) (finished, error) {
 		if err := d.queueReceiptCheck(ctx, in, *prev); err != nil {
 			return finished{}, err
 		}
+		if err := d.applyEarly(ctx, *prev); err != nil {
+			return finished{}, err
+		}
 		return finished{results: []Result{*prev}, done: []queued{q}}, nil
 	case beganFailed: // final already; re-run what follows (claimed, idempotent)
 		states, err := d.state.states(ctx, in)
@@ -99,6 +102,9 @@ func (d *Deliverer) attempt(ctx context.Context, q queued) (finished, error) {
 		// After the sent-marker: if this fails the job runs again, finds the
 		// marker (beganSent) and queues the check there.
 		if err := d.queueReceiptCheck(ctx, in, r); err != nil {
+			return finished{}, err
+		}
+		if err := d.applyEarly(ctx, r); err != nil {
 			return finished{}, err
 		}
 		d.metrics.sent(r, in)

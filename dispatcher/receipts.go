@@ -40,8 +40,10 @@ const receiptTimeout = 10 * time.Second
 // check marked the SMS unconfirmed is recorded all the same.
 //
 // Intermediate statuses (queued, sending, sent, ...) and "read" get 204
-// and nothing is recorded. An unknown sid gets 200 (Twilio must not retry
-// it forever). A Redis or Kafka failure gets 500, so Twilio may retry; a
+// and nothing is recorded. A final status for an unknown sid gets 200
+// (Twilio must not retry it forever) and is kept for an hour: Twilio can
+// call back before it answers the send, and the send path applies it once
+// it has recorded the sid (receipt_early.go). A Redis or Kafka failure gets 500, so Twilio may retry; a
 // retried callback redoes only what did not finish.
 //
 // Twilio's form carries To and From: neither is logged nor echoed.
@@ -97,9 +99,11 @@ func (d *Deliverer) receipt(ctx context.Context, cb sms.StatusCallback) (int, er
 		return 0, err
 	}
 	if in == nil {
-		// Not ours, or older than the sid mapping's TTL.
-		d.log.WithField("sid", cb.MessageSid).Warn("status callback for an unknown sms sid ignored")
-		return http.StatusOK, nil
+		// Not recorded yet (receipt_early.go), not ours, or older than the
+		// sid mapping's TTL.
+		if in, err = d.parkEarly(ctx, cb); err != nil || in == nil {
+			return http.StatusOK, err
+		}
 	}
 	l := d.log.WithFields(logrus.Fields{"sid": cb.MessageSid, "intent_id": in.ID, "alert_id": in.AlertID,
 		"case_ref": in.CaseRef, "contact_id": in.ContactID, "status": cb.MessageStatus})

@@ -776,3 +776,81 @@ func TestReceiptCheckFinishesAFailedCallback(t *testing.T) {
 		t.Errorf("receipt field after the check: %q, want %q", st["receipt:"+sid+":undelivered"], receiptDone)
 	}
 }
+
+// Twilio can post a final status before it answers the send (a carrier
+// refusing a number at once): the callback names a sid not recorded yet.
+// It is kept and applied once the send is recorded, so the critical SMS
+// falls back to e-mail at once, not only after the receipt check (off
+// here), and a non-critical one is not left looking sent.
+func TestReceiptBeforeTheSendIsRecordedIsApplied(t *testing.T) {
+	r := newReceiptEnv(t)
+	phone, err := r.d.dir.Address("gc-cr-guardia", "sms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.prov.twilio.StatusBeforeAnswer(phone, "undelivered", "30003")
+	r.run(t, ev("C-R9-1", event.CaseOpened, "C-R9", 1, event.Medio), ev("C-R9-2", event.RiskAssessed, "C-R9", 2, event.Extremo))
+	rs := readResults(t, r.brokers, func(rs []Result) bool {
+		for _, res := range rs {
+			if res.Outcome == OutcomeSent && res.Channel == "email" && res.ContactID == "gc-cr-guardia" {
+				return true
+			}
+		}
+		return false
+	})
+	var undeliv []Result
+	for _, res := range rs {
+		if res.Outcome == OutcomeUndeliv && res.ContactID == "gc-cr-guardia" {
+			undeliv = append(undeliv, res)
+		}
+	}
+	if len(undeliv) != 1 || undeliv[0].ErrorCode != "30003" || undeliv[0].ProviderID == "" {
+		t.Fatalf("undelivered records %+v, want the early callback's one", undeliv)
+	}
+	sid := undeliv[0].ProviderID
+	ctx := context.Background()
+	if n := r.store.rdb.Exists(ctx, earlyReceiptKey(sid)).Val(); n != 0 {
+		t.Error("the early status is still kept after it was applied")
+	}
+	if !strings.Contains(r.logs.String(), "unknown sms sid") {
+		t.Error("the early callback was not logged")
+	}
+	r.logs.AssertNotContains(t, addresses(r.d.rcfg)...)
+}
+
+// An early status whose first application failed (the job then runs
+// again) is applied by the re-run, which finds the send's marker.
+func TestEarlyReceiptAppliedOnReplay(t *testing.T) {
+	r := newReceiptEnv(t)
+	sid := r.riskRise(t, "C-R10")["gc-cr-guardia"]
+	ctx := context.Background()
+	in, err := r.d.state.intentBySID(ctx, sid)
+	if err != nil || in == nil {
+		t.Fatalf("intent of %s: %v %v", sid, in, err)
+	}
+	if err := r.d.state.parkEarlyReceipt(ctx, sms.StatusCallback{MessageSid: sid, MessageStatus: "failed", ErrorCode: "30008"}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := newQueued(retryJob{Intent: *in, Channel: "sms", Attempt: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := r.d.attempt(ctx, q)
+	if err != nil || len(f.results) != 1 || f.results[0].Outcome != OutcomeSent {
+		t.Fatalf("re-run: %+v %v, want the earlier send's record", f, err)
+	}
+	rs := readResults(t, r.brokers, func(rs []Result) bool {
+		for _, res := range rs {
+			if res.Outcome == OutcomeSent && res.Channel == "email" && res.ContactID == "gc-cr-guardia" {
+				return true
+			}
+		}
+		return false
+	})
+	if n := count(rs, OutcomeUndeliv, "sms"); n != 1 {
+		t.Errorf("%d undelivered records, want 1", n)
+	}
+	if n := len(r.prov.twilio.Messages()); n != 3 {
+		t.Errorf("provider accepted %d SMS, want the original 3", n)
+	}
+}

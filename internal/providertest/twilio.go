@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -32,6 +33,17 @@ type Twilio struct {
 	sid   string
 	token string
 	rec   recorder[TwilioMessage]
+	early sync.Map // To -> earlyStatus (see StatusBeforeAnswer)
+}
+
+type earlyStatus struct{ status, errorCode string }
+
+// StatusBeforeAnswer makes the fake post the status callback (status,
+// errorCode) of a message to `to` before it answers the request that
+// created it, as real Twilio can when a carrier rejects a message at once:
+// the callback then names a sid its sender has not seen yet.
+func (f *Twilio) StatusBeforeAnswer(to, status, errorCode string) {
+	f.early.Store(to, earlyStatus{status, errorCode})
 }
 
 var twilioE164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
@@ -83,7 +95,7 @@ func (f *Twilio) serve(w http.ResponseWriter, r *http.Request) {
 	if f.applyFault(w, r) {
 		return
 	}
-	f.create(w, r.PostForm)
+	f.create(w, r)
 }
 
 // applyFault answers with the scripted fault, if any, and says so.
@@ -111,7 +123,8 @@ func (f *Twilio) applyFault(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (f *Twilio) create(w http.ResponseWriter, form url.Values) {
+func (f *Twilio) create(w http.ResponseWriter, r *http.Request) {
+	form := r.PostForm
 	m := TwilioMessage{
 		Sid: "SM" + randomHex(16), AccountSID: f.sid, To: form.Get("To"), From: form.Get("From"),
 		MessagingServiceSID: form.Get("MessagingServiceSid"), Body: form.Get("Body"),
@@ -128,6 +141,13 @@ func (f *Twilio) create(w http.ResponseWriter, form url.Values) {
 		twilioError(w, http.StatusBadRequest, 21211, "The 'To' number "+m.To+" is not a valid phone number.")
 	default:
 		f.rec.add(m)
+		if e, ok := f.early.Load(m.To); ok && m.StatusCallback != "" {
+			es := e.(earlyStatus)
+			if err := f.post(r.Context(), m.StatusCallback, statusForm(m, es.status, es.errorCode)); err != nil {
+				writeServerError(w) // the test sees a failed send, not a silent skip
+				return
+			}
+		}
 		writeJSON(w, http.StatusCreated, twilioResource(m))
 	}
 }
@@ -177,6 +197,11 @@ func (f *Twilio) SendStatus(ctx context.Context, sid, status, errorCode string) 
 	if !ok || m.StatusCallback == "" {
 		return fmt.Errorf("providertest: no message %s with a StatusCallback", sid)
 	}
+	return f.post(ctx, m.StatusCallback, statusForm(m, status, errorCode))
+}
+
+// statusForm is the form of a status callback about m.
+func statusForm(m TwilioMessage, status, errorCode string) url.Values {
 	form := url.Values{
 		"AccountSid": {m.AccountSID}, "MessageSid": {m.Sid}, "SmsSid": {m.Sid},
 		"MessageStatus": {status}, "SmsStatus": {status}, "To": {m.To}, "ApiVersion": {"2010-04-01"},
@@ -187,7 +212,7 @@ func (f *Twilio) SendStatus(ctx context.Context, sid, status, errorCode string) 
 	if errorCode != "" {
 		form.Set("ErrorCode", errorCode)
 	}
-	return f.post(ctx, m.StatusCallback, form)
+	return form
 }
 
 // SendInbound posts a signed inbound SMS from a handset to webhookURL, as
