@@ -63,7 +63,11 @@ func (d *Deliverer) attempt(ctx context.Context, q queued) (finished, error) {
 		if err := d.queueReceiptCheck(ctx, in, *prev); err != nil {
 			return finished{}, err
 		}
-		if err := d.applyEarly(ctx, *prev); err != nil {
+		// The sid mapping may be what failed to be written before.
+		if err := d.state.mapSID(ctx, in, *prev); err != nil {
+			return finished{}, err
+		}
+		if err := d.applyEarly(ctx, in, *prev); err != nil {
 			return finished{}, err
 		}
 		return finished{results: []Result{*prev}, done: []queued{q}}, nil
@@ -104,7 +108,7 @@ func (d *Deliverer) attempt(ctx context.Context, q queued) (finished, error) {
 		if err := d.queueReceiptCheck(ctx, in, r); err != nil {
 			return finished{}, err
 		}
-		if err := d.applyEarly(ctx, r); err != nil {
+		if err := d.applyEarly(ctx, in, r); err != nil {
 			return finished{}, err
 		}
 		d.metrics.sent(r, in)

@@ -136,6 +136,24 @@ func (s *deliveryState) markSent(ctx context.Context, in Intent, r Result, owner
 	return nil
 }
 
+// mapSID writes the sid → intent mapping of an accepted SMS again, unless
+// it is there: markSent writes it beside the marker, as a command of its
+// own that can fail (and, in a cluster, on another node) while the marker
+// was written.
+func (s *deliveryState) mapSID(ctx context.Context, in Intent, r Result) error {
+	if r.Channel != "sms" || r.ProviderID == "" {
+		return nil
+	}
+	b, err := in.Encode()
+	if err != nil {
+		return err
+	}
+	if err := s.rdb.SetNX(ctx, smsKey(r.ProviderID), b, 7*24*time.Hour).Err(); err != nil {
+		return fmt.Errorf("write sms sid: %w", err)
+	}
+	return nil
+}
+
 // markFailed records a channel's final failure and returns the states of
 // all channels of the intent (see states).
 func (s *deliveryState) markFailed(ctx context.Context, in Intent, channel string) (map[string]string, error) {

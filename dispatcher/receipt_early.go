@@ -15,7 +15,7 @@ import (
 // sid → intent mapping is written only after that answer, with the
 // sent-marker. Such a callback is kept under sms:<sid>:early (status →
 // error code) for earlyReceiptTTL, and the send path applies it once the
-// mapping is written: an SMS that failed at once still falls back or tells
+// mapping is written (or finds it written, on a re-run): an SMS that failed at once still falls back or tells
 // the coordinating center, instead of waiting for the receipt check (or,
 // not critical, being marked unconfirmed only). Either order is covered:
 // the callback parks its status before it looks the sid up again, and the
@@ -52,27 +52,26 @@ func (s *deliveryState) earlyReceipts(ctx context.Context, sid string) ([]sms.St
 	return out, nil
 }
 
-// applyEarly applies the callbacks kept for an SMS whose send r records.
-func (d *Deliverer) applyEarly(ctx context.Context, r Result) error {
+// applyEarly applies the callbacks kept for the SMS of in whose send r
+// records. An error leaves them kept: the job runs again, finds its
+// sent-marker and calls this again. They are applied to in, not to what
+// the sid mapping names: the mapping may be what failed to be written.
+func (d *Deliverer) applyEarly(ctx context.Context, in Intent, r Result) error {
 	if r.Channel != sms.Name || r.ProviderID == "" {
 		return nil
 	}
-	return d.applyEarlyReceipts(ctx, r.ProviderID)
-}
-
-// applyEarlyReceipts applies the callbacks kept for sid, now that its
-// send is recorded. An error leaves them kept: the job runs again, finds
-// its sent-marker and calls this again.
-func (d *Deliverer) applyEarlyReceipts(ctx context.Context, sid string) error {
-	cbs, err := d.state.earlyReceipts(ctx, sid)
+	cbs, err := d.state.earlyReceipts(ctx, r.ProviderID)
 	if err != nil || len(cbs) == 0 {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, receiptTimeout)
+	defer cancel()
 	for _, cb := range cbs {
-		if _, err := d.receipt(ctx, cb); err != nil {
+		if _, err := d.receiptFor(ctx, in, cb); err != nil {
 			return fmt.Errorf("apply an early sms status: %w", err)
 		}
 	}
+	sid := r.ProviderID
 	// Applied receipts are recorded (beginReceipt): if this fails, a later
 	// call finds them done.
 	_ = d.state.rdb.Del(ctx, earlyReceiptKey(sid)).Err()

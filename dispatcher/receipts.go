@@ -105,10 +105,15 @@ func (d *Deliverer) receipt(ctx context.Context, cb sms.StatusCallback) (int, er
 			return http.StatusOK, err
 		}
 	}
+	return d.receiptFor(ctx, *in, cb)
+}
+
+// receiptFor records a final status of the SMS sent for in.
+func (d *Deliverer) receiptFor(ctx context.Context, in Intent, cb sms.StatusCallback) (int, error) {
 	l := d.log.WithFields(logrus.Fields{"sid": cb.MessageSid, "intent_id": in.ID, "alert_id": in.AlertID,
 		"case_ref": in.CaseRef, "contact_id": in.ContactID, "status": cb.MessageStatus})
 	owner := "receipt:" + cb.MessageSid + ":" + cb.MessageStatus
-	fresh, err := d.state.beginReceipt(ctx, *in, owner, cb.ErrorCode)
+	fresh, err := d.state.beginReceipt(ctx, in, owner, cb.ErrorCode)
 	if err != nil {
 		return 0, err
 	}
@@ -120,23 +125,23 @@ func (d *Deliverer) receipt(ctx context.Context, cb sms.StatusCallback) (int, er
 	now := d.now()
 	var results []Result
 	if cb.Failed() {
-		r := resultFor(*in, sms.Name, 0, OutcomeUndeliv, now)
+		r := resultFor(in, sms.Name, 0, OutcomeUndeliv, now)
 		r.ProviderID, r.ErrorCode, r.ErrorClass = cb.MessageSid, cb.ErrorCode, "permanent"
 		r.Error = "sms " + cb.MessageStatus + " (twilio status callback)"
 		results = append(results, r)
 		l = l.WithField("error_code", cb.ErrorCode)
 		l.Warn("sms not delivered to the handset")
-		states, err := d.state.markFailed(ctx, *in, sms.Name)
+		states, err := d.state.markFailed(ctx, in, sms.Name)
 		if err != nil {
 			return 0, err
 		}
-		more, err := d.afterUndelivered(ctx, *in, states, owner, l)
+		more, err := d.afterUndelivered(ctx, in, states, owner, l)
 		if err != nil {
 			return 0, err
 		}
 		results = append(results, more...)
 	} else {
-		r := resultFor(*in, sms.Name, 0, OutcomeDelivered, now)
+		r := resultFor(in, sms.Name, 0, OutcomeDelivered, now)
 		r.ProviderID = cb.MessageSid
 		if !in.OccurredAt.IsZero() {
 			r.LatencyMS = now.Sub(in.OccurredAt).Milliseconds()
@@ -147,7 +152,7 @@ func (d *Deliverer) receipt(ctx context.Context, cb sms.StatusCallback) (int, er
 	if err := d.publish(ctx, results); err != nil {
 		return 0, err
 	}
-	if err := d.state.finishReceipt(ctx, *in, owner); err != nil {
+	if err := d.state.finishReceipt(ctx, in, owner); err != nil {
 		return 0, err
 	}
 	return http.StatusNoContent, nil

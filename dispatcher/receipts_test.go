@@ -819,7 +819,9 @@ func TestReceiptBeforeTheSendIsRecordedIsApplied(t *testing.T) {
 }
 
 // An early status whose first application failed (the job then runs
-// again) is applied by the re-run, which finds the send's marker.
+// again) is applied by the re-run, which finds the send's marker; also
+// when the sid mapping, written beside the marker as a command of its own,
+// is what failed (the re-run writes it again).
 func TestEarlyReceiptAppliedOnReplay(t *testing.T) {
 	r := newReceiptEnv(t)
 	sid := r.riskRise(t, "C-R10")["gc-cr-guardia"]
@@ -827,6 +829,9 @@ func TestEarlyReceiptAppliedOnReplay(t *testing.T) {
 	in, err := r.d.state.intentBySID(ctx, sid)
 	if err != nil || in == nil {
 		t.Fatalf("intent of %s: %v %v", sid, in, err)
+	}
+	if err := r.store.rdb.Del(ctx, smsKey(sid)).Err(); err != nil {
+		t.Fatal(err)
 	}
 	if err := r.d.state.parkEarlyReceipt(ctx, sms.StatusCallback{MessageSid: sid, MessageStatus: "failed", ErrorCode: "30008"}); err != nil {
 		t.Fatal(err)
@@ -852,5 +857,8 @@ func TestEarlyReceiptAppliedOnReplay(t *testing.T) {
 	}
 	if n := len(r.prov.twilio.Messages()); n != 3 {
 		t.Errorf("provider accepted %d SMS, want the original 3", n)
+	}
+	if got, err := r.d.state.intentBySID(ctx, sid); err != nil || got == nil || got.ID != in.ID {
+		t.Errorf("sid mapping after the re-run: %v %v", got, err)
 	}
 }

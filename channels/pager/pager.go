@@ -54,7 +54,7 @@ func New(cfg Config) (*Channel, error) {
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxConnsPerHost = cmp.Or(cfg.MaxConns, DefaultMaxConns)
-	t.MaxIdleConnsPerHost = min(4, t.MaxConnsPerHost)
+	t.MaxIdleConnsPerHost = t.MaxConnsPerHost // a burst's connections are reused, not redialled
 	return &Channel{
 		cfg:       cfg,
 		endpoint:  strings.TrimSuffix(cfg.URL, "/") + "/v2/enqueue",

@@ -56,7 +56,7 @@ func bufferBody(body io.ReadCloser) io.ReadCloser {
 func newBaseTransport(maxConns int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxConnsPerHost = maxConns
-	t.MaxIdleConnsPerHost = min(8, maxConns)
+	t.MaxIdleConnsPerHost = maxConns // a burst's connections are reused, not redialled
 	return t
 }
 

@@ -54,7 +54,7 @@ func New(cfg Config) (*Channel, error) {
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxConnsPerHost = cmp.Or(cfg.MaxConns, DefaultMaxConns)
-	t.MaxIdleConnsPerHost = min(4, t.MaxConnsPerHost)
+	t.MaxIdleConnsPerHost = t.MaxConnsPerHost // a burst's connections are reused, not redialled
 	// Redirects are not followed: a signed alert goes only where configured.
 	c := &http.Client{Transport: t, Timeout: cfg.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
