@@ -103,6 +103,10 @@ func (d *Deliverer) attempt(ctx context.Context, q queued) (finished, error) {
 		if err := d.recordSent(ctx, in, r, owner); err != nil {
 			return finished{}, err
 		}
+		// Counted and logged once, now: a re-run after a failure below
+		// finds the marker (beganSent) and does neither.
+		d.metrics.sent(r, in)
+		d.logResult(r, nil)
 		// After the sent-marker: if this fails the job runs again, finds the
 		// marker (beganSent) and queues the check there.
 		if err := d.queueReceiptCheck(ctx, in, r); err != nil {
@@ -111,8 +115,6 @@ func (d *Deliverer) attempt(ctx context.Context, q queued) (finished, error) {
 		if err := d.applyEarly(ctx, in, r); err != nil {
 			return finished{}, err
 		}
-		d.metrics.sent(r, in)
-		d.logResult(r, nil)
 		return finished{results: []Result{r}, done: []queued{q}}, nil
 	}
 	defer d.state.release(context.WithoutCancel(ctx), in, ch, owner)
