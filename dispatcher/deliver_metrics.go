@@ -12,10 +12,13 @@ type deliverMetrics struct {
 	// receiptFailures counts status callbacks answered 500: the receipt
 	// check finishes them, SMS_RECEIPT_TIMEOUT after the send.
 	receiptFailures prometheus.Counter
-	latency         *prometheus.HistogramVec
-	lag             *prometheus.GaugeVec
-	stallRejoins    prometheus.Counter
-	reg             prometheus.Registerer // for the collectors registered while the stage runs
+	// corruptJobs counts claims that found a queue member that is not a
+	// job (parked a day ahead): it may be an alert nobody can send.
+	corruptJobs  prometheus.Counter
+	latency      *prometheus.HistogramVec
+	lag          *prometheus.GaugeVec
+	stallRejoins prometheus.Counter
+	reg          prometheus.Registerer // for the collectors registered while the stage runs
 }
 
 func newDeliverMetrics(reg prometheus.Registerer) *deliverMetrics {
@@ -43,6 +46,10 @@ func newDeliverMetrics(reg prometheus.Registerer) *deliverMetrics {
 			Name: "dispatcher_sms_receipt_failures_total",
 			Help: "Twilio status callbacks that could not be recorded (answered 500); the receipt check handles them later.",
 		}),
+		corruptJobs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dispatcher_delivery_jobs_corrupt_total",
+			Help: "Claims of the delivery queue that found a member that is not a job; it is parked a day ahead and reported again then.",
+		}),
 	}
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "dispatcher_notification_latency_seconds",
@@ -50,7 +57,7 @@ func newDeliverMetrics(reg prometheus.Registerer) *deliverMetrics {
 		// 50 ms to about 55 min.
 		Buckets: prometheus.ExponentialBuckets(0.05, 2, 17),
 	}, []string{"channel", "severity"})
-	reg.MustRegister(m.notifications, m.notices, m.undeliverable, m.deadIntents, m.receiptFailures, m.latency)
+	reg.MustRegister(m.notifications, m.notices, m.undeliverable, m.deadIntents, m.receiptFailures, m.corruptJobs, m.latency)
 	m.lag = newConsumerLag(reg)
 	m.stallRejoins = newStallRejoins(reg).WithLabelValues("deliver")
 	m.reg = reg

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/viogen-alerts/dispatcher/internal/providertest"
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
 )
 
@@ -284,5 +287,30 @@ func TestClaimParksAMemberThatIsNotAJob(t *testing.T) {
 	}
 	if at := time.UnixMilli(int64(score)); at.Before(now.Add(23 * time.Hour)) {
 		t.Fatalf("parked until %v, want a day ahead", at)
+	}
+}
+
+// The poller that meets such a member says so loudly: an error line naming
+// the queue and dispatcher_delivery_jobs_corrupt_total, which the
+// DispatcherCorruptDeliveryJob alert watches; the queue stays healthy.
+func TestPollerReportsAMemberThatIsNotAJob(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	reg := prometheus.NewRegistry()
+	logs := providertest.CaptureLog()
+	d := NewDeliverer(DeliverConfig{Workers: 1}, DeliverDeps{Redis: rdb, Log: logs.Logger, Registry: reg})
+	ctx := context.Background()
+	key := d.queue.set("sms").shardKey(3)
+	if err := rdb.ZAdd(ctx, key, redis.Z{Score: ms(time.Now().Add(-time.Minute)), Member: "not a job"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	d.pollOnce(ctx, d.laneOf("sms"))
+	if got := gathered(t, reg, "dispatcher_delivery_jobs_corrupt_total")[""][0]; got != 1 {
+		t.Fatalf("corrupt jobs counted %v, want 1", got)
+	}
+	if !strings.Contains(logs.String(), "deliver:queue:sms") || !strings.Contains(logs.String(), `"level":"error"`) {
+		t.Fatalf("no error line naming the queue:\n%s", logs.String())
+	}
+	if err := d.health.err(); err != nil {
+		t.Fatalf("a corrupt member made the stage unhealthy: %v", err)
 	}
 }
