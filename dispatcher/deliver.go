@@ -66,7 +66,13 @@ type DeliverConfig struct {
 	// delivery receipt before it is marked unconfirmed (and, when
 	// critical, its fallback channels are sent). 0 leaves it off.
 	ReceiptTimeout time.Duration
-	Batch          Backoff // transient infrastructure failures (delays)
+	// ReceiptSweep, with ReceiptTimeout 0 and status callbacks on, is when
+	// after an accepted SMS a check still finishes a status callback that
+	// failed half-way (answered 500; Twilio does not retry it), without
+	// marking anything unconfirmed: its fallback or notice would otherwise
+	// never come. 0: no check at all (no callbacks arrive).
+	ReceiptSweep time.Duration
+	Batch        Backoff // transient infrastructure failures (delays)
 	// CreateTopics, when set, are created if the broker lacks them (a
 	// broker back empty after an outage).
 	CreateTopics []TopicSpec

@@ -40,11 +40,15 @@ const checkReceipt = "receipt"
 // audit record), due ReceiptTimeout after the acceptance. Idempotent: the
 // job is the same for every call (ZADD NX).
 func (d *Deliverer) queueReceiptCheck(ctx context.Context, in Intent, r Result) error {
-	if d.cfg.ReceiptTimeout <= 0 || r.Channel != sms.Name || r.ProviderID == "" {
+	after := d.cfg.ReceiptTimeout
+	if after <= 0 {
+		after = d.cfg.ReceiptSweep // finish failed callbacks only
+	}
+	if after <= 0 || r.Channel != sms.Name || r.ProviderID == "" {
 		return nil
 	}
 	j := retryJob{Intent: in, Channel: sms.Name, Check: checkReceipt, SID: r.ProviderID}
-	if err := d.queue.add(ctx, j, r.At.Add(d.cfg.ReceiptTimeout)); err != nil {
+	if err := d.queue.add(ctx, j, r.At.Add(after)); err != nil {
 		return fmt.Errorf("queue sms receipt check: %w", err)
 	}
 	return nil
@@ -57,7 +61,9 @@ func (d *Deliverer) queueReceiptCheck(ctx context.Context, in Intent, r Result) 
 // value ("pending:<error code>") when a callback began and did not finish (its handler failed and answered 500,
 // which Twilio does not retry by default), "done" when another owner
 // marked it, else it marks the SMS unconfirmed for ARGV[1] (or finds it
-// marked for ARGV[1], a re-run after a crash) and answers "unconfirmed".
+// marked for ARGV[1], a re-run after a crash) and answers "unconfirmed";
+// with ARGV[4] = 0 (the receipt timeout off) it marks nothing and answers
+// "done".
 var unconfirmedScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], 'unconfirmed')
 if v and v ~= ARGV[1] then return {'done', '', ''} end
@@ -71,6 +77,7 @@ if not v then
     end
   end
   if pending ~= '' then return {'pending', pending, value} end
+  if ARGV[4] == '0' then return {'done', '', ''} end
   redis.call('HSET', KEYS[1], 'unconfirmed', ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
@@ -86,7 +93,7 @@ func (d *Deliverer) finishPendingReceipt(ctx context.Context, q queued, field, v
 	}
 	_, code, _ := strings.Cut(value, ":") // "pending:<error code>"
 	l.WithField("status", status).Warn("sms receipt check: a status callback was not fully recorded; handling it now")
-	if _, err := d.receipt(ctx, sms.StatusCallback{MessageSid: sid, MessageStatus: status, ErrorCode: code}); err != nil {
+	if _, err := d.receiptFor(ctx, q.job.Intent, sms.StatusCallback{MessageSid: sid, MessageStatus: status, ErrorCode: code}); err != nil {
 		return finished{}, fmt.Errorf("sms receipt check: finish the %s receipt: %w", status, err)
 	}
 	return finished{done: []queued{q}}, nil
@@ -97,7 +104,7 @@ func (d *Deliverer) checkReceipt(ctx context.Context, q queued) (finished, error
 	in, sid := q.job.Intent, q.job.SID
 	owner := "unconfirmed:" + sid
 	reply, err := unconfirmedScript.Run(ctx, d.state.rdb, []string{intentKey(in.CaseRef, in.ID)},
-		owner, strconv.FormatInt(d.state.ttl.Milliseconds(), 10), receiptDone).StringSlice()
+		owner, strconv.FormatInt(d.state.ttl.Milliseconds(), 10), receiptDone, d.cfg.ReceiptTimeout > 0).StringSlice()
 	if err == nil && len(reply) != 3 {
 		err = fmt.Errorf("unexpected reply %q", reply)
 	}

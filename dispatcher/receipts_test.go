@@ -862,3 +862,50 @@ func TestEarlyReceiptAppliedOnReplay(t *testing.T) {
 		t.Errorf("sid mapping after the re-run: %v %v", got, err)
 	}
 }
+
+// With SMS_RECEIPT_TIMEOUT=0 and status callbacks on, a callback that
+// failed half-way (answered 500, not retried by Twilio) is still finished
+// by a check after ReceiptSweep: the critical SMS's fallback e-mail goes,
+// once. Nothing is marked unconfirmed: that check is off.
+func TestReceiptSweepFinishesAFailedCallbackWithTheTimeoutOff(t *testing.T) {
+	clock := newFakeNow(time.Now())
+	r := newReceiptEnvWith(t, func(d *Deliverer) {
+		d.cfg.ReceiptTimeout, d.cfg.ReceiptSweep = 0, 5*time.Minute
+		d.now = clock.Now
+	})
+	sids := r.riskRise(t, "C-RS1")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	sid := sids["gc-cr-guardia"]
+	in, err := r.d.state.intentBySID(ctx, sid)
+	if err != nil || in == nil {
+		t.Fatalf("intent of %s: %v", sid, err)
+	}
+	if fresh, err := r.d.state.beginReceipt(ctx, *in, "receipt:"+sid+":undelivered", "30003"); err != nil || !fresh {
+		t.Fatalf("begin receipt: %v %v", fresh, err)
+	}
+	waitQueued(t, r.d, 3)
+
+	clock.Add(5*time.Minute + time.Second)
+	waitRetriesDrained(t, r.d)
+	if n := emailsTo(r.prov, "guardia.gc-cr@example.org"); n != 1 {
+		t.Errorf("fallback email sent %d times after the sweep, want 1", n)
+	}
+	if err := r.prov.twilio.SendStatus(ctx, sids["gc-cr-sala"], "delivered", ""); err != nil {
+		t.Fatal(err)
+	}
+	rs := readResults(t, r.brokers, func(rs []Result) bool { return count(rs, OutcomeDelivered, "sms") >= 1 })
+	if n := count(rs, OutcomeUnconfirmed, ""); n != 0 {
+		t.Errorf("%d unconfirmed records with the receipt timeout off", n)
+	}
+	if n := count(rs, OutcomeUndeliv, "sms"); n != 1 {
+		t.Errorf("%d undelivered records, want the finished callback's", n)
+	}
+	other, err := r.d.state.intentBySID(ctx, sids["pl-herencia-guardia"])
+	if err != nil || other == nil {
+		t.Fatalf("intent of the other sms: %v", err)
+	}
+	if st, _ := r.d.state.states(ctx, *other); st["unconfirmed"] != "" {
+		t.Errorf("an SMS without receipt was marked unconfirmed: %v", st)
+	}
+}

@@ -16,7 +16,9 @@ type unconfirmedEnv struct {
 
 func newUnconfirmedEnv(t *testing.T) unconfirmedEnv {
 	e := newDeliverEnv(t)
-	return unconfirmedEnv{t: t, d: newDeliverer(t, e.decideEnv, e.prov)}
+	d := newDeliverer(t, e.decideEnv, e.prov)
+	d.cfg.ReceiptTimeout = 5 * time.Minute // the check marks unconfirmed
+	return unconfirmedEnv{t: t, d: d}
 }
 
 // check runs the due receipt check of in's SMS and returns its records.

@@ -17,7 +17,8 @@ Delivery (durations like 15s, 2m, 24h):
   SHUTDOWN_GRACE        on SIGTERM, how long in-flight sends may finish (default 20s)
   NOTICE_HORIZON        how long a coordinating-center notice is retried (default 24h)
   SMS_RECEIPT_TIMEOUT   an accepted SMS without a final delivery receipt after this is marked
-                        unconfirmed, and a critical one falls back (default 5m; 0 = off)
+                        unconfirmed, and a critical one falls back (default 5m; 0 = off,
+                        but status callbacks that failed half-way are still finished)
 `
 
 // defaultReceiptTimeout is SMS_RECEIPT_TIMEOUT when unset: Twilio's final

@@ -113,3 +113,26 @@ func TestChannelsSizedToTheirLanes(t *testing.T) {
 		t.Errorf("webhook lane %d, want 100", got)
 	}
 }
+
+// The receipt check follows the status callbacks: off without them (no
+// receipt could arrive); with them and SMS_RECEIPT_TIMEOUT=0, a sweep
+// still finishes the callbacks that failed half-way.
+func TestSettleReceipts(t *testing.T) {
+	for _, c := range []struct {
+		timeout        time.Duration
+		callbacks      bool
+		wantT, wantSwp time.Duration
+		logs           bool
+	}{
+		{5 * time.Minute, true, 5 * time.Minute, 0, false},
+		{5 * time.Minute, false, 0, 0, true},
+		{0, true, 0, defaultReceiptTimeout, false},
+		{0, false, 0, 0, false},
+	} {
+		cfg := dispatcher.DeliverConfig{ReceiptTimeout: c.timeout}
+		msg := settleReceipts(&cfg, c.callbacks)
+		if cfg.ReceiptTimeout != c.wantT || cfg.ReceiptSweep != c.wantSwp || (msg != "") != c.logs {
+			t.Errorf("%v, callbacks %v: timeout %v sweep %v %q", c.timeout, c.callbacks, cfg.ReceiptTimeout, cfg.ReceiptSweep, msg)
+		}
+	}
+}

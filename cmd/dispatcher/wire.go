@@ -109,17 +109,14 @@ func (a *app) addDelivery(opts *dispatcher.Options, getenv env, log *logrus.Logg
 		return err
 	}
 	dcfg.Security, dcfg.CreateTopics = opts.Ingest.Security, opts.Ingest.CreateTopics
-	if dcfg.ReceiptTimeout > 0 && (getenv("TWILIO_AUTH_TOKEN") == "" || getenv("TWILIO_STATUS_CALLBACK_URL") == "") {
-		// No status callback route: no receipt can ever arrive, and every
-		// SMS would be declared unconfirmed.
-		l := log.WithField("sms_receipt_timeout", dcfg.ReceiptTimeout.String())
-		const msg = "SMS receipt check off: TWILIO_STATUS_CALLBACK_URL (and TWILIO_AUTH_TOKEN) must be set for delivery receipts to arrive"
+	timeout := dcfg.ReceiptTimeout
+	if msg := settleReceipts(&dcfg, getenv("TWILIO_AUTH_TOKEN") != "" && getenv("TWILIO_STATUS_CALLBACK_URL") != ""); msg != "" {
+		l := log.WithField("sms_receipt_timeout", timeout.String())
 		if dev {
 			l.Info(msg) // the dev sinks send no receipts
 		} else {
 			l.Warn(msg)
 		}
-		dcfg.ReceiptTimeout = 0
 	}
 	d := dispatcher.NewDeliverer(dcfg, dispatcher.DeliverDeps{
 		Rules: a.cfg, Templates: a.tmpl, Live: a.live, Channels: cs.chans,
@@ -159,4 +156,22 @@ func secrets(getenv env, cs *channelSet) func(string) string {
 		}
 		return "dev-placeholder-" + name
 	}
+}
+
+// settleReceipts fits the SMS receipt check to whether status callbacks
+// can arrive, and returns what to log when it turns the check off.
+func settleReceipts(c *dispatcher.DeliverConfig, callbacks bool) string {
+	switch {
+	case c.ReceiptTimeout > 0 && !callbacks:
+		// No status callback route: no receipt can ever arrive, and every
+		// SMS would be declared unconfirmed.
+		c.ReceiptTimeout = 0
+		return "SMS receipt check off: TWILIO_STATUS_CALLBACK_URL (and TWILIO_AUTH_TOKEN) must be set for delivery receipts to arrive"
+	case c.ReceiptTimeout == 0 && callbacks:
+		// Off by choice, with callbacks on: a callback that fails half-way
+		// is still finished (its fallback or notice); nothing is marked
+		// unconfirmed.
+		c.ReceiptSweep = defaultReceiptTimeout
+	}
+	return ""
 }
