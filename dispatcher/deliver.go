@@ -359,14 +359,14 @@ func (d *Deliverer) pollOnce(ctx context.Context, l *lane) bool {
 		return false
 	}
 	qs, err := d.queue.claim(ctx, l.name, d.now(), free, d.cfg.Lease)
-	switch {
-	case errors.Is(err, errCorruptJob):
+	if errors.Is(err, errCorruptJob) {
 		// Parked, and loud: it may be an alert nobody can send. The queue
 		// itself works.
 		d.metrics.corruptJobs.Inc()
 		d.log.WithError(err).WithField("channel", l.name).Error("a delivery queue member is not a job: inspect deliver:queue:" + l.name)
-		err = nil
-	case err != nil && ctx.Err() == nil:
+		err = withoutCorrupt(err)
+	}
+	if err != nil && ctx.Err() == nil {
 		d.log.WithError(err).WithField("channel", l.name).Warn("claiming queued deliveries failed")
 	}
 	if ctx.Err() == nil {

@@ -251,27 +251,49 @@ func (q *jobQueue) claim(ctx context.Context, channel string, now time.Time, n i
 		return nil, fmt.Errorf("claim %s jobs: %w", channel, err)
 	}
 	var out []queued
-	var bad error
+	var bad []error // every one: a corrupt member must not hide a Redis error, nor the reverse
 	for i, c := range calls {
 		got, err := cmds[i].Int64Slice()
 		if err != nil {
-			bad = fmt.Errorf("claim %s jobs of %s: %w", channel, c.keys[0], err)
+			bad = append(bad, fmt.Errorf("claim %s jobs of %s: %w", channel, c.keys[0], err))
 			continue
 		}
 		for _, pos := range got {
 			if pos < 1 || int(pos) > len(asked[i]) {
-				bad = fmt.Errorf("claim %s jobs of %s: position %d out of range", channel, c.keys[0], pos)
+				bad = append(bad, fmt.Errorf("claim %s jobs of %s: position %d out of range", channel, c.keys[0], pos))
 				continue
 			}
 			qj, err := q.decode(ctx, c.keys[0], asked[i][pos-1], now)
 			if err != nil {
-				bad = fmt.Errorf("%s: %w", channel, err)
+				bad = append(bad, fmt.Errorf("%s: %w", channel, err))
 				continue
 			}
 			out = append(out, qj)
 		}
 	}
-	return out, bad
+	return out, errors.Join(bad...)
+}
+
+// withoutCorrupt is err without its corrupt-member errors (nil if they
+// were all).
+func withoutCorrupt(err error) error {
+	var rest []error
+	for _, e := range flatten(err) {
+		if !errors.Is(e, errCorruptJob) {
+			rest = append(rest, e)
+		}
+	}
+	return errors.Join(rest...)
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }
 
 // peek reads the n lowest-scored due members over a set's keys, by key.

@@ -102,6 +102,12 @@ func (d *Deliverer) finishPendingReceipt(ctx context.Context, q queued, field, v
 // checkReceipt runs a due receipt check (see above).
 func (d *Deliverer) checkReceipt(ctx context.Context, q queued) (finished, error) {
 	in, sid := q.job.Intent, q.job.SID
+	// A status parked early whose callback then failed (answered 500,
+	// not retried by Twilio) after the send path looked: applied now,
+	// before the verdict.
+	if err := d.applyEarly(ctx, in, Result{Channel: sms.Name, ProviderID: sid}); err != nil {
+		return finished{}, fmt.Errorf("sms receipt check: %w", err)
+	}
 	owner := "unconfirmed:" + sid
 	reply, err := unconfirmedScript.Run(ctx, d.state.rdb, []string{intentKey(in.CaseRef, in.ID)},
 		owner, strconv.FormatInt(d.state.ttl.Milliseconds(), 10), receiptDone, d.cfg.ReceiptTimeout > 0).StringSlice()

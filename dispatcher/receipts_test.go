@@ -909,3 +909,31 @@ func TestReceiptSweepFinishesAFailedCallbackWithTheTimeoutOff(t *testing.T) {
 		t.Errorf("an SMS without receipt was marked unconfirmed: %v", st)
 	}
 }
+
+// A status parked early whose callback then failed (answered 500, not
+// retried by Twilio) after the send path had looked is applied by the
+// receipt check, here the sweep with the timeout off (from the third
+// independent review): the critical SMS falls back, once.
+func TestReceiptCheckAppliesAParkedStatus(t *testing.T) {
+	clock := newFakeNow(time.Now())
+	r := newReceiptEnvWith(t, func(d *Deliverer) {
+		d.cfg.ReceiptTimeout, d.cfg.ReceiptSweep = 0, 5*time.Minute
+		d.now = clock.Now
+	})
+	sids := r.riskRise(t, "C-RV3")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	sid := sids["gc-cr-guardia"]
+	if err := r.d.state.parkEarlyReceipt(ctx, sms.StatusCallback{MessageSid: sid, MessageStatus: "undelivered", ErrorCode: "30003"}); err != nil {
+		t.Fatal(err)
+	}
+	waitQueued(t, r.d, 3)
+	clock.Add(5*time.Minute + time.Second)
+	waitRetriesDrained(t, r.d)
+	if n := emailsTo(r.prov, "guardia.gc-cr@example.org"); n != 1 {
+		t.Errorf("fallback email sent %d times after the check, want 1", n)
+	}
+	if n := r.store.rdb.Exists(ctx, earlyReceiptKey(sid)).Val(); n != 0 {
+		t.Error("the parked status is still kept after the check")
+	}
+}

@@ -314,3 +314,22 @@ func TestPollerReportsAMemberThatIsNotAJob(t *testing.T) {
 		t.Fatalf("a corrupt member made the stage unhealthy: %v", err)
 	}
 }
+
+// A claim reports every error it met: a corrupt member does not hide a
+// Redis error from the stage's health, nor the reverse.
+func TestWithoutCorrupt(t *testing.T) {
+	corrupt := fmt.Errorf("sms: %w", errCorruptJob)
+	real := errors.New("claim sms jobs of k: READONLY")
+	if err := withoutCorrupt(corrupt); err != nil {
+		t.Errorf("corrupt only: %v, want nil", err)
+	}
+	if err := withoutCorrupt(errors.Join(corrupt, real)); err == nil || errors.Is(err, errCorruptJob) || err.Error() != real.Error() {
+		t.Errorf("both: %v, want the Redis error alone", err)
+	}
+	if err := withoutCorrupt(real); !errors.Is(err, real) {
+		t.Errorf("real only: %v", err)
+	}
+	if err := withoutCorrupt(nil); err != nil {
+		t.Errorf("nil: %v", err)
+	}
+}
