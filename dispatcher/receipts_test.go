@@ -731,25 +731,10 @@ func TestReceiptMissingNonCriticalOnlyMarkedAcrossRestart(t *testing.T) {
 // itself: the undelivered record and the fallback e-mail, once.
 func TestReceiptCheckFinishesAFailedCallback(t *testing.T) {
 	r, clock := receiptCheckEnv(t)
-	sids := r.riskRise(t, "C-RP1")
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
+	sids, in := failedCallbackChecked(t, ctx, r, clock, "C-RP1")
 	sid := sids["gc-cr-guardia"]
-	in, err := r.d.state.intentBySID(ctx, sid)
-	if err != nil || in == nil {
-		t.Fatalf("intent of %s: %v", sid, err)
-	}
-	// What the failed callback left: its receipt begun, nothing else.
-	if fresh, err := r.d.state.beginReceipt(ctx, *in, "receipt:"+sid+":undelivered", "30003"); err != nil || !fresh {
-		t.Fatalf("begin receipt: %v %v", fresh, err)
-	}
-	waitQueued(t, r.d, 3)
-
-	clock.Add(5*time.Minute + time.Second)
-	waitRetriesDrained(t, r.d)
-	if n := emailsTo(r.prov, "guardia.gc-cr@example.org"); n != 1 {
-		t.Errorf("fallback email sent %d times after the check, want 1", n)
-	}
 	// A last receipt, to read every record written before it (one case
 	// ref: one partition, in order).
 	if err := r.prov.twilio.SendStatus(ctx, sids["gc-cr-sala"], "delivered", ""); err != nil {
@@ -868,29 +853,10 @@ func TestEarlyReceiptAppliedOnReplay(t *testing.T) {
 // by a check after ReceiptSweep: the critical SMS's fallback e-mail goes,
 // once. Nothing is marked unconfirmed: that check is off.
 func TestReceiptSweepFinishesAFailedCallbackWithTheTimeoutOff(t *testing.T) {
-	clock := newFakeNow(time.Now())
-	r := newReceiptEnvWith(t, func(d *Deliverer) {
-		d.cfg.ReceiptTimeout, d.cfg.ReceiptSweep = 0, 5*time.Minute
-		d.now = clock.Now
-	})
-	sids := r.riskRise(t, "C-RS1")
+	r, clock := receiptSweepEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	sid := sids["gc-cr-guardia"]
-	in, err := r.d.state.intentBySID(ctx, sid)
-	if err != nil || in == nil {
-		t.Fatalf("intent of %s: %v", sid, err)
-	}
-	if fresh, err := r.d.state.beginReceipt(ctx, *in, "receipt:"+sid+":undelivered", "30003"); err != nil || !fresh {
-		t.Fatalf("begin receipt: %v %v", fresh, err)
-	}
-	waitQueued(t, r.d, 3)
-
-	clock.Add(5*time.Minute + time.Second)
-	waitRetriesDrained(t, r.d)
-	if n := emailsTo(r.prov, "guardia.gc-cr@example.org"); n != 1 {
-		t.Errorf("fallback email sent %d times after the sweep, want 1", n)
-	}
+	sids, _ := failedCallbackChecked(t, ctx, r, clock, "C-RS1")
 	if err := r.prov.twilio.SendStatus(ctx, sids["gc-cr-sala"], "delivered", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -915,11 +881,7 @@ func TestReceiptSweepFinishesAFailedCallbackWithTheTimeoutOff(t *testing.T) {
 // receipt check, here the sweep with the timeout off (from the third
 // independent review): the critical SMS falls back, once.
 func TestReceiptCheckAppliesAParkedStatus(t *testing.T) {
-	clock := newFakeNow(time.Now())
-	r := newReceiptEnvWith(t, func(d *Deliverer) {
-		d.cfg.ReceiptTimeout, d.cfg.ReceiptSweep = 0, 5*time.Minute
-		d.now = clock.Now
-	})
+	r, clock := receiptSweepEnv(t)
 	sids := r.riskRise(t, "C-RV3")
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
@@ -936,4 +898,40 @@ func TestReceiptCheckAppliesAParkedStatus(t *testing.T) {
 	if n := r.store.rdb.Exists(ctx, earlyReceiptKey(sid)).Val(); n != 0 {
 		t.Error("the parked status is still kept after the check")
 	}
+}
+
+// receiptSweepEnv is receiptCheckEnv with SMS_RECEIPT_TIMEOUT=0 and status
+// callbacks on: the check only finishes failed callbacks.
+func receiptSweepEnv(t *testing.T) (*receiptEnv, *fakeNow) {
+	t.Helper()
+	clock := newFakeNow(time.Now())
+	r := newReceiptEnvWith(t, func(d *Deliverer) {
+		d.cfg.ReceiptTimeout, d.cfg.ReceiptSweep = 0, 5*time.Minute
+		d.now = clock.Now
+	})
+	return r, clock
+}
+
+// failedCallbackChecked runs the risk-rise scenario, leaves gc-cr-guardia's
+// SMS with an undelivered callback begun and failed (its receipt begun,
+// nothing else), runs the checks and expects the fallback e-mail once. It
+// returns the sids and that SMS's intent.
+func failedCallbackChecked(t *testing.T, ctx context.Context, r *receiptEnv, clock *fakeNow, caseID string) (map[string]string, *Intent) {
+	t.Helper()
+	sids := r.riskRise(t, caseID)
+	sid := sids["gc-cr-guardia"]
+	in, err := r.d.state.intentBySID(ctx, sid)
+	if err != nil || in == nil {
+		t.Fatalf("intent of %s: %v", sid, err)
+	}
+	if fresh, err := r.d.state.beginReceipt(ctx, *in, "receipt:"+sid+":undelivered", "30003"); err != nil || !fresh {
+		t.Fatalf("begin receipt: %v %v", fresh, err)
+	}
+	waitQueued(t, r.d, 3)
+	clock.Add(5*time.Minute + time.Second)
+	waitRetriesDrained(t, r.d)
+	if n := emailsTo(r.prov, "guardia.gc-cr@example.org"); n != 1 {
+		t.Errorf("fallback email sent %d times after the check, want 1", n)
+	}
+	return sids, in
 }
