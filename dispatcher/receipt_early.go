@@ -15,12 +15,15 @@ import (
 // sid → intent mapping is written only after that answer, with the
 // sent-marker. Such a callback is kept under sms:<sid>:early (status →
 // error code) for earlyReceiptTTL, and the send path applies it once the
-// mapping is written (or finds it written, on a re-run): an SMS that failed at once still falls back or tells
-// the coordinating center, instead of waiting for the receipt check (or,
-// not critical, being marked unconfirmed only). Either order is covered:
-// the callback parks its status before it looks the sid up again, and the
-// send path writes the mapping before it reads the parked statuses, so at
-// least one of the two applies it (both may: a receipt is applied once).
+// mapping is written (a re-run writes it again): an SMS that failed at
+// once still falls back or tells the coordinating center, instead of
+// waiting for the receipt check (or, not critical, being marked
+// unconfirmed only). Either order is covered: the callback parks its
+// status before it looks the sid up again, and the send path writes the
+// mapping before it reads the parked statuses, so at least one of the two
+// applies it (both may: a receipt is applied once). A callback that parks
+// after the send path looked and then fails (500) is applied by the SMS's
+// receipt check.
 
 // earlyReceiptTTL is how long a callback for a sid not recorded yet is
 // kept: the send path records the sid within its lease (30 s by default).
@@ -71,10 +74,9 @@ func (d *Deliverer) applyEarly(ctx context.Context, in Intent, r Result) error {
 			return fmt.Errorf("apply an early sms status: %w", err)
 		}
 	}
-	sid := r.ProviderID
 	// Applied receipts are recorded (beginReceipt): if this fails, a later
 	// call finds them done.
-	_ = d.state.rdb.Del(ctx, earlyReceiptKey(sid)).Err()
+	_ = d.state.rdb.Del(ctx, earlyReceiptKey(r.ProviderID)).Err()
 	return nil
 }
 

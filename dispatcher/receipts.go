@@ -43,8 +43,9 @@ const receiptTimeout = 10 * time.Second
 // and nothing is recorded. A final status for an unknown sid gets 200
 // (Twilio must not retry it forever) and is kept for an hour: Twilio can
 // call back before it answers the send, and the send path applies it once
-// it has recorded the sid (receipt_early.go). A Redis or Kafka failure gets 500, so Twilio may retry; a
-// retried callback redoes only what did not finish.
+// it has recorded the sid (receipt_early.go). A Redis or Kafka failure
+// gets 500, so Twilio may retry; a retried callback redoes only what did
+// not finish.
 //
 // Twilio's form carries To and From: neither is logged nor echoed.
 func (d *Deliverer) StatusHandler(authToken, publicURL string) http.Handler {
