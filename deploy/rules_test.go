@@ -139,7 +139,7 @@ func TestAlertRules(t *testing.T) {
 	}
 	for _, want := range []string{"dispatcher_undeliverable_total", "dispatcher_dead_letters_total", "dispatcher_events_total", "dispatcher_intents_dead_lettered_total",
 		"dispatcher_sms_receipt_failures_total", "dispatcher_rule_errors_total", "dispatcher_consumer_stall_rejoins_total",
-		"dispatcher_delivery_jobs_corrupt_total", "dispatcher_delivery_jobs_parked", "dispatcher_ratelimit_fallback_total", "dispatcher_ratelimit_throttled_total"} {
+		"dispatcher_delivery_jobs_corrupt_total", "dispatcher_ratelimit_fallback_total", "dispatcher_ratelimit_throttled_total"} {
 		if !used[want] {
 			t.Errorf("no rule watches %s", want)
 		}

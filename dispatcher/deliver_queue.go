@@ -366,12 +366,6 @@ func byKey(ds []dueMember) map[string][]string {
 // errCorruptJob is a queue member that is not a job.
 var errCorruptJob = errors.New("corrupt delivery job parked for a day")
 
-// parkFor is how far ahead a member that is not a job is parked. Nothing
-// else is due that far ahead (retries and receipt checks are minutes
-// away), so the members scored beyond most of it are the parked ones
-// (dispatcher_delivery_jobs_parked).
-const parkFor = 24 * time.Hour
-
 // decode reads a claimed member. One that is not a job is kept out of the
 // way (a day ahead) and reported loudly, rather than claimed forever or
 // dropped.
@@ -382,7 +376,7 @@ func (q *jobQueue) decode(ctx context.Context, key, m string, now time.Time) (qu
 	}
 	j = retryJob{}
 	if err := json.Unmarshal([]byte(m), &j); err != nil {
-		_ = q.rdb.ZAddXX(ctx, key, redis.Z{Score: ms(now.Add(parkFor)), Member: m}).Err()
+		_ = q.rdb.ZAddXX(ctx, key, redis.Z{Score: ms(now.Add(24 * time.Hour)), Member: m}).Err()
 		return queued{}, fmt.Errorf("%w: %w", errCorruptJob, err)
 	}
 	return queued{job: j, raw: m, key: key}, nil

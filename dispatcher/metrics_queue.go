@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 )
 
 // scrapeTimeout bounds the Redis reads a scrape makes: a slow or absent
@@ -19,8 +18,6 @@ var (
 		"Delivery jobs in the Redis queue of a channel (due, leased or scheduled for a retry).", []string{"channel"}, nil)
 	queueOldestDesc = prometheus.NewDesc("dispatcher_delivery_queue_oldest_seconds",
 		"How long the oldest due job of a channel has been waiting to be claimed (0 when none is due).", []string{"channel"}, nil)
-	queueParkedDesc = prometheus.NewDesc("dispatcher_delivery_jobs_parked",
-		"Members of a channel's delivery queue parked because they are not jobs (see dispatcher_delivery_jobs_corrupt_total); 0 once removed.", []string{"channel"}, nil)
 )
 
 // queueCollector reads the delivery queue (deliver:queue:<channel>) at
@@ -35,7 +32,6 @@ type queueCollector struct {
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueDepthDesc
 	ch <- queueOldestDesc
-	ch <- queueParkedDesc
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
@@ -58,12 +54,6 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 			age = queueAge(now, time.UnixMilli(int64(oldest[0].Score)))
 		}
 		ch <- prometheus.MustNewConstMetric(queueOldestDesc, prometheus.GaugeValue, age, name)
-		after := "(" + formatMS(now.Add(parkFor-time.Hour))
-		parked, err := set.sum(ctx, c.q.rdb, func(p redis.Pipeliner, k string) *redis.IntCmd { return p.ZCount(ctx, k, after, "+inf") })
-		if err != nil {
-			return
-		}
-		ch <- prometheus.MustNewConstMetric(queueParkedDesc, prometheus.GaugeValue, float64(parked), name)
 	}
 }
 

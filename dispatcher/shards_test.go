@@ -313,22 +313,6 @@ func TestPollerReportsAMemberThatIsNotAJob(t *testing.T) {
 	if err := d.health.err(); err != nil {
 		t.Fatalf("a corrupt member made the stage unhealthy: %v", err)
 	}
-	// The parked gauge holds the alert while the member stays parked; a
-	// job due later (a retry) is not counted.
-	if err := d.queue.add(ctx, laneJob(t, "later-1", false).job, time.Now().Add(5*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	qreg := prometheus.NewRegistry()
-	qreg.MustRegister(&queueCollector{q: d.queue, chans: []string{"sms"}, now: time.Now})
-	if got := gathered(t, qreg, "dispatcher_delivery_jobs_parked")["channel=sms"][0]; got != 1 {
-		t.Fatalf("parked members %v, want 1", got)
-	}
-	if err := rdb.ZRem(ctx, key, "not a job").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if got := gathered(t, qreg, "dispatcher_delivery_jobs_parked")["channel=sms"][0]; got != 0 {
-		t.Fatalf("parked members %v after its removal, want 0", got)
-	}
 }
 
 // A claim reports every error it met: a corrupt member does not hide a
