@@ -18,18 +18,15 @@ import (
 func (d *Deliverer) consume(ctx context.Context) {
 	rejoin := make(chan struct{}, 1)
 	pctx, stopProbe := context.WithCancel(ctx)
-	probeDone, stallDone := make(chan struct{}), make(chan struct{})
-	defer func() { stopProbe(); <-probeDone; <-stallDone }()
+	probeDone := make(chan struct{})
+	defer func() { stopProbe(); <-probeDone }()
 	go func() { defer close(probeDone); d.probe(pctx, rejoin) }()
 	d.stall = &stallWatch{after: d.cfg.StallAfter}
-	go func() {
-		defer close(stallDone)
-		d.stall.run(pctx, rejoin, func(lag int64, waited time.Duration) {
-			d.metrics.stallRejoins.Inc()
-			d.log.WithFields(logrus.Fields{"lag": lag, "waiting_seconds": waited.Seconds()}).
-				Warn("intents consumer stalled: intents are waiting and none came; rejoining the deliver group")
-		})
-	}()
+	defer d.stall.start(ctx, rejoin, func(lag int64, waited time.Duration) {
+		d.metrics.stallRejoins.Inc()
+		d.log.WithFields(logrus.Fields{"lag": lag, "waiting_seconds": waited.Seconds()}).
+			Warn("intents consumer stalled: intents are waiting and none came; rejoining the deliver group")
+	})()
 	defer startLagWatch(ctx, d.cfg.Security, d.cfg.Brokers, d.cfg.GroupID, []string{d.cfg.IntentsTopic}, d.metrics.lag, lagEvery, d.stall.sawLag)()
 	defer d.registerQueueMetrics()()
 	for ctx.Err() == nil {

@@ -73,7 +73,7 @@ func (s *EscalationStore) intentDeliveries(ctx context.Context, in Intent, step,
 		receipts = append(receipts, "unconfirmed")
 	}
 	var out []Delivery
-	channels := append(append([]string(nil), in.Channels...), in.Fallback...)
+	channels := in.planned()
 	for _, ch := range channels {
 		d := Delivery{Step: step, Round: round, AgencyID: in.AgencyID, ContactID: in.ContactID, Channel: ch, Outcome: "pending"}
 		b, err := s.rdb.Get(ctx, sentKey(in.CaseRef, in.ID, ch)).Bytes()

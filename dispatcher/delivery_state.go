@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/viogen-alerts/dispatcher/channels/sms"
 )
 
 // Per-channel states of an intent, kept in its Redis hash.
@@ -66,6 +68,9 @@ func intentKey(caseRef, intentID string) string { return "case:{" + caseRef + "}
 
 func smsKey(sid string) string { return "sms:" + sid }
 
+// smsKeyTTL is how long an SMS sid finds its intent (for its receipts).
+const smsKeyTTL = 7 * 24 * time.Hour
+
 // sent returns the audit record of an earlier accepted send, if any; a
 // marker that does not decode is an error, not "not sent".
 func (s *deliveryState) sent(ctx context.Context, in Intent, channel string) (*Result, error) {
@@ -118,7 +123,7 @@ func (s *deliveryState) markSent(ctx context.Context, in Intent, r Result, owner
 	var set *redis.StatusCmd
 	extra := func(p redis.Pipeliner) {
 		if ib != nil {
-			set = p.Set(ctx, smsKey(r.ProviderID), ib, 7*24*time.Hour)
+			set = p.Set(ctx, smsKey(r.ProviderID), ib, smsKeyTTL)
 		}
 	}
 	cmd, err := s.evalBatched(ctx, markSentScript,
@@ -141,14 +146,14 @@ func (s *deliveryState) markSent(ctx context.Context, in Intent, r Result, owner
 // own that can fail (and, in a cluster, on another node) while the marker
 // was written.
 func (s *deliveryState) mapSID(ctx context.Context, in Intent, r Result) error {
-	if r.Channel != "sms" || r.ProviderID == "" {
+	if r.Channel != sms.Name || r.ProviderID == "" {
 		return nil
 	}
 	b, err := in.Encode()
 	if err != nil {
 		return err
 	}
-	if err := s.rdb.SetNX(ctx, smsKey(r.ProviderID), b, 7*24*time.Hour).Err(); err != nil {
+	if err := s.rdb.SetNX(ctx, smsKey(r.ProviderID), b, smsKeyTTL).Err(); err != nil {
 		return fmt.Errorf("write sms sid: %w", err)
 	}
 	return nil
@@ -184,7 +189,7 @@ func (s *deliveryState) states(ctx context.Context, in Intent) (map[string]strin
 // case's hash slot) and returns what assembles them after Exec.
 func (s *deliveryState) readStates(ctx context.Context, pipe redis.Pipeliner, in Intent) func() map[string]string {
 	all := pipe.HGetAll(ctx, intentKey(in.CaseRef, in.ID))
-	chans := append(append([]string(nil), in.Channels...), in.Fallback...)
+	chans := in.planned()
 	marked := make([]*redis.IntCmd, len(chans))
 	for i, ch := range chans {
 		marked[i] = pipe.Exists(ctx, sentKey(in.CaseRef, in.ID, ch))

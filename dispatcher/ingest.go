@@ -153,19 +153,14 @@ func (in *Ingest) Run(ctx context.Context) error {
 	defer func() { _ = in.reader.Close() }()
 	defer startLagWatch(ctx, in.cfg.Security, in.cfg.Brokers, in.cfg.GroupID, []string{in.cfg.Topic, in.cfg.InternalTopic}, in.stats.consumerLag(), lagEvery, in.stall.sawLag)()
 
-	probeDone, stallDone := make(chan struct{}), make(chan struct{})
+	probeDone := make(chan struct{})
 	go func() { defer close(probeDone); in.probe(ctx) }()
 	defer func() { <-probeDone }()
-	wctx, stopWatch := context.WithCancel(ctx)
-	go func() {
-		defer close(stallDone)
-		in.stall.run(wctx, in.rejoin, func(lag int64, waited time.Duration) {
-			in.stats.stallRejoin()
-			in.log.WithFields(logrus.Fields{"lag": lag, "waiting_seconds": waited.Seconds()}).
-				Warn("consumer stalled: records are waiting and none came; rejoining the consumer group")
-		})
-	}()
-	defer func() { stopWatch(); <-stallDone }()
+	defer in.stall.start(ctx, in.rejoin, func(lag int64, waited time.Duration) {
+		in.stats.stallRejoin()
+		in.log.WithFields(logrus.Fields{"lag": lag, "waiting_seconds": waited.Seconds()}).
+			Warn("consumer stalled: records are waiting and none came; rejoining the consumer group")
+	})()
 
 	for in.consume(ctx) {
 		// Topics were created, or the reader stalled: join again (a member

@@ -70,6 +70,12 @@ func IntentID(alertID string, step, round int, contactID string) string {
 	return hex.EncodeToString(h[:12])
 }
 
+// planned lists every channel the intent may be sent on: its channels,
+// then its fallback channels.
+func (in Intent) planned() []string {
+	return append(append([]string(nil), in.Channels...), in.Fallback...)
+}
+
 // Encode writes the intent as JSON.
 func (in Intent) Encode() ([]byte, error) {
 	b, err := encodeIntent(make([]byte, 0, 640), &in)

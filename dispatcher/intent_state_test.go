@@ -3,9 +3,11 @@ package dispatcher
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/viogen-alerts/dispatcher/channels/sms"
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
 )
 
@@ -76,5 +78,25 @@ func TestSentStateLivesInTheMarker(t *testing.T) {
 	}
 	if ttl := rdb.PTTL(ctx, intentKey(old.CaseRef, old.ID)).Val(); ttl <= 0 {
 		t.Fatalf("previous format: hash expires in %v", ttl)
+	}
+}
+
+// With Redis down, keeping and applying early statuses fail with an error
+// (the callback is answered 500, the send job runs again), never as
+// "nothing kept".
+func TestEarlyStatusesRedisDown(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	d := NewDeliverer(DeliverConfig{Workers: 1}, DeliverDeps{Redis: rdb, Log: quietLog()})
+	_ = rdb.Close()
+	ctx := context.Background()
+	in := testIntent("")
+	if err := d.state.parkEarlyReceipt(ctx, sms.StatusCallback{MessageSid: "SM1", MessageStatus: "failed"}); err == nil {
+		t.Error("parking an early status with Redis down did not fail")
+	}
+	if err := d.applyEarly(ctx, in, Result{Channel: sms.Name, ProviderID: "SM1"}); err == nil || !strings.Contains(err.Error(), "early") {
+		t.Errorf("applying early statuses with Redis down: %v, want an error", err)
+	}
+	if err := d.state.mapSID(ctx, in, Result{Channel: sms.Name, ProviderID: "SM1"}); err == nil {
+		t.Error("writing the sid mapping with Redis down did not fail")
 	}
 }

@@ -29,8 +29,8 @@ func newConsumerLag(reg prometheus.Registerer) *prometheus.GaugeVec {
 // against committed offsets), so it is per partition and keeps growing
 // while a consumer is stuck; kafka-go's Reader.Stats().Lag is neither.
 // A failing read leaves the last values; nil g does nothing.
-// onLag, when set, is given the total lag after each read that worked.
-func startLagWatch(ctx context.Context, sec KafkaSecurity, brokers []string, group string, topics []string, g *prometheus.GaugeVec, every time.Duration, onLag ...func(total int64)) (stop func()) {
+// onLag, when not nil, is given the total lag after each read that worked.
+func startLagWatch(ctx context.Context, sec KafkaSecurity, brokers []string, group string, topics []string, g *prometheus.GaugeVec, every time.Duration, onLag func(total int64)) (stop func()) {
 	if g == nil || group == "" || len(brokers) == 0 {
 		return func() {}
 	}
@@ -44,10 +44,8 @@ func startLagWatch(ctx context.Context, sec KafkaSecurity, brokers []string, gro
 			rctx, rcancel := context.WithTimeout(ctx, every)
 			total, ok := readLag(rctx, c, group, topics, g)
 			rcancel()
-			for _, f := range onLag {
-				if ok {
-					f(total)
-				}
+			if ok && onLag != nil {
+				onLag(total)
 			}
 			t := time.NewTimer(every)
 			select {

@@ -173,7 +173,7 @@ func TestConsumerLagFromBroker(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	g := newConsumerLag(reg)
-	stop := startLagWatch(ctx, KafkaSecurity{}, brokers, "lag-group", []string{topic}, g, 50*time.Millisecond)
+	stop := startLagWatch(ctx, KafkaSecurity{}, brokers, "lag-group", []string{topic}, g, 50*time.Millisecond, nil)
 	total := func() (float64, int) {
 		s, n := 0.0, 0
 		for k, v := range gathered(t, reg, "dispatcher_consumer_lag") {

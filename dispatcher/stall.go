@@ -36,6 +36,15 @@ func (w *stallWatch) sawLag(total int64) {
 	w.lagAt.Store(time.Now().UnixNano())
 }
 
+// start runs the watch (run) in a goroutine of its own until ctx ends or
+// stop is called; stop waits for it.
+func (w *stallWatch) start(ctx context.Context, rejoin chan<- struct{}, onStall func(lag int64, waited time.Duration)) (stop func()) {
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(wctx, rejoin, onStall) }()
+	return func() { cancel(); <-done }
+}
+
 // run asks for a rejoin on rejoin whenever the reader is stalled, until
 // ctx ends, and reports each one taken to onStall.
 func (w *stallWatch) run(ctx context.Context, rejoin chan<- struct{}, onStall func(lag int64, waited time.Duration)) {
