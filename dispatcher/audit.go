@@ -57,11 +57,23 @@ type Result struct {
 	LatencyMS int64 `json:"latency_ms,omitempty"`
 }
 
+// latencyOf is a result's LatencyMS: from the intent's event to at, in
+// whole milliseconds; 0 without either time. A sent-marker leaves it out
+// when it is this (the reader holds the intent and the marker's time).
+func latencyOf(in Intent, at time.Time) int64 {
+	if in.OccurredAt.IsZero() || at.IsZero() {
+		return 0
+	}
+	return at.Sub(in.OccurredAt).Milliseconds()
+}
+
+// resultFor is the result of a delivery of in by channel at at, kept to
+// the millisecond (its sent-marker then carries no fraction of one).
 func resultFor(in Intent, channel string, attempt int, outcome string, at time.Time) Result {
 	return Result{
 		IntentID: in.ID, AlertID: in.AlertID, CaseRef: in.CaseRef, Rule: in.Rule, Kind: in.Kind,
 		Step: in.Step, Round: in.Round, AgencyID: in.AgencyID, ContactID: in.ContactID,
-		Channel: channel, Attempt: attempt, Outcome: outcome, At: at.UTC(),
+		Channel: channel, Attempt: attempt, Outcome: outcome, At: at.UTC().Truncate(time.Millisecond),
 	}
 }
 

@@ -96,10 +96,7 @@ func (d *Deliverer) attempt(ctx context.Context, q queued) (finished, error) {
 	now := d.now()
 	r := resultFor(in, ch, q.job.Attempt, OutcomeSent, now)
 	if sendErr == nil {
-		r.ProviderID = receipt.ProviderID
-		if !in.OccurredAt.IsZero() {
-			r.LatencyMS = now.Sub(in.OccurredAt).Milliseconds()
-		}
+		r.ProviderID, r.LatencyMS = receipt.ProviderID, latencyOf(in, r.At)
 		if err := d.recordSent(ctx, in, r, owner); err != nil {
 			return finished{}, err
 		}

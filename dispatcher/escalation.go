@@ -615,7 +615,7 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 		return err
 	}
 	rec.PolicyRef, rec.Alert.Policy = pref, rules.PolicySnapshot{}
-	b, err := encodeEscalation(&rec)
+	b, err := encodeEscalation(&rec, s.Format)
 	if err != nil {
 		return err
 	}

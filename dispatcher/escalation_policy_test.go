@@ -39,7 +39,7 @@ func TestEscalationPolicySnapshotStoredOnce(t *testing.T) {
 		t.Fatalf("policy keys %v, want one for both escalations", keys)
 	}
 	raw, _ := rdb.Get(ctx, escKey("C-PS", "a1")).Result()
-	if strings.Contains(raw, "supervisor") || !strings.Contains(raw, `"p":"`) {
+	if strings.Contains(raw, "supervisor") || recordOf(t, raw).PolicyRef == "" {
 		t.Fatalf("the record holds the policy inline: %s", raw)
 	}
 	fresh := NewEscalationStore(rdb, time.Hour) // nothing cached: read from Redis

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,20 +14,28 @@ import (
 )
 
 // An escalation record (case:{C}:esc:<alert>) is written in a compact
-// form, version 2: one-or-two-letter field names, times as Unix
-// milliseconds, and nothing the key already says (the escalation and
-// alert ids, the case). With a million open escalations its size is most
-// of Redis's memory (issue 9). Records written by earlier versions (the
-// Escalation struct's own JSON, with the policy inline or by reference)
-// are still read: decodeEscalation tells them apart by what opens them.
+// form: times as Unix milliseconds, and nothing the key already says (the
+// escalation and alert ids, the case). With a million open escalations
+// its size is most of Redis's memory (issue 9). Version 3 is a
+// positional record (positional.go: `[3,"rule",...]`, about 205 bytes
+// for an open escalation, which Redis keeps in a 224-byte allocation);
+// version 2, written with REDIS_WRITE_FORMAT=previous, is a JSON object
+// with one-or-two-letter field names (about 280 bytes: a 320-byte
+// allocation). Records written by earlier versions (the Escalation
+// struct's own JSON, with the policy inline or by reference) are still
+// read: decodeEscalation tells them apart by what opens them.
 //
-// The version number is written under "id", the key under which earlier
+// Version 2's number is written under "id", the key under which earlier
 // versions read the escalation's id, a string. So during a rolling
 // upgrade an instance of an earlier version given a compact record fails
 // to decode it (an error: its batch is retried, nothing committed, until
 // a new instance takes the partition) instead of reading an escalation
 // with no state, which it would take for finished and skip its timeout.
-const escRecordVersion = 2
+// Given version 3, an array, every earlier version fails the same way.
+const (
+	escRecordVersion = 3
+	escRecordV2      = 2
+)
 
 // escRecordPrefix opens every compact record (a digit follows); an
 // earlier version's record opens with `{"id":"`.
@@ -46,49 +55,164 @@ func versioned(b, prefix []byte) bool {
 // snapshot, which is stored once by reference (PolicyRef).
 type escRecord struct {
 	V int `json:"id"` // the format version: see escRecordVersion
+	// Version 3 writes the fields in this order (positional.go): the ones
+	// an open escalation fills first; new fields go at the end.
+	Rule      string      `json:"r,omitempty"`
+	Severity  string      `json:"sv,omitempty"`
+	Template  string      `json:"t,omitempty"`
+	EventID   string      `json:"ev,omitempty"`
+	Event     recEvent    `json:"-"` // version 3: EventType's number
+	Occurred  *recSpan    `json:"-"` // version 3: OccurredAt after OpenedAt
+	Place     recPlace    `json:"j,omitzero"`
+	Unit      string      `json:"ru,omitempty"`
+	AckCode   string      `json:"c,omitempty"`
+	OpenedAt  recTime     `json:"o,omitzero"`
+	Due       *recSpan    `json:"-"` // version 3: DueAt after OpenedAt
+	Notified  []string    `json:"n,omitempty"`
+	PolicyRef string      `json:"p,omitempty"`
+	Level     event.Level `json:"l,omitzero"`
+	Critical  bool        `json:"cr,omitempty"`
+	// State is left out when it is EscOpen, as most records are.
+	State         string         `json:"s,omitempty"`
+	Step          int            `json:"st,omitempty"`
+	Round         int            `json:"rn,omitempty"`
+	LastCheckin   recTime        `json:"lc,omitzero"`
+	PrevLevel     event.Level    `json:"pl,omitzero"`
+	Skipped       []int          `json:"x,omitempty"`
+	AckedBy       string         `json:"ab,omitempty"`
+	AckedAt       recTime        `json:"aa,omitzero"`
+	AckVia        string         `json:"av,omitempty"`
+	AckedOperator string         `json:"ao,omitempty"`
+	Merged        []string       `json:"m,omitempty"`
+	SuppressFor   rules.Duration `json:"sf,omitempty"`
+	Missed        int            `json:"mi,omitempty"`
+	MissedSince   recTime        `json:"ms,omitzero"`
+	PrevPlace     recPlace       `json:"pj,omitzero"`
+	PrevUnit      string         `json:"pu,omitempty"`
+	ReleaseTo     string         `json:"rd,omitempty"`
+	Unrouted      bool           `json:"u,omitempty"`
 	// AlertID and AlertCase are written only when they differ from the
 	// escalation's id and case (the key's); nil means equal.
 	AlertID   *string `json:"ai,omitempty"`
 	AlertCase *string `json:"ac,omitempty"`
-	Rule      string  `json:"r,omitempty"`
-	Severity  string  `json:"sv,omitempty"`
-	Critical  bool    `json:"cr,omitempty"`
-	Template  string  `json:"t,omitempty"`
 	// SuppressKey is written only when it is not the one the rules
 	// engine makes (rule/case, plus /level for a critical rule); nil means
 	// that one.
-	SuppressKey *string        `json:"sk,omitempty"`
-	SuppressFor rules.Duration `json:"sf,omitempty"`
-	Unrouted    bool           `json:"u,omitempty"`
-	EventID     string         `json:"ev,omitempty"`
-	EventType   event.Type     `json:"et,omitempty"`
-	OccurredAt  recTime        `json:"oc,omitzero"`
-	Level       event.Level    `json:"l,omitzero"`
-	PrevLevel   event.Level    `json:"pl,omitzero"`
-	Place       recPlace       `json:"j,omitzero"`
-	Unit        string         `json:"ru,omitempty"`
-	PrevPlace   recPlace       `json:"pj,omitzero"`
-	PrevUnit    string         `json:"pu,omitempty"`
-	ReleaseTo   string         `json:"rd,omitempty"`
-	Missed      int            `json:"mi,omitempty"`
-	MissedSince recTime        `json:"ms,omitzero"`
+	SuppressKey *string `json:"sk,omitempty"`
+	// Version 2 writes these; version 3 only when Event, Occurred and Due
+	// cannot say them (a type this version has no number for, a time
+	// with an offset or with no OpenedAt to count from).
+	EventType  event.Type `json:"et,omitempty"`
+	OccurredAt recTime    `json:"oc,omitzero"`
+	DueAt      recTime    `json:"d,omitzero"`
+}
 
-	AckCode string `json:"c,omitempty"`
-	// State is left out when it is EscOpen, as most records are.
-	State         string   `json:"s,omitempty"`
-	Step          int      `json:"st,omitempty"`
-	Round         int      `json:"rn,omitempty"`
-	OpenedAt      recTime  `json:"o,omitzero"`
-	DueAt         recTime  `json:"d,omitzero"`
-	Notified      []string `json:"n,omitempty"`
-	Skipped       []int    `json:"x,omitempty"`
-	LastCheckin   recTime  `json:"lc,omitzero"`
-	AckedBy       string   `json:"ab,omitempty"`
-	AckedAt       recTime  `json:"aa,omitzero"`
-	AckVia        string   `json:"av,omitempty"`
-	AckedOperator string   `json:"ao,omitempty"`
-	Merged        []string `json:"m,omitempty"`
-	PolicyRef     string   `json:"p,omitempty"`
+// compact moves what version 3 writes shorter from the version 2 fields
+// to the version 3 ones: the event type to its number, the event's time
+// and the due time to milliseconds after the opening.
+func (r *escRecord) compact() {
+	if n := slices.Index(recEventTypes, r.EventType); n >= 0 {
+		r.Event, r.EventType = recEvent(n+1), ""
+	}
+	if d, ok := spanFrom(time.Time(r.OpenedAt), time.Time(r.OccurredAt)); ok {
+		r.Occurred, r.OccurredAt = &d, recTime{}
+	}
+	if d, ok := spanFrom(time.Time(r.OpenedAt), time.Time(r.DueAt)); ok {
+		r.Due, r.DueAt = &d, recTime{}
+	}
+}
+
+// expand is compact undone, after a version 3 record is read.
+func (r *escRecord) expand() error {
+	if r.Event != 0 {
+		if int(r.Event) > len(recEventTypes) {
+			return fmt.Errorf("event type number %d unknown to this version", r.Event)
+		}
+		r.EventType = recEventTypes[r.Event-1]
+	}
+	if r.Occurred != nil {
+		r.OccurredAt = recTime(time.Time(r.OpenedAt).Add(time.Duration(*r.Occurred)).UTC())
+	}
+	if r.Due != nil {
+		r.DueAt = recTime(time.Time(r.OpenedAt).Add(time.Duration(*r.Due)).UTC())
+	}
+	return nil
+}
+
+// recEventTypes numbers event types in version 3 records (recEvent): the
+// number is the place in this list, counted from 1. Append only: a
+// number, once written, names its type for as long as records live.
+var recEventTypes = []event.Type{
+	event.CaseOpened, event.RiskAssessed, event.IncidentReported, event.CheckinRecorded,
+	event.ProtectionOrderIssued, event.ProtectionOrderExpired, event.BreachReported,
+	event.PenitentiaryRelease, event.DeviceAlarm, event.CaseRelocated, event.CaseClosed, event.CaseReactivated,
+	event.CheckinMissed, event.ReassessmentOverdue, event.EscalationTimeout, event.EscalationAcknowledged,
+}
+
+// recEvent is an event type's number in recEventTypes; 0 means none.
+type recEvent int
+
+// recSpan is a time in a record as the time from its escalation's
+// opening, written as recTime writes a time: milliseconds, with the
+// nanoseconds below one as a fraction of 6 digits when there are any; it
+// may be negative (an event happens before its escalation opens).
+type recSpan time.Duration
+
+// spanFrom is t as a span from base, when base is set and t is a UTC time
+// (a time with an offset keeps it, written absolute) the span can say.
+func spanFrom(base, t time.Time) (recSpan, bool) {
+	if base.IsZero() || t.IsZero() {
+		return 0, false
+	}
+	if _, off := t.Zone(); off != 0 {
+		return 0, false
+	}
+	d := t.Sub(base)
+	if !base.Add(d).Equal(t) { // beyond 292 years: Sub saturates
+		return 0, false
+	}
+	return recSpan(d), true
+}
+
+func (d recSpan) MarshalJSON() ([]byte, error) {
+	ns := int64(d)
+	b := strconv.AppendInt(nil, ns/1e6, 10)
+	sub := ns % 1e6
+	if sub < 0 {
+		sub = -sub
+		if ns/1e6 == 0 {
+			b = append([]byte{'-'}, b...)
+		}
+	}
+	if sub != 0 {
+		b = fmt.Appendf(b, ".%06d", sub)
+	}
+	return b, nil
+}
+
+func (d *recSpan) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	neg := strings.HasPrefix(s, "-")
+	msPart, subPart, frac := strings.Cut(strings.TrimPrefix(s, "-"), ".")
+	msv, err := strconv.ParseInt(msPart, 10, 64)
+	if err != nil {
+		return fmt.Errorf("record span %q: %w", b, err)
+	}
+	var sub int64
+	if frac {
+		if len(subPart) != 6 {
+			return fmt.Errorf("record span %q: want 6 digits below the millisecond", b)
+		}
+		if sub, err = strconv.ParseInt(subPart, 10, 64); err != nil {
+			return fmt.Errorf("record span %q: %w", b, err)
+		}
+	}
+	ns := msv*1e6 + sub
+	if neg {
+		ns = -ns
+	}
+	*d = recSpan(ns)
+	return nil
 }
 
 // defaultSuppressKey is the suppression key the record leaves out: the
@@ -100,9 +224,10 @@ func defaultSuppressKey(a rules.Alert) string {
 	return a.Rule + "/" + a.CaseID
 }
 
-// encodeEscalation writes e's compact record; e.Alert.Policy must already
-// be replaced by e.PolicyRef (Save does it).
-func encodeEscalation(e *Escalation) ([]byte, error) {
+// encodeEscalation writes e's compact record, in version 2 when f is
+// WritePrevious; e.Alert.Policy must already be replaced by e.PolicyRef
+// (Save does it).
+func encodeEscalation(e *Escalation, f WriteFormat) ([]byte, error) {
 	a := e.Alert
 	r := escRecord{V: escRecordVersion,
 		Rule: a.Rule, Severity: a.Severity, Critical: a.Critical, Template: a.Template,
@@ -131,30 +256,51 @@ func encodeEscalation(e *Escalation) ([]byte, error) {
 	if len(a.Policy.Steps) > 0 || a.Policy.ID != "" {
 		return nil, fmt.Errorf("encode escalation %s: the policy snapshot must be stored by reference", e.ID)
 	}
-	b, err := json.Marshal(r)
+	var b []byte
+	var err error
+	if f == WritePrevious {
+		r.V = escRecordV2
+		b, err = json.Marshal(r)
+	} else {
+		r.compact()
+		b, err = appendPositional(make([]byte, 0, 256), r)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encode escalation %s: %w", e.ID, err)
 	}
 	return b, nil
 }
 
-// decodeEscalation reads a record of escalation alertID of caseRef in
-// either form: compact (version 2) or the Escalation's own JSON written
-// by earlier versions. The policy snapshot is not resolved here.
+// decodeEscalation reads a record of escalation alertID of caseRef in any
+// form: compact (version 3 or 2) or the Escalation's own JSON written by
+// earlier versions. The policy snapshot is not resolved here.
 func decodeEscalation(caseRef, alertID string, b []byte) (*Escalation, error) {
-	if !isCompactRecord(b) {
+	var r escRecord
+	switch {
+	case len(b) > 0 && b[0] == '[':
+		v, err := decodePositional(b, &r)
+		if err != nil {
+			return nil, fmt.Errorf("decode escalation %s: %w", alertID, err)
+		}
+		if v != escRecordVersion {
+			return nil, fmt.Errorf("decode escalation %s: record version %d unknown to this version", alertID, v)
+		}
+		if err := r.expand(); err != nil {
+			return nil, fmt.Errorf("decode escalation %s: %w", alertID, err)
+		}
+	case isCompactRecord(b):
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("decode escalation %s: %w", alertID, err)
+		}
+		if r.V != escRecordV2 {
+			return nil, fmt.Errorf("decode escalation %s: record version %d unknown to this version", alertID, r.V)
+		}
+	default:
 		var e Escalation
 		if err := json.Unmarshal(b, &e); err != nil {
 			return nil, fmt.Errorf("decode escalation %s (earlier format): %w", alertID, err)
 		}
 		return &e, nil
-	}
-	var r escRecord
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("decode escalation %s: %w", alertID, err)
-	}
-	if r.V != escRecordVersion {
-		return nil, fmt.Errorf("decode escalation %s: record version %d unknown to this version", alertID, r.V)
 	}
 	a := rules.Alert{ID: alertID, CaseID: caseRef,
 		Rule: r.Rule, Severity: r.Severity, Critical: r.Critical, Template: r.Template,

@@ -113,10 +113,11 @@ func TestEscalationRecordRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			raw, err := rdb.Get(ctx, escKey(want.CaseRef, want.ID)).Result()
-			if err != nil || !strings.HasPrefix(raw, `{"id":2,`) {
+			if err != nil || !strings.HasPrefix(raw, `[3,`) {
 				t.Fatalf("record %q (%v), want the compact form", raw, err)
 			}
-			if short := !strings.Contains(raw, `"sk":`) && !strings.Contains(raw, `"ai":`) && !strings.Contains(raw, `"ac":`); short != tc.short {
+			r := recordOf(t, raw)
+			if short := r.SuppressKey == nil && r.AlertID == nil && r.AlertCase == nil; short != tc.short {
 				t.Fatalf("record %s: leaves out ids and suppression key: %v, want %v", raw, short, tc.short)
 			}
 			// An earlier version decodes a record as the Escalation's own
@@ -138,6 +139,16 @@ func TestEscalationRecordRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recordOf decodes a positional (version 3) escalation record.
+func recordOf(t *testing.T, raw string) escRecord {
+	t.Helper()
+	var r escRecord
+	if v, err := decodePositional([]byte(raw), &r); err != nil || v != escRecordVersion {
+		t.Fatalf("record %s: version %d (%v)", raw, v, err)
+	}
+	return r
 }
 
 // A record written before the compact form (the Escalation's own JSON)
@@ -256,7 +267,7 @@ func TestEscalationsOpenBeforeUpgradeKeepWorking(t *testing.T) {
 		esc[c] = waitEscalation(t, p, c)
 		downgrade(t, p.esc, esc[c])
 		raw, _ := p.esc.rdb.Get(ctx, escKey(c, esc[c].ID)).Result()
-		if isCompactRecord([]byte(raw)) {
+		if !strings.HasPrefix(raw, `{"id":"`) {
 			t.Fatalf("not downgraded: %s", raw)
 		}
 		if open, err := p.esc.OpenForCase(ctx, c); err != nil || len(open) != 1 || open[0].ID != esc[c].ID {
@@ -311,7 +322,7 @@ func TestEscalationsOpenBeforeUpgradeKeepWorking(t *testing.T) {
 		t.Fatalf("after the timeout: %+v", got)
 	}
 	raw, _ := p.esc.rdb.Get(ctx, escKey(e2.CaseRef, e2.ID)).Result()
-	if !strings.HasPrefix(raw, `{"id":2,`) {
+	if !strings.HasPrefix(raw, `[3,`) {
 		t.Errorf("record not rewritten in the compact form: %s", raw)
 	}
 	drained("C-UP2")
@@ -421,4 +432,69 @@ func saveEscalations(t *testing.T, s *EscalationStore, first, n int) []string {
 		refs = append(refs, EscRef(e.CaseRef, e.ID))
 	}
 	return refs
+}
+
+// Version 3 writes the event type as its number and the event's and due
+// times as spans from the opening, where it can; every case reads back
+// as it was written, and a typical open escalation's record stays within
+// 188 bytes, so that Redis keeps it in a 192-byte allocation.
+func TestEscalationRecordVersion3Compaction(t *testing.T) {
+	opened := time.UnixMilli(1796102226761).UTC()
+	typical := func() *Escalation {
+		return &Escalation{ID: "ea0d57a0ee84a579", CaseRef: "C-LTc8487e0014731", AckCode: "VGZ2WJ", State: EscOpen,
+			OpenedAt: opened, DueAt: opened.Add(24 * time.Hour), Notified: []string{"lt-unidad"}, PolicyRef: "d26efc55322ae801",
+			Alert: rules.Alert{ID: "ea0d57a0ee84a579", CaseID: "C-LTc8487e0014731", Rule: "lt-escalate", Severity: "critical",
+				Template: "device_alarm", EventID: "lt-c8487e-0014731", EventType: event.BreachReported,
+				OccurredAt: opened.Add(-8452601501 * time.Nanosecond), SuppressKey: "lt-escalate/C-LTc8487e0014731",
+				Route: rules.RouteContext{Jurisdiction: event.Jurisdiction{Municipality: "13047", Province: "13", Region: "CM"}, ResponsibleUnit: "lt-unidad"}}}
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(e *Escalation)
+		want string // in the record
+	}{
+		{"typical", func(e *Escalation) {}, `,7,-8452.601501,`},
+		{"event a fraction of a millisecond before", func(e *Escalation) { e.Alert.OccurredAt = opened.Add(-500) }, `,-0.000500,`},
+		{"event after, due at the opening", func(e *Escalation) { e.Alert.OccurredAt, e.DueAt = opened.Add(3*time.Millisecond), opened }, `,3,`},
+		{"no due time", func(e *Escalation) { e.DueAt = time.Time{} }, `,"VGZ2WJ",1796102226761,null,`},
+		{"event time with an offset", func(e *Escalation) {
+			e.Alert.OccurredAt = time.Date(2026, 3, 29, 3, 30, 0, 5, time.FixedZone("", 2*3600))
+		}, `"2026-03-29T03:30:00.000000005+02:00"`},
+		{"event centuries before", func(e *Escalation) { e.Alert.OccurredAt = time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC) }, `"1600-01-01T00:00:00Z"`},
+		{"no opening time", func(e *Escalation) { e.OpenedAt = time.Time{} }, `,1796102218308.398499,1796188626761]`},
+		{"a type this version has no number for", func(e *Escalation) { e.Alert.EventType = "case.future" }, `"case.future"`},
+		{"the last type numbered", func(e *Escalation) { e.Alert.EventType = event.EscalationAcknowledged }, `,16,`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := typical()
+			tc.edit(e)
+			b, err := encodeEscalation(e, WriteCurrent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), tc.want) {
+				t.Fatalf("record %s, want %s in it", b, tc.want)
+			}
+			if tc.name == "typical" && len(b) > 188 {
+				t.Fatalf("record %s: %d bytes, want at most 188", b, len(b))
+			}
+			got, err := decodeEscalation(e.CaseRef, e.ID, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wj, _ := json.Marshal(e)
+			gj, _ := json.Marshal(got)
+			if string(wj) != string(gj) {
+				t.Fatalf("read back\n%s\nwant\n%s\nrecord %s", gj, wj, b)
+			}
+		})
+	}
+	bad := `[3,"r",null,null,"ev",17]`
+	if _, err := decodeEscalation("C-1", "a1", []byte(bad)); err == nil || !strings.Contains(err.Error(), "event type number 17") {
+		t.Fatalf("record %s: %v, want an error naming the event type number", bad, err)
+	}
+	long := `[3,` + strings.Repeat("null,", 45) + `1]`
+	if _, err := decodeEscalation("C-1", "a1", []byte(long)); err == nil {
+		t.Fatalf("record with more fields than this version knows read without an error")
+	}
 }

@@ -143,10 +143,7 @@ func (d *Deliverer) receiptFor(ctx context.Context, in Intent, cb sms.StatusCall
 		results = append(results, more...)
 	} else {
 		r := resultFor(in, sms.Name, 0, OutcomeDelivered, now)
-		r.ProviderID = cb.MessageSid
-		if !in.OccurredAt.IsZero() {
-			r.LatencyMS = now.Sub(in.OccurredAt).Milliseconds()
-		}
+		r.ProviderID, r.LatencyMS = cb.MessageSid, latencyOf(in, r.At)
 		results = append(results, r)
 		l.Info("sms delivered to the handset")
 	}

@@ -29,10 +29,22 @@ import (
 // of reading a Result with fields empty, which it would re-emit as a
 // blank audit record. It never takes a marker it cannot read for "not
 // sent".
-const sentRecordVersion = 3
-
-// sentRecordV2 is the version that wrote the intent's fields; still read.
-const sentRecordV2 = 2
+//
+// Version 4 says what version 3 says as a positional record
+// (positional.go): `[4,"agency","provider-id",<ms>,<attempt>]`, about 40
+// bytes for a webhook where version 3 took 75; it also leaves out the
+// latency when it is the time from the intent's event to the marker's
+// (latencyOf), as the send path writes it. Redis keeps a value of up to
+// 44 bytes in one 64-byte allocation with its object header (version 3:
+// 16 and 96 bytes). Every earlier version, given an array, fails to
+// decode it as above.
+const (
+	sentRecordVersion = 4
+	sentRecordV3      = 3
+	// sentRecordV2 is the version that wrote the intent's fields; still
+	// read, and written with REDIS_WRITE_FORMAT=previous.
+	sentRecordV2 = 2
+)
 
 // sentRecordPrefix opens every compact marker (a digit follows); an
 // earlier version's marker opens with `{"intent_id":`.
@@ -43,22 +55,37 @@ var sentRecordPrefix = []byte(`{"kind":`)
 // SilenceRecord included, and reads it back).
 type sentRecord struct {
 	V int `json:"kind"` // the format version: see sentRecordVersion
+	// Version 4 writes the fields in this order (positional.go): the ones
+	// markSent fills first; new fields go at the end.
+	//
+	// The intent's fields: in versions 3 and 4 written only when they
+	// differ from the intent's, nil meaning equal (the agency is always
+	// written); in version 2 written unless empty, nil meaning empty.
+	AgencyID   *string `json:"g,omitempty"`
+	ProviderID string  `json:"p,omitempty"`
+	At         recTime `json:"t,omitzero"`
+	Attempt    int     `json:"n,omitempty"`
+	// LatencyMS: in version 4 written only when it is not latencyOf the
+	// intent and At, nil meaning that; in versions 2 and 3 written unless
+	// 0, nil meaning 0.
+	LatencyMS *int64 `json:"l,omitempty"`
+	Step       *int    `json:"s,omitempty"`
+	Round      *int    `json:"rn,omitempty"`
+	ContactID  *string `json:"c,omitempty"`
+	AlertID    *string `json:"a,omitempty"`
+	Rule       *string `json:"r,omitempty"`
+	Kind       *string `json:"k,omitempty"`
 	// IntentID, CaseRef and Channel are written only when they differ
 	// from the key's; nil means equal.
 	IntentID *string `json:"i,omitempty"`
 	CaseRef  *string `json:"cr,omitempty"`
 	Channel  *string `json:"ch,omitempty"`
-	// The intent's fields: in version 3 written only when they differ
-	// from the intent's, nil meaning equal; in version 2 written unless
-	// empty, nil meaning empty.
-	AlertID   *string `json:"a,omitempty"`
-	Rule      *string `json:"r,omitempty"`
-	Kind      *string `json:"k,omitempty"`
-	Step      *int    `json:"s,omitempty"`
-	Round     *int    `json:"rn,omitempty"`
-	AgencyID  *string `json:"g,omitempty"`
-	ContactID *string `json:"c,omitempty"`
-	Operator  string  `json:"op,omitempty"`
+	// Outcome is written only when it is not OutcomeSent; nil means sent.
+	Outcome    *string `json:"o,omitempty"`
+	ErrorClass string  `json:"ec,omitempty"`
+	ErrorCode  string  `json:"ed,omitempty"`
+	Error      string  `json:"e,omitempty"`
+	Operator   string  `json:"op,omitempty"`
 	// Note and silence fields belong to the console's audit records,
 	// never to a sent-marker today; kept so that none is lost.
 	NoteID     string `json:"ni,omitempty"`
@@ -67,15 +94,6 @@ type sentRecord struct {
 	// Silence is stored as its own JSON (it has no personal data: matchers
 	// and times).
 	Silence *SilenceRecord `json:"si,omitempty"`
-	Attempt int            `json:"n,omitempty"`
-	// Outcome is written only when it is not OutcomeSent; nil means sent.
-	Outcome    *string `json:"o,omitempty"`
-	ProviderID string  `json:"p,omitempty"`
-	ErrorClass string  `json:"ec,omitempty"`
-	ErrorCode  string  `json:"ed,omitempty"`
-	Error      string  `json:"e,omitempty"`
-	At         recTime `json:"t,omitzero"`
-	LatencyMS  int64   `json:"l,omitempty"`
 }
 
 // encodeSent writes r's compact marker for the key of intent in and
@@ -88,7 +106,7 @@ func encodeSent(in Intent, channel string, r Result, f WriteFormat) ([]byte, err
 		IntentID: differs(r.IntentID, in.ID), CaseRef: differs(r.CaseRef, in.CaseRef), Channel: differs(r.Channel, channel),
 		Operator: r.Operator, NoteID: r.NoteID, NoteSHA256: r.NoteSHA256, NoteLength: r.NoteLength, Silence: r.Silence,
 		Attempt: r.Attempt, ProviderID: r.ProviderID, ErrorClass: r.ErrorClass, ErrorCode: r.ErrorCode,
-		Error: r.Error, At: recTime(r.At), LatencyMS: r.LatencyMS,
+		Error: r.Error, At: recTime(r.At), LatencyMS: differs(r.LatencyMS, latencyOf(in, r.At)),
 	}
 	if r.Outcome != OutcomeSent {
 		rec.Outcome = &r.Outcome
@@ -99,10 +117,17 @@ func encodeSent(in Intent, channel string, r Result, f WriteFormat) ([]byte, err
 		rec.AlertID, rec.Rule, rec.Kind = unlessZero(r.AlertID), unlessZero(r.Rule), unlessZero(r.Kind)
 		rec.Step, rec.Round = unlessZero(r.Step), unlessZero(r.Round)
 		rec.AgencyID, rec.ContactID = unlessZero(r.AgencyID), unlessZero(r.ContactID)
+		rec.LatencyMS = unlessZero(r.LatencyMS)
 	case idSays(in):
 		rec.Step, rec.Round = differs(r.Step, in.Step), differs(r.Round, in.Round)
 	}
-	b, err := json.Marshal(rec)
+	var b []byte
+	var err error
+	if rec.V == sentRecordV2 {
+		b, err = json.Marshal(rec)
+	} else {
+		b, err = appendPositional(make([]byte, 0, 64), rec)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encode sent-marker of intent %s: %w", in.ID, err)
 	}
@@ -147,21 +172,34 @@ func valueOr[T any](p *T, def T) T {
 // compact (version 3 or 2) or the Result's own JSON written by earlier
 // versions. A marker that does not decode is an error, never "not sent".
 func decodeSent(in Intent, channel string, b []byte) (Result, error) {
-	if !versioned(b, sentRecordPrefix) {
+	var rec sentRecord
+	switch {
+	case len(b) > 0 && b[0] == '[':
+		v, err := decodePositional(b, &rec)
+		if err != nil {
+			return Result{}, fmt.Errorf("decode sent-marker of intent %s: %w", in.ID, err)
+		}
+		if v != sentRecordVersion {
+			return Result{}, fmt.Errorf("decode sent-marker of intent %s: record version %d unknown to this version", in.ID, v)
+		}
+	case versioned(b, sentRecordPrefix):
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return Result{}, fmt.Errorf("decode sent-marker of intent %s: %w", in.ID, err)
+		}
+	default:
 		var r Result
 		if err := json.Unmarshal(b, &r); err != nil {
 			return Result{}, fmt.Errorf("decode sent-marker of intent %s (earlier format): %w", in.ID, err)
 		}
 		return r, nil
 	}
-	var rec sentRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return Result{}, fmt.Errorf("decode sent-marker of intent %s: %w", in.ID, err)
-	}
-	said := in // version 3: what the marker leaves out, the intent says
-	switch rec.V {
-	case sentRecordVersion:
-	case sentRecordV2: // left out meant empty
+	said := in // versions 3 and 4: what the marker leaves out, the intent says
+	var latency int64
+	switch {
+	case rec.V == sentRecordVersion && b[0] == '[':
+		latency = latencyOf(in, time.Time(rec.At))
+	case rec.V == sentRecordV3 && b[0] == '{':
+	case rec.V == sentRecordV2 && b[0] == '{': // left out meant empty
 		said = Intent{ID: in.ID, CaseRef: in.CaseRef}
 	default:
 		return Result{}, fmt.Errorf("decode sent-marker of intent %s: record version %d unknown to this version", in.ID, rec.V)
@@ -173,7 +211,7 @@ func decodeSent(in Intent, channel string, b []byte) (Result, error) {
 		Operator: rec.Operator, NoteID: rec.NoteID, NoteSHA256: rec.NoteSHA256, NoteLength: rec.NoteLength,
 		Silence: rec.Silence, Attempt: rec.Attempt, Outcome: valueOr(rec.Outcome, OutcomeSent), ProviderID: rec.ProviderID,
 		ErrorClass: rec.ErrorClass, ErrorCode: rec.ErrorCode, Error: rec.Error, At: time.Time(rec.At),
-		LatencyMS: rec.LatencyMS,
+		LatencyMS: valueOr(rec.LatencyMS, latency),
 	}
 	return r, nil
 }

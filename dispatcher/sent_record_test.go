@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -98,11 +99,12 @@ func TestSentRecordRoundTrip(t *testing.T) {
 			}
 			ch := want.Channel // markSent keys the marker by the result's channel
 			raw, err := rdb.Get(ctx, sentKey(in.CaseRef, in.ID, ch)).Result()
-			if err != nil || !strings.HasPrefix(raw, `{"kind":3`) {
+			if err != nil || !strings.HasPrefix(raw, `[4,`) {
 				t.Fatalf("marker %q (%v), want the compact form", raw, err)
 			}
-			short := !strings.Contains(raw, `"i":`) && !strings.Contains(raw, `"cr":`) && !strings.Contains(raw, `"o":`)
-			if short != tc.short || strings.Contains(raw, `"ch":`) {
+			obj := markerObject(t, raw)
+			short := !strings.Contains(obj, `"i":`) && !strings.Contains(obj, `"cr":`) && !strings.Contains(obj, `"o":`)
+			if short != tc.short || strings.Contains(obj, `"ch":`) {
 				t.Fatalf("marker %s: leaves out ids, case and outcome: %v, want %v (and the channel always)", raw, short, tc.short)
 			}
 			// An earlier version decodes a marker as the Result's own JSON:
@@ -148,8 +150,9 @@ func TestSentRecordKeepsFieldsTheKeyDoesNotSay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	obj := markerObject(t, string(b))
 	for _, k := range []string{`"i":`, `"cr":`, `"ch":`, `"o":`, `"a":`, `"r":`, `"k":`, `"s":`, `"rn":`, `"g":`, `"c":`} {
-		if !strings.Contains(string(b), k) {
+		if !strings.Contains(obj, k) {
 			t.Errorf("marker %s: no %s, though the result's differs from the key's", b, k)
 		}
 	}
@@ -168,12 +171,12 @@ func TestSentRecordLeavesOutWhatTheIntentSays(t *testing.T) {
 	in.Step, in.Round = 1, 2
 	in.ID = IntentID(in.AlertID, in.Step, in.Round, in.ContactID)
 	r := resultFor(in, "webhook", 1, OutcomeSent, time.UnixMilli(1796080300011).UTC())
-	r.ProviderID, r.LatencyMS = "wh_load", 1018
+	r.ProviderID, r.LatencyMS = "wh_load", latencyOf(in, r.At) // as the send path writes them
 	b, err := encodeSent(in, "webhook", r, WriteCurrent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"kind":3,"g":"gc-ciudad-real","n":1,"p":"wh_load","t":1796080300011,"l":1018}`; string(b) != want {
+	if want := `[4,"gc-ciudad-real","wh_load",1796080300011,1]`; string(b) != want {
 		t.Fatalf("marker %s, want %s", b, want)
 	}
 	got, err := decodeSent(in, "webhook", b)
@@ -181,6 +184,38 @@ func TestSentRecordLeavesOutWhatTheIntentSays(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameResult(t, "decode", &got, asEarlier(t, r), string(b))
+	// The same marker as the release before wrote it (version 3) reads
+	// the same.
+	v3 := fmt.Sprintf(`{"kind":3,"g":"gc-ciudad-real","n":1,"p":"wh_load","t":1796080300011,"l":%d}`, r.LatencyMS)
+	got, err = decodeSent(in, "webhook", []byte(v3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameResult(t, "version 3", &got, asEarlier(t, r), v3)
+	// A latency other than the intent's says is kept.
+	r.LatencyMS++
+	if b, err = encodeSent(in, "webhook", r, WriteCurrent); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = decodeSent(in, "webhook", b); err != nil || got.LatencyMS != r.LatencyMS {
+		t.Fatalf("marker %s: latency %d (%v), want %d", b, got.LatencyMS, err, r.LatencyMS)
+	}
+}
+
+// markerObject is a positional (version 4) marker as the JSON object of
+// its fields' names (sentRecord's tags), for tests that ask which fields
+// it holds.
+func markerObject(t *testing.T, raw string) string {
+	t.Helper()
+	var rec sentRecord
+	if v, err := decodePositional([]byte(raw), &rec); err != nil || v != sentRecordVersion {
+		t.Fatalf("marker %s: version %d (%v)", raw, v, err)
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // Every notice of an alert to one contact shares its id (NoticeID) but

@@ -13,8 +13,8 @@ import (
 )
 
 // With REDIS_WRITE_FORMAT=previous every record whose layout changed in
-// the 2026-12 release is written as the release before writes and reads
-// it, so that release can run again (a rollback): the outcome record as a
+// the 2026-12 releases is written as the release before them writes and
+// reads it (the escalation record in version 2, not 3), so that release can run again (a rollback): the outcome record as a
 // JSON array, the sent-marker in version 2 with the intent's fields, the
 // id index and the history member of an open escalation. This version
 // reads them back all the same.
@@ -40,7 +40,7 @@ func TestWritePreviousFormatKeepsARollbackPossible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"kind":2,"a":"a3f9c2d1e8b74a10","r":"risk-rises-to-alto","k":"alert","g":"gc-ciudad-real","c":"gc-cr-sala","n":1,"t":1796080300011}`; string(b) != want {
+	if want := `{"kind":2,"g":"gc-ciudad-real","t":1796080300011,"n":1,"c":"gc-cr-sala","a":"a3f9c2d1e8b74a10","r":"risk-rises-to-alto","k":"alert"}`; string(b) != want {
 		t.Fatalf("marker %s, want version 2 %s", b, want)
 	}
 	got, err := decodeSent(in, "webhook", b)
@@ -64,6 +64,12 @@ func TestWritePreviousFormatKeepsARollbackPossible(t *testing.T) {
 	if got, err := es.Recent(ctx, time.Now().Add(-time.Hour), 10); err != nil || len(got) != 1 {
 		t.Fatalf("recent %+v %v, want the escalation once", got, err)
 	}
+	if raw, _ := rdb.Get(ctx, escKey(esc.CaseRef, esc.ID)).Result(); !strings.HasPrefix(raw, `{"id":2,`) {
+		t.Fatalf("escalation record %s, want version 2", raw)
+	}
+	if got, err := es.Get(ctx, esc.CaseRef, esc.ID); err != nil || got.AckCode != esc.AckCode {
+		t.Fatalf("version 2 record read back as %+v (%v)", got, err)
+	}
 
 	// The default writes neither.
 	cur := NewEscalationStore(rdb, time.Hour)
@@ -73,5 +79,11 @@ func TestWritePreviousFormatKeepsARollbackPossible(t *testing.T) {
 	}
 	if err := rdb.Get(ctx, escIdxKey(esc2.ID)).Err(); err != redis.Nil {
 		t.Fatalf("id index of an open escalation written by default: %v", err)
+	}
+	if raw, _ := rdb.Get(ctx, escKey(esc2.CaseRef, esc2.ID)).Result(); !strings.HasPrefix(raw, `[3,`) {
+		t.Fatalf("escalation record %s written by default, want version 3", raw)
+	}
+	if b, err := encodeSent(in, "webhook", r, WriteCurrent); err != nil || !strings.HasPrefix(string(b), `[4,`) {
+		t.Fatalf("marker %s written by default (%v), want version 4", b, err)
 	}
 }
