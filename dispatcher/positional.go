@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -21,6 +22,11 @@ import (
 // record decodes it as a JSON object and fails loudly.
 
 type zeroer interface{ IsZero() bool }
+
+var (
+	zeroerType    = reflect.TypeFor[zeroer]()
+	marshalerType = reflect.TypeFor[json.Marshaler]()
+)
 
 // appendPositional writes rec (a struct) as a positional record.
 func appendPositional(b []byte, rec any) ([]byte, error) {
@@ -52,8 +58,8 @@ func emptyField(f reflect.Value) bool {
 	if f.Kind() == reflect.Pointer && f.IsNil() {
 		return true
 	}
-	if z, ok := f.Interface().(zeroer); ok {
-		return z.IsZero()
+	if f.Type().Implements(zeroerType) {
+		return f.Interface().(zeroer).IsZero()
 	}
 	return f.IsZero()
 }
@@ -64,19 +70,16 @@ func appendField(b []byte, f reflect.Value) ([]byte, error) {
 	if f.Kind() == reflect.Pointer && f.Elem().Kind() != reflect.Struct {
 		f = f.Elem()
 	}
-	switch f.Kind() {
-	case reflect.String:
-		if _, ok := f.Interface().(json.Marshaler); !ok {
-			w := jsonAppender{b: b, ok: true}
-			w.str(f.String())
-			if w.ok {
-				return w.b, nil
-			}
+	switch custom := f.Type().Implements(marshalerType); {
+	case custom:
+	case f.Kind() == reflect.String:
+		w := jsonAppender{b: b, ok: true}
+		w.str(f.String())
+		if w.ok {
+			return w.b, nil
 		}
-	case reflect.Int, reflect.Int64:
-		if _, ok := f.Interface().(json.Marshaler); !ok {
-			return strconv.AppendInt(b, f.Int(), 10), nil
-		}
+	case f.Kind() == reflect.Int || f.Kind() == reflect.Int64:
+		return strconv.AppendInt(b, f.Int(), 10), nil
 	}
 	j, err := json.Marshal(f.Interface())
 	if err != nil {
@@ -109,9 +112,40 @@ func decodePositional(b []byte, rec any) (int, error) {
 		if string(raw[i]) == "null" {
 			continue
 		}
-		if err := json.Unmarshal(raw[i], v.Field(i).Addr().Interface()); err != nil {
+		if err := decodeField(raw[i], v.Field(i)); err != nil {
 			return 0, fmt.Errorf("field %s: %w", v.Type().Field(i).Name, err)
 		}
 	}
 	return version, nil
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// decodeField reads one field; strings without escapes and integers (the
+// common ones) without encoding/json's reflection.
+func decodeField(raw []byte, f reflect.Value) error {
+	t := f.Type()
+	if t.Kind() == reflect.Pointer && t.Elem().Kind() != reflect.Struct {
+		p := reflect.New(t.Elem())
+		if err := decodeField(raw, p.Elem()); err != nil {
+			return err
+		}
+		f.Set(p)
+		return nil
+	}
+	if !reflect.PointerTo(t).Implements(unmarshalerType) {
+		switch t.Kind() {
+		case reflect.String:
+			if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && !bytes.ContainsAny(raw[1:n-1], "\\\"") {
+				f.SetString(string(raw[1 : n-1]))
+				return nil
+			}
+		case reflect.Int, reflect.Int64:
+			if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+				f.SetInt(n)
+				return nil
+			}
+		}
+	}
+	return json.Unmarshal(raw, f.Addr().Interface())
 }
