@@ -17,8 +17,10 @@ import (
 // form: times as Unix milliseconds, and nothing the key already says (the
 // escalation and alert ids, the case). With a million open escalations
 // its size is most of Redis's memory (issue 9). Version 3 is a
-// positional record (positional.go: `[3,"rule",...]`, about 205 bytes
-// for an open escalation, which Redis keeps in a 224-byte allocation);
+// positional record (positional.go: `[3,"rule",...]`), with the event
+// type as its number and the event's and due times as spans from the
+// opening (compact): about 175 bytes for an open escalation, which Redis
+// keeps in a 192-byte allocation;
 // version 2, written with REDIS_WRITE_FORMAT=previous, is a JSON object
 // with one-or-two-letter field names (about 280 bytes: a 320-byte
 // allocation). Records written by earlier versions (the Escalation

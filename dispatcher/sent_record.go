@@ -68,13 +68,13 @@ type sentRecord struct {
 	// LatencyMS: in version 4 written only when it is not latencyOf the
 	// intent and At, nil meaning that; in versions 2 and 3 written unless
 	// 0, nil meaning 0.
-	LatencyMS *int64 `json:"l,omitempty"`
-	Step       *int    `json:"s,omitempty"`
-	Round      *int    `json:"rn,omitempty"`
-	ContactID  *string `json:"c,omitempty"`
-	AlertID    *string `json:"a,omitempty"`
-	Rule       *string `json:"r,omitempty"`
-	Kind       *string `json:"k,omitempty"`
+	LatencyMS *int64  `json:"l,omitempty"`
+	Step      *int    `json:"s,omitempty"`
+	Round     *int    `json:"rn,omitempty"`
+	ContactID *string `json:"c,omitempty"`
+	AlertID   *string `json:"a,omitempty"`
+	Rule      *string `json:"r,omitempty"`
+	Kind      *string `json:"k,omitempty"`
 	// IntentID, CaseRef and Channel are written only when they differ
 	// from the key's; nil means equal.
 	IntentID *string `json:"i,omitempty"`
