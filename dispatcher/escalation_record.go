@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,7 +128,7 @@ func (r *escRecord) compact() {
 // expand is compact undone, after a version 3 record is read.
 func (r *escRecord) expand() error {
 	if r.Event != 0 {
-		if int(r.Event) > len(recEventTypes) {
+		if r.Event < 0 || int(r.Event) > len(recEventTypes) {
 			return fmt.Errorf("event type number %d unknown to this version", r.Event)
 		}
 		r.EventType = recEventTypes[r.Event-1]
@@ -193,25 +194,17 @@ func (d recSpan) MarshalJSON() ([]byte, error) {
 }
 
 func (d *recSpan) UnmarshalJSON(b []byte) error {
-	s := string(b)
-	neg := strings.HasPrefix(s, "-")
-	msPart, subPart, frac := strings.Cut(strings.TrimPrefix(s, "-"), ".")
-	msv, err := strconv.ParseInt(msPart, 10, 64)
+	digits, neg := bytes.CutPrefix(b, []byte("-"))
+	ns, err := parseMillis(digits)
+	if err == nil && !neg && ns > math.MaxInt64 {
+		err = fmt.Errorf("out of range")
+	}
 	if err != nil {
 		return fmt.Errorf("record span %q: %w", b, err)
 	}
-	var sub int64
-	if frac {
-		if len(subPart) != 6 {
-			return fmt.Errorf("record span %q: want 6 digits below the millisecond", b)
-		}
-		if sub, err = strconv.ParseInt(subPart, 10, 64); err != nil {
-			return fmt.Errorf("record span %q: %w", b, err)
-		}
-	}
-	ns := msv*1e6 + sub
 	if neg {
-		ns = -ns
+		*d = recSpan(-int64(ns)) // 2^63 wraps to math.MinInt64, its own negation
+		return nil
 	}
 	*d = recSpan(ns)
 	return nil
@@ -360,22 +353,36 @@ func (t *recTime) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
 		return (*time.Time)(t).UnmarshalJSON(b)
 	}
-	msPart, subPart, frac := strings.Cut(string(b), ".")
-	msv, err := strconv.ParseInt(msPart, 10, 64)
-	if err != nil {
-		return fmt.Errorf("record time %q: %w", b, err)
+	ns, err := parseMillis(b)
+	if err != nil || ns > math.MaxInt64 {
+		return fmt.Errorf("record time %q: not milliseconds since 1970 (%v)", b, err)
 	}
-	var sub int64
+	*t = recTime(time.Unix(0, int64(ns)).UTC())
+	return nil
+}
+
+// parseMillis reads the digits recTime and recSpan write, milliseconds
+// with an optional fraction of exactly 6 digits, as nanoseconds: no sign,
+// at most 2^63.
+func parseMillis(b []byte) (uint64, error) {
+	msPart, subPart, frac := strings.Cut(string(b), ".")
+	msv, err := strconv.ParseUint(msPart, 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	var sub uint64
 	if frac {
 		if len(subPart) != 6 {
-			return fmt.Errorf("record time %q: want 6 digits below the millisecond", b)
+			return 0, fmt.Errorf("want 6 digits below the millisecond")
 		}
-		if sub, err = strconv.ParseInt(subPart, 10, 64); err != nil {
-			return fmt.Errorf("record time %q: %w", b, err)
+		if sub, err = strconv.ParseUint(subPart, 10, 64); err != nil {
+			return 0, err
 		}
 	}
-	*t = recTime(time.Unix(0, msv*1e6+sub).UTC())
-	return nil
+	if msv > (1<<63-sub)/1e6 {
+		return 0, fmt.Errorf("out of range")
+	}
+	return msv*1e6 + sub, nil
 }
 
 // recPlace is a jurisdiction in a record: [municipality, province, region].

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -496,5 +497,105 @@ func TestEscalationRecordVersion3Compaction(t *testing.T) {
 	long := `[3,` + strings.Repeat("null,", 45) + `1]`
 	if _, err := decodeEscalation("C-1", "a1", []byte(long)); err == nil {
 		t.Fatalf("record with more fields than this version knows read without an error")
+	}
+}
+
+// A positional record's fields are known by their place, and an event
+// type by its number: records already stored are read by them. Fields
+// may be added at the end only (from the independent review).
+func TestRecordLayoutsFrozen(t *testing.T) {
+	frozen := map[reflect.Type][]string{
+		reflect.TypeFor[escRecord](): {"V", "Rule", "Severity", "Template", "EventID", "Event", "Occurred", "Place", "Unit", "AckCode",
+			"OpenedAt", "Due", "Notified", "PolicyRef", "Level", "Critical", "State", "Step", "Round", "LastCheckin", "PrevLevel",
+			"Skipped", "AckedBy", "AckedAt", "AckVia", "AckedOperator", "Merged", "SuppressFor", "Missed", "MissedSince",
+			"PrevPlace", "PrevUnit", "ReleaseTo", "Unrouted", "AlertID", "AlertCase", "SuppressKey", "EventType", "OccurredAt", "DueAt"},
+		reflect.TypeFor[sentRecord](): {"V", "AgencyID", "ProviderID", "At", "Attempt", "LatencyMS", "Step", "Round", "ContactID",
+			"AlertID", "Rule", "Kind", "IntentID", "CaseRef", "Channel", "Outcome", "ErrorClass", "ErrorCode", "Error", "Operator",
+			"NoteID", "NoteSHA256", "NoteLength", "Silence"},
+	}
+	for typ, names := range frozen {
+		if typ.NumField() < len(names) {
+			t.Fatalf("%s has %d fields, stored records have %d", typ, typ.NumField(), len(names))
+		}
+		for i, n := range names {
+			if typ.Field(i).Name != n {
+				t.Errorf("%s field %d is %s, stored records have %s there", typ, i, typ.Field(i).Name, n)
+			}
+		}
+	}
+	numbered := []event.Type{"case.opened", "risk.assessed", "incident.reported", "checkin.recorded",
+		"protection_order.issued", "protection_order.expired", "breach.reported", "penitentiary.release",
+		"device.alarm", "case.relocated", "case.closed", "case.reactivated",
+		"checkin.missed", "reassessment.overdue", "escalation.timeout", "escalation.acknowledged"}
+	if !slices.Equal(recEventTypes[:min(len(recEventTypes), len(numbered))], numbered) {
+		t.Errorf("event type numbers %v, stored records have %v", recEventTypes, numbered)
+	}
+	// A stored record of every kind of field reads as it was written.
+	stored := `[3,"r","high","tpl","ev-1",2,-1500.000250,["13047","13","CM"],"unit","K7Q2MX",1773133200000,300000,["a","b"],"pref","alto",true,"acknowledged",1,2,1773133100000,"medio",[0],"ag","1773133260000","sms","op",["m1"],600000000000,3,1773133000000,["28079","28","MD"],"punit","rel",true,"alert-2","C-2","sk"]`
+	stored = strings.Replace(stored, `"1773133260000"`, `1773133260000`, 1)
+	got, err := decodeEscalation("C-1", "a1", []byte(stored))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := time.UnixMilli(1773133200000).UTC()
+	want := &Escalation{ID: "a1", CaseRef: "C-1", AckCode: "K7Q2MX", State: EscAcked, Step: 1, Round: 2,
+		OpenedAt: opened, DueAt: opened.Add(5 * time.Minute), Notified: []string{"a", "b"}, Skipped: []int{0},
+		LastCheckin: time.UnixMilli(1773133100000).UTC(), AckedBy: "ag", AckedAt: time.UnixMilli(1773133260000).UTC(),
+		AckVia: "sms", AckedOperator: "op", Merged: []string{"m1"}, PolicyRef: "pref",
+		Alert: rules.Alert{ID: "alert-2", CaseID: "C-2", Rule: "r", Severity: "high", Critical: true, Template: "tpl",
+			SuppressKey: "sk", SuppressFor: rules.Duration(10 * time.Minute), Unrouted: true, EventID: "ev-1",
+			EventType: event.RiskAssessed, OccurredAt: opened.Add(-1500000250 * time.Nanosecond), Level: event.Alto, PrevLevel: event.Medio,
+			Route: rules.RouteContext{Jurisdiction: event.Jurisdiction{Municipality: "13047", Province: "13", Region: "CM"}, ResponsibleUnit: "unit",
+				PreviousJurisdiction: event.Jurisdiction{Municipality: "28079", Province: "28", Region: "MD"}, PreviousUnit: "punit", ReleaseDestination: "rel"},
+			Missed: 3, MissedSince: time.UnixMilli(1773133000000).UTC()}}
+	wj, _ := json.Marshal(want)
+	gj, _ := json.Marshal(got)
+	if string(wj) != string(gj) {
+		t.Fatalf("stored record read as\n%s\nwant\n%s", gj, wj)
+	}
+}
+
+// Malformed times and spans, and event type numbers out of the table, are
+// errors, never a panic or a different time (from the independent review).
+func TestRecordNumbersStrict(t *testing.T) {
+	for _, bad := range []string{`--5`, `+5`, `5.-00001`, `5.1`, `9300000000000`, `-9300000000000`, `1e3`, ``} {
+		var d recSpan
+		if err := d.UnmarshalJSON([]byte(bad)); err == nil {
+			t.Errorf("span %q read as %d without an error", bad, d)
+		}
+	}
+	for _, bad := range []string{`-5`, `+5`, `5.-00001`, `9300000000000`} {
+		var tm recTime
+		if err := tm.UnmarshalJSON([]byte(bad)); err == nil {
+			t.Errorf("time %q read as %v without an error", bad, time.Time(tm))
+		}
+	}
+	for _, d := range []recSpan{math.MinInt64, math.MaxInt64, -1, 1, 0, -1500000250} {
+		b, _ := d.MarshalJSON()
+		var got recSpan
+		if err := got.UnmarshalJSON(b); err != nil || got != d {
+			t.Errorf("span %d written %s read as %d (%v)", d, b, got, err)
+		}
+	}
+	for _, n := range []string{"-1", "0.5", "17", "-9223372036854775808"} {
+		rec := `[3,"r",null,null,"ev",` + n + `]`
+		if _, err := decodeEscalation("C-1", "a1", []byte(rec)); err == nil {
+			t.Errorf("record %s read without an error", rec)
+		}
+	}
+}
+
+// An escalation's own times are in UTC and whole milliseconds whatever
+// the process's zone, so the record writes them as short spans.
+func TestEscalationTimesUTC(t *testing.T) {
+	madrid, err := time.LoadLocation("Europe/Madrid")
+	if err != nil {
+		t.Skip(err)
+	}
+	now := time.Date(2026, 3, 10, 10, 0, 0, 123456789, madrid)
+	due := dueAt(rules.PolicyStep{AckWithin: rules.Duration(5 * time.Minute)}, now)
+	if opened := escTime(now); opened.Location() != time.UTC || due.Location() != time.UTC || !opened.Equal(now.Truncate(time.Millisecond)) ||
+		due.Sub(opened) != 5*time.Minute {
+		t.Fatalf("opened %v, due %v, want UTC to the millisecond, 5 min apart", opened, due)
 	}
 }

@@ -55,7 +55,7 @@ func (l *Ladder) Open(ctx context.Context, opened []openedAlert, now time.Time) 
 			return err
 		}
 		e := &Escalation{ID: o.alert.ID, CaseRef: o.alert.CaseID, Alert: o.alert, AckCode: o.ackCode,
-			State: EscOpen, OpenedAt: now.Truncate(time.Millisecond), Notified: agencies(nil, o.intents), LastCheckin: o.lastCheckin}
+			State: EscOpen, OpenedAt: escTime(now), Notified: agencies(nil, o.intents), LastCheckin: o.lastCheckin}
 		if len(o.intents) == 0 {
 			e.Skipped = append(e.Skipped, 0)
 			if err := l.advance(ctx, e, now); err != nil {
@@ -244,7 +244,7 @@ func (l *Ladder) Ack(ctx context.Context, caseRef, alertID, agency, via, operato
 	if err := l.Writer.WriteMessages(ctx, m); err != nil {
 		return fmt.Errorf("publish acknowledgement: %w", err)
 	}
-	e.State, e.AckedBy, e.AckedAt, e.AckVia, e.DueAt = EscAcked, agency, now.Truncate(time.Millisecond), via, time.Time{}
+	e.State, e.AckedBy, e.AckedAt, e.AckVia, e.DueAt = EscAcked, agency, escTime(now), via, time.Time{}
 	e.AckedOperator = operator
 	l.Log.WithFields(logrus.Fields{"alert_id": e.ID, "case_ref": e.CaseRef, "agency": agency, "via": via, "operator": operator}).Info("escalation acknowledged")
 	return l.Store.Save(ctx, e)
@@ -350,15 +350,19 @@ func (l *Ladder) write(ctx context.Context, intents []Intent) error {
 	return nil
 }
 
-// dueAt is when step st's wait ends, to the millisecond: the escalation's
-// own times (opened, due, acknowledged) are kept to the millisecond, as
-// their timers are scored, so its record carries no fraction of one.
+// dueAt is when step st's wait ends (escTime).
 func dueAt(st rules.PolicyStep, now time.Time) time.Time {
 	if st.AckWithin <= 0 {
 		return time.Time{}
 	}
-	return now.Add(st.AckWithin.Std()).Truncate(time.Millisecond)
+	return escTime(now.Add(st.AckWithin.Std()))
 }
+
+// escTime is an escalation's own time (opened, due, acknowledged): in UTC
+// and to the millisecond, as its timers are scored, so that its record
+// writes it as a short span from the opening whatever the process's zone
+// (a time with an offset is written in full).
+func escTime(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
 
 func agencies(have []string, intents []Intent) []string {
 	for _, in := range intents {
