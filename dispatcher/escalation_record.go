@@ -178,19 +178,10 @@ func spanFrom(base, t time.Time) (recSpan, bool) {
 }
 
 func (d recSpan) MarshalJSON() ([]byte, error) {
-	ns := int64(d)
-	b := strconv.AppendInt(nil, ns/1e6, 10)
-	sub := ns % 1e6
-	if sub < 0 {
-		sub = -sub
-		if ns/1e6 == 0 {
-			b = append([]byte{'-'}, b...)
-		}
+	if d < 0 {
+		return appendMillis([]byte{'-'}, -uint64(d)), nil // -uint64 of math.MinInt64 is 2^63
 	}
-	if sub != 0 {
-		b = fmt.Appendf(b, ".%06d", sub)
-	}
-	return b, nil
+	return appendMillis(nil, uint64(d)), nil
 }
 
 func (d *recSpan) UnmarshalJSON(b []byte) error {
@@ -341,12 +332,16 @@ func (t recTime) MarshalJSON() ([]byte, error) {
 	if _, off := tt.Zone(); off != 0 || tt.Year() < 1970 || tt.Year() > 2261 {
 		return tt.MarshalJSON()
 	}
-	ns := tt.UnixNano()
-	s := strconv.FormatInt(ns/1e6, 10)
+	return appendMillis(nil, uint64(tt.UnixNano())), nil
+}
+
+// appendMillis writes ns nanoseconds as parseMillis reads them.
+func appendMillis(b []byte, ns uint64) []byte {
+	b = strconv.AppendUint(b, ns/1e6, 10)
 	if sub := ns % 1e6; sub != 0 {
-		s += fmt.Sprintf(".%06d", sub)
+		b = fmt.Appendf(b, ".%06d", sub)
 	}
-	return []byte(s), nil
+	return b
 }
 
 func (t *recTime) UnmarshalJSON(b []byte) error {
