@@ -169,7 +169,7 @@ func valueOr[T any](p *T, def T) T {
 }
 
 // decodeSent reads the sent-marker of intent in and channel in any form:
-// compact (version 3 or 2) or the Result's own JSON written by earlier
+// compact (version 4, 3 or 2) or the Result's own JSON written by earlier
 // versions. A marker that does not decode is an error, never "not sent".
 func decodeSent(in Intent, channel string, b []byte) (Result, error) {
 	var rec sentRecord
