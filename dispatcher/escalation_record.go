@@ -21,10 +21,9 @@ import (
 // positional record (positional.go: `[3,"rule",...]`), with the event
 // type as its number and the event's and due times as spans from the
 // opening (compact): about 175 bytes for an open escalation, which Redis
-// keeps in a 192-byte allocation;
-// version 2, written with REDIS_WRITE_FORMAT=previous, is a JSON object
-// with one-or-two-letter field names (about 280 bytes: a 320-byte
-// allocation). Records written by earlier versions (the Escalation
+// keeps in a 192-byte allocation. Version 2, written with
+// REDIS_WRITE_FORMAT=previous, is a JSON object with one-or-two-letter
+// field names (about 280 bytes: a 320-byte allocation). Records written by earlier versions (the Escalation
 // struct's own JSON, with the policy inline or by reference) are still
 // read: decodeEscalation tells them apart by what opens them.
 //
