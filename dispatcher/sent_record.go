@@ -66,8 +66,9 @@ type sentRecord struct {
 	At         recTime `json:"t,omitzero"`
 	Attempt    int     `json:"n,omitempty"`
 	// LatencyMS: in version 4 written only when it is not latencyOf the
-	// intent and At, nil meaning that; in versions 2 and 3 written unless
-	// 0, nil meaning 0.
+	// intent and At or the intent id does not hash the step (idSays), nil
+	// meaning latencyOf; in versions 2 and 3 written unless 0, nil meaning
+	// 0.
 	LatencyMS *int64  `json:"l,omitempty"`
 	Step      *int    `json:"s,omitempty"`
 	Round     *int    `json:"rn,omitempty"`
@@ -120,6 +121,10 @@ func encodeSent(in Intent, channel string, r Result, f WriteFormat) ([]byte, err
 		rec.LatencyMS = unlessZero(r.LatencyMS)
 	case idSays(in):
 		rec.Step, rec.Round = differs(r.Step, in.Step), differs(r.Round, in.Round)
+	default:
+		// Intents that share an id without its hashing them (a notice's)
+		// may carry another event time: the latency is kept as written.
+		rec.LatencyMS = &r.LatencyMS
 	}
 	var b []byte
 	var err error

@@ -220,14 +220,17 @@ func markerObject(t *testing.T, raw string) string {
 
 // Every notice of an alert to one contact shares its id (NoticeID) but
 // carries the step and round of the intent whose failure caused it: the
-// marker keeps them, so a replay of a later notice re-emits the first
+// marker keeps them, and the latency (from the second review), so a replay of a later notice re-emits the first
 // send as it was (from the independent review).
 func TestSentRecordKeepsTheStepOfANotice(t *testing.T) {
 	first := testIntent(NoticeID("a1", "cc-1"))
 	first.Kind, first.AlertID, first.Step, first.Round, first.AgencyID, first.ContactID = KindNotice, "a1", 0, 0, "cc", "cc-1"
+	first.OccurredAt = time.UnixMilli(1796080299011).UTC()
 	second := first
 	second.Step, second.Round = 2, 1
+	second.OccurredAt = first.OccurredAt.Add(200 * time.Millisecond) // another step's failure
 	r := resultFor(first, "sms", 1, OutcomeSent, time.UnixMilli(1796080300011).UTC())
+	r.LatencyMS = latencyOf(first, r.At) // as the send path writes it
 	b, err := encodeSent(first, "sms", r, WriteCurrent)
 	if err != nil {
 		t.Fatal(err)
