@@ -220,8 +220,8 @@ func markerObject(t *testing.T, raw string) string {
 
 // Every notice of an alert to one contact shares its id (NoticeID) but
 // carries the step and round of the intent whose failure caused it: the
-// marker keeps them, and the latency (from the second review), so a replay of a later notice re-emits the first
-// send as it was (from the independent review).
+// marker keeps them and the latency, so a replay of a later notice
+// re-emits the first send as it was (from the independent reviews).
 func TestSentRecordKeepsTheStepOfANotice(t *testing.T) {
 	first := testIntent(NoticeID("a1", "cc-1"))
 	first.Kind, first.AlertID, first.Step, first.Round, first.AgencyID, first.ContactID = KindNotice, "a1", 0, 0, "cc", "cc-1"
