@@ -535,6 +535,23 @@ func TestByIDReportsARedisErrorAsAnError(t *testing.T) {
 	}
 }
 
+// The same in ByID's second round trip (the candidate codes past the
+// hashed ones, read only when none of those names the escalation): an
+// id none names, with one of those keys failing, is an error, not "no
+// such escalation".
+func TestByIDSecondRoundTripErrorIsAnError(t *testing.T) {
+	e := newAckEnv(t)
+	const unknown = "00000000000000f9"
+	rest := ackCodeCandidate(e.store.codeAlphabet, e.store.codeLen, unknown, ackCodeHashed)
+	if _, err := e.store.ByID(context.Background(), unknown); !errors.Is(err, ErrNoEscalation) {
+		t.Fatalf("ByID of an unknown id: %v, want no such escalation", err)
+	}
+	e.store.rdb.AddHook(failGetHook{key: ackCodeKey(rest)})
+	if _, err := e.store.ByID(context.Background(), unknown); err == nil || errors.Is(err, ErrNoEscalation) {
+		t.Fatalf("ByID with a second-round code key failing: %v, want an error other than no such escalation", err)
+	}
+}
+
 // cmdCounter counts the Redis commands that touch escalation data (not
 // a connection's handshake).
 type cmdCounter struct{ n atomic.Int64 }

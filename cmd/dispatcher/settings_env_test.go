@@ -42,3 +42,31 @@ func TestSettingsRefuseUnreadableEnvironment(t *testing.T) {
 		t.Errorf("default write format %v, want current", s.writeFormat)
 	}
 }
+
+// The flag is read as the variable is: previous and current are taken,
+// and anything else stops the parse with the flag's name and what it
+// wants (and overrides a good REDIS_WRITE_FORMAT).
+func TestRedisWriteFormatFlag(t *testing.T) {
+	parse := func(env string, args ...string) (settings, error) {
+		t.Helper()
+		var s settings
+		fs := newFlagSet("run", "", io.Discard)
+		s.register(fs, func(k string) string {
+			if k == "REDIS_WRITE_FORMAT" {
+				return env
+			}
+			return ""
+		}, settings{stages: "decide,deliver"})
+		return s, fs.Parse(args)
+	}
+	if s, err := parse("", "--redis-write-format", "previous"); err != nil || s.writeFormat != dispatcher.WritePrevious {
+		t.Fatalf("--redis-write-format previous: %v, format %v", err, s.writeFormat)
+	}
+	if s, err := parse("previous", "--redis-write-format", "current"); err != nil || s.writeFormat != dispatcher.WriteCurrent {
+		t.Fatalf("the flag over the variable: %v, format %v", err, s.writeFormat)
+	}
+	_, err := parse("previous", "--redis-write-format", "bogus")
+	if err == nil || !strings.Contains(err.Error(), "redis-write-format") || !strings.Contains(err.Error(), "want current or previous") {
+		t.Fatalf("--redis-write-format bogus: %v, want it refused", err)
+	}
+}
