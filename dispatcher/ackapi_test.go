@@ -497,36 +497,13 @@ func TestByIDFindsAFinishedEscalationWhoseCodeWasReused(t *testing.T) {
 	}
 }
 
-// failGetHook fails, inside pipelines, every GET of one key (a node that
-// times out) and returns the first error, as go-redis does.
-type failGetHook struct{ key string }
-
-func (h failGetHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
-func (h failGetHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (h failGetHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		_ = next(ctx, cmds)
-		for _, c := range cmds {
-			if a := c.Args(); len(a) == 2 && a[0] == "get" && a[1] == h.key {
-				c.SetErr(errors.New("i/o timeout"))
-			}
-		}
-		for _, c := range cmds {
-			if c.Err() != nil {
-				return c.Err()
-			}
-		}
-		return nil
-	}
-}
-
 // A Redis error on the key that names an escalation is an error (the ack
 // API answers 503, to be retried), never "no such escalation" (404, which
 // an agency would not retry). From the independent review.
 func TestByIDReportsARedisErrorAsAnError(t *testing.T) {
 	e := newAckEnv(t)
 	esc := e.escalation(t, nil)
-	e.store.rdb.AddHook(failGetHook{key: ackCodeKey(esc.AckCode)})
+	e.store.rdb.AddHook(failCmdHook{name: "get", key: ackCodeKey(esc.AckCode)})
 	if _, err := e.store.ByID(context.Background(), esc.ID); err == nil || errors.Is(err, ErrNoEscalation) {
 		t.Fatalf("ByID with its code key failing: %v, want an error other than no such escalation", err)
 	}
@@ -546,7 +523,7 @@ func TestByIDSecondRoundTripErrorIsAnError(t *testing.T) {
 	if _, err := e.store.ByID(context.Background(), unknown); !errors.Is(err, ErrNoEscalation) {
 		t.Fatalf("ByID of an unknown id: %v, want no such escalation", err)
 	}
-	e.store.rdb.AddHook(failGetHook{key: ackCodeKey(rest)})
+	e.store.rdb.AddHook(failCmdHook{name: "get", key: ackCodeKey(rest)})
 	if _, err := e.store.ByID(context.Background(), unknown); err == nil || errors.Is(err, ErrNoEscalation) {
 		t.Fatalf("ByID with a second-round code key failing: %v, want an error other than no such escalation", err)
 	}

@@ -531,8 +531,7 @@ func TestRecordLayoutsFrozen(t *testing.T) {
 		t.Errorf("event type numbers %v, stored records have %v", recEventTypes, numbered)
 	}
 	// A stored record of every kind of field reads as it was written.
-	stored := `[3,"r","high","tpl","ev-1",2,-1500.000250,["13047","13","CM"],"unit","K7Q2MX",1773133200000,300000,["a","b"],"pref","alto",true,"acknowledged",1,2,1773133100000,"medio",[0],"ag","1773133260000","sms","op",["m1"],600000000000,3,1773133000000,["28079","28","MD"],"punit","rel",true,"alert-2","C-2","sk"]`
-	stored = strings.Replace(stored, `"1773133260000"`, `1773133260000`, 1)
+	stored := `[3,"r","high","tpl","ev-1",2,-1500.000250,["13047","13","CM"],"unit","K7Q2MX",1773133200000,300000,["a","b"],"pref","alto",true,"acknowledged",1,2,1773133100000,"medio",[0],"ag",1773133260000,"sms","op",["m1"],600000000000,3,1773133000000,["28079","28","MD"],"punit","rel",true,"alert-2","C-2","sk"]`
 	got, err := decodeEscalation("C-1", "a1", []byte(stored))
 	if err != nil {
 		t.Fatal(err)
@@ -588,10 +587,7 @@ func TestRecordNumbersStrict(t *testing.T) {
 // An escalation's own times are in UTC and whole milliseconds whatever
 // the process's zone, so the record writes them as short spans.
 func TestEscalationTimesUTC(t *testing.T) {
-	madrid, err := time.LoadLocation("Europe/Madrid")
-	if err != nil {
-		t.Skip(err)
-	}
+	madrid := time.FixedZone("CET", 3600) // Europe/Madrid in March
 	now := time.Date(2026, 3, 10, 10, 0, 0, 123456789, madrid)
 	due := dueAt(rules.PolicyStep{AckWithin: rules.Duration(5 * time.Minute)}, now)
 	if opened := escTime(now); opened.Location() != time.UTC || due.Location() != time.UTC || !opened.Equal(now.Truncate(time.Millisecond)) ||

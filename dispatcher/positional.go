@@ -31,21 +31,24 @@ var (
 // appendPositional writes rec (a struct) as a positional record.
 func appendPositional(b []byte, rec any) ([]byte, error) {
 	v := reflect.ValueOf(rec)
-	last := 0
+	if v.NumField() > 64 {
+		return nil, fmt.Errorf("%s: more than 64 fields", v.Type())
+	}
+	var filled uint64 // bit i: field i is filled
 	for i := 1; i < v.NumField(); i++ {
 		if !emptyField(v.Field(i)) {
-			last = i
+			filled |= 1 << i
 		}
 	}
 	b = append(b, '[')
 	b = strconv.AppendInt(b, v.Field(0).Int(), 10)
-	for i := 1; i <= last; i++ {
+	for i := 1; filled>>i != 0; i++ {
 		b = append(b, ',')
-		f := v.Field(i)
-		if emptyField(f) {
+		if filled&(1<<i) == 0 {
 			b = append(b, "null"...)
 			continue
 		}
+		f := v.Field(i)
 		var err error
 		if b, err = appendField(b, f); err != nil {
 			return nil, fmt.Errorf("field %s: %w", v.Type().Field(i).Name, err)

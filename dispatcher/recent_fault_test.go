@@ -11,7 +11,7 @@ import (
 )
 
 // failCmdHook fails, inside pipelines, every command name on key (a node
-// that times out), returning the first error as go-redis does.
+// that times out) and returns the first error, as go-redis does.
 type failCmdHook struct{ name, key string }
 
 func (h failCmdHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
@@ -25,7 +25,7 @@ func (h failCmdHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 			}
 		}
 		for _, c := range cmds {
-			if c.Err() != nil && c.Err() != redis.Nil {
+			if c.Err() != nil {
 				return c.Err()
 			}
 		}

@@ -180,12 +180,8 @@ func decodeSent(in Intent, channel string, b []byte) (Result, error) {
 	var rec sentRecord
 	switch {
 	case len(b) > 0 && b[0] == '[':
-		v, err := decodePositional(b, &rec)
-		if err != nil {
+		if _, err := decodePositional(b, &rec); err != nil { // its version is checked below
 			return Result{}, fmt.Errorf("decode sent-marker of intent %s: %w", in.ID, err)
-		}
-		if v != sentRecordVersion {
-			return Result{}, fmt.Errorf("decode sent-marker of intent %s: record version %d unknown to this version", in.ID, v)
 		}
 	case versioned(b, sentRecordPrefix):
 		if err := json.Unmarshal(b, &rec); err != nil {

@@ -314,7 +314,7 @@ func TestSentRecordUndecodableIsAnError(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
 	ctx := context.Background()
 	s := &deliveryState{rdb: rdb, ttl: time.Hour}
-	for i, raw := range []string{`{not json`, `{"kind":4,"a":"x"}`, `{"kind":2,"t":"yesterday"}`, `{"kind":2,"n":"one"}`, `{"intent_id":7}`} {
+	for i, raw := range []string{`{not json`, `{"kind":4,"a":"x"}`, `{"kind":2,"t":"yesterday"}`, `{"kind":2,"n":"one"}`, `{"intent_id":7}`, `[5,"g"]`, `[3,"g"]`, `[4,7]`} {
 		in := testIntent("bad-" + string(rune('a'+i)))
 		rdb.Set(ctx, sentKey(in.CaseRef, in.ID, "sms"), raw, time.Hour)
 		if r, err := s.sent(ctx, in, "sms"); err == nil || !strings.Contains(err.Error(), "sent-marker") {
