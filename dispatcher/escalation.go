@@ -55,9 +55,17 @@ type Escalation struct {
 	// Merged lists the critical alerts (ids) merged into this escalation
 	// while it was open and unacknowledged: they paged nobody themselves.
 	Merged []string `json:"merged,omitempty"`
-	// PolicyRef names the alert's policy snapshot as stored: the record
-	// keeps a reference, not a copy (see EscalationStore.Save).
+	// PolicyRef names the alert's policy snapshot as stored by records
+	// of version 3 and before (and by REDIS_WRITE_FORMAT=previous): the
+	// record keeps a reference, not a copy (see EscalationStore.Save).
 	PolicyRef string `json:"policy_ref,omitempty"`
+
+	// profileRef names the profile a version 4 record refers to (set by
+	// decodeEscalation until EscalationStore.decode resolves it, and by
+	// Save for encodeEscalation); defaultSuppress says the record left
+	// the suppression key out: it is the one the profile's rule makes.
+	profileRef      string
+	defaultSuppress bool
 }
 
 // Redis keys of escalations and timers (see docs/architecture.md), each a
@@ -180,9 +188,10 @@ return 0`)
 type EscalationStore struct {
 	rdb redis.UniversalClient
 	ttl time.Duration // how long a finished escalation is kept
-	// policies caches the policy snapshots read or written (ref →
-	// rules.PolicySnapshot): they never change once stored.
-	policies sync.Map
+	// snapshots caches the policy snapshots and escalation profiles read
+	// or written (Redis key → rules.PolicySnapshot or escProfile): they
+	// never change once stored.
+	snapshots sync.Map
 	// codeAlphabet and codeLen shape the ack codes (tests shrink them to
 	// force collisions).
 	codeAlphabet string
@@ -222,8 +231,15 @@ func (s *EscalationStore) decode(ctx context.Context, caseRef, alertID string, b
 	if err != nil {
 		return nil, err
 	}
+	if e.profileRef != "" {
+		p, err := loadSnapshot[escProfile](ctx, s, profileKey(e.profileRef), "escalation profile")
+		if err != nil {
+			return nil, fmt.Errorf("escalation %s: %w", alertID, err)
+		}
+		p.apply(e)
+	}
 	if e.PolicyRef != "" {
-		p, err := s.policy(ctx, e.PolicyRef)
+		p, err := loadSnapshot[rules.PolicySnapshot](ctx, s, policyKey(e.PolicyRef), "policy snapshot")
 		if err != nil {
 			return nil, fmt.Errorf("escalation %s: %w", alertID, err)
 		}
@@ -232,6 +248,40 @@ func (s *EscalationStore) decode(ctx context.Context, caseRef, alertID string, b
 	return e, nil
 }
 
+// An escalation's profile is what it shares with every escalation of the
+// same rule and policy snapshot: the rule's id, severity, template and
+// flags, and the snapshot. A version 4 record refers to it
+// (escprofile:<ref>, stored once like a policy snapshot) instead of
+// holding it: about 40 bytes of each record, which brings a typical
+// open escalation's record into a 160-byte allocation (issue 9).
+type escProfile struct {
+	Rule        string               `json:"rule"`
+	Severity    string               `json:"severity,omitempty"`
+	Critical    bool                 `json:"critical,omitempty"`
+	Template    string               `json:"template,omitempty"`
+	SuppressFor rules.Duration       `json:"suppress_for,omitempty"`
+	Policy      rules.PolicySnapshot `json:"policy"`
+}
+
+func profileOf(a rules.Alert) escProfile {
+	return escProfile{Rule: a.Rule, Severity: a.Severity, Critical: a.Critical, Template: a.Template,
+		SuppressFor: a.SuppressFor, Policy: a.Policy}
+}
+
+// apply puts the profile's fields back into e's alert, and the
+// suppression key the record left out.
+func (p escProfile) apply(e *Escalation) {
+	a := &e.Alert
+	a.Rule, a.Severity, a.Critical, a.Template = p.Rule, p.Severity, p.Critical, p.Template
+	a.SuppressFor, a.Policy = p.SuppressFor, p.Policy
+	if e.defaultSuppress {
+		a.SuppressKey = defaultSuppressKey(*a)
+	}
+	e.profileRef, e.defaultSuppress = "", false
+}
+
+func profileKey(ref string) string { return "escprofile:" + ref }
+
 // Policy snapshots are stored once each under policy:<ref>, ref being a
 // hash of the snapshot's JSON, and escalations refer to them: with a
 // million open escalations of a handful of policies this is most of an
@@ -239,36 +289,46 @@ func (s *EscalationStore) decode(ctx context.Context, caseRef, alertID string, b
 // configuration version).
 func policyKey(ref string) string { return "policy:" + ref }
 
-// policyRef is the reference of a snapshot: its JSON and 16 hex digits of
-// its SHA-256.
+// policyRef is the reference of a policy snapshot: its JSON and 16 hex
+// digits of its SHA-256.
 func policyRef(p rules.PolicySnapshot) (ref string, raw []byte, err error) {
-	raw, err = json.Marshal(p)
-	if err != nil {
+	if ref, raw, err = snapshotRef(p); err != nil {
 		return "", nil, fmt.Errorf("encode policy snapshot %s: %w", p.ID, err)
+	}
+	return ref, raw, nil
+}
+
+// snapshotRef is the reference of an immutable value stored once: its
+// JSON and 16 hex digits of its SHA-256.
+func snapshotRef(v any) (ref string, raw []byte, err error) {
+	raw, err = json.Marshal(v)
+	if err != nil {
+		return "", nil, err
 	}
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:8]), raw, nil
 }
 
-// policy reads a snapshot by reference, from the cache or Redis. A
-// missing one is an error: the escalation cannot climb without it.
-func (s *EscalationStore) policy(ctx context.Context, ref string) (rules.PolicySnapshot, error) {
-	if p, ok := s.policies.Load(ref); ok {
-		return p.(rules.PolicySnapshot), nil
+// loadSnapshot reads an immutable value stored once (a policy snapshot,
+// an escalation profile) from the cache or Redis. A missing one is an
+// error: the escalation cannot climb without it.
+func loadSnapshot[T any](ctx context.Context, s *EscalationStore, key, what string) (T, error) {
+	var v T
+	if c, ok := s.snapshots.Load(key); ok {
+		return c.(T), nil
 	}
-	b, err := s.rdb.Get(ctx, policyKey(ref)).Bytes()
+	b, err := s.rdb.Get(ctx, key).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return rules.PolicySnapshot{}, fmt.Errorf("policy snapshot %s is missing from Redis", ref)
+		return v, fmt.Errorf("%s %s is missing from Redis", what, key)
 	}
 	if err != nil {
-		return rules.PolicySnapshot{}, fmt.Errorf("read policy snapshot %s: %w", ref, err)
+		return v, fmt.Errorf("read %s %s: %w", what, key, err)
 	}
-	var p rules.PolicySnapshot
-	if err := json.Unmarshal(b, &p); err != nil {
-		return rules.PolicySnapshot{}, fmt.Errorf("decode policy snapshot %s: %w", ref, err)
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, fmt.Errorf("decode %s %s: %w", what, key, err)
 	}
-	s.policies.Store(ref, p)
-	return p, nil
+	s.snapshots.Store(key, v)
+	return v, nil
 }
 
 // ByRef reads an escalation by its "case|alert" reference.
@@ -609,21 +669,13 @@ func (s *EscalationStore) OpenForCase(ctx context.Context, caseRef string) ([]*E
 // meanwhile is harmless: an index or timer naming a missing or older
 // record is skipped by its readers (ByRef, Timeout's step check).
 func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
-	rec := *e // the record refers to its policy snapshot, stored once
-	pref, praw, err := policyRef(e.Alert.Policy)
-	if err != nil {
-		return err
-	}
-	rec.PolicyRef, rec.Alert.Policy = pref, rules.PolicySnapshot{}
-	b, err := encodeEscalation(&rec, s.Format)
+	global := s.rdb.Pipeline()
+	b, err := s.encode(ctx, global, e)
 	if err != nil {
 		return err
 	}
 	ref := EscRef(e.CaseRef, e.ID)
 	ttl := s.ttl.Milliseconds()
-	global := s.rdb.Pipeline()
-	global.SetNX(ctx, policyKey(pref), praw, 0)
-	s.policies.Store(pref, e.Alert.Policy)
 	if e.State == EscOpen {
 		if s.Format == WritePrevious { // what the release before reads
 			global.Set(ctx, escIdxKey(e.ID), e.CaseRef, s.ttl)
@@ -674,6 +726,38 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 		return fmt.Errorf("save escalation %s: %w", e.ID, err)
 	}
 	return nil
+}
+
+// encode writes e's record, and queues on pipe the write of what it refers
+// to: its profile (version 4) or, for the release before, its policy
+// snapshot (version 2), each stored once.
+func (s *EscalationStore) encode(ctx context.Context, pipe redis.Pipeliner, e *Escalation) ([]byte, error) {
+	rec := *e
+	rec.PolicyRef, rec.Alert.Policy = "", rules.PolicySnapshot{}
+	var snap any = e.Alert.Policy
+	key := ""
+	if s.Format == WritePrevious {
+		ref, raw, err := policyRef(e.Alert.Policy)
+		if err != nil {
+			return nil, err
+		}
+		rec.PolicyRef, key = ref, policyKey(ref)
+		pipe.SetNX(ctx, key, raw, 0)
+	} else {
+		p := profileOf(e.Alert)
+		ref, raw, err := snapshotRef(p)
+		if err != nil {
+			return nil, fmt.Errorf("encode escalation profile of %s: %w", e.ID, err)
+		}
+		rec.profileRef, key, snap = ref, profileKey(ref), p
+		pipe.SetNX(ctx, key, raw, 0)
+	}
+	b, err := encodeEscalation(&rec, s.Format)
+	if err != nil {
+		return nil, err
+	}
+	s.snapshots.Store(key, snap)
+	return b, nil
 }
 
 // addRecent adds an escalation to the history set, trimming the member's

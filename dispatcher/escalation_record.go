@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,11 +18,15 @@ import (
 // An escalation record (case:{C}:esc:<alert>) is written in a compact
 // form: times as Unix milliseconds, and nothing the key already says (the
 // escalation and alert ids, the case). With a million open escalations
-// its size is most of Redis's memory (issue 9). Version 3 is a
-// positional record (positional.go: `[3,"rule",...]`), with the event
-// type as its number and the event's and due times as spans from the
-// opening (compact): about 175 bytes for an open escalation, which Redis
-// keeps in a 192-byte allocation. Version 2, written with
+// its size is most of Redis's memory (issue 9). Version 4 is a
+// positional record (positional.go: `[4,"event-id",...]`, escRecord4),
+// with the event type as its number and the event's and due times as
+// spans from the opening (compact), and what the escalation shares with
+// others of its rule (the rule, severity, template, flags and policy
+// snapshot) by reference to its profile (escProfile): about 135 bytes
+// for an open escalation, which Redis keeps in a 160-byte allocation.
+// Version 3 (still read) held the rule's fields itself and referred to
+// the policy snapshot alone: about 175 bytes. Version 2, written with
 // REDIS_WRITE_FORMAT=previous, is a JSON object with one-or-two-letter
 // field names (about 280 bytes: a 320-byte allocation). Records written by earlier versions (the Escalation
 // struct's own JSON, with the policy inline or by reference) are still
@@ -35,7 +40,8 @@ import (
 // with no state, which it would take for finished and skip its timeout.
 // Given version 3, an array, every earlier version fails the same way.
 const (
-	escRecordVersion = 3
+	escRecordVersion = 4
+	escRecordV3      = 3
 	escRecordV2      = 2
 )
 
@@ -51,10 +57,11 @@ func versioned(b, prefix []byte) bool {
 	return bytes.HasPrefix(b, prefix) && len(b) > len(prefix) && b[len(prefix)] >= '0' && b[len(prefix)] <= '9'
 }
 
-// escRecord is the compact record. Every field of Escalation and of
-// rules.Alert has its place here (TestEscalationRecordRoundTrip fills
-// each one through reflection and reads it back), except the policy
-// snapshot, which is stored once by reference (PolicyRef).
+// escRecord is the compact record of versions 2 and 3, and what version
+// 4 is read into. Every field of Escalation and of rules.Alert has its
+// place here (TestEscalationRecordRoundTrip fills each one through
+// reflection and reads it back), except the policy snapshot, which is
+// stored once by reference (PolicyRef).
 type escRecord struct {
 	V int `json:"id"` // the format version: see escRecordVersion
 	// Version 3 writes the fields in this order (positional.go): the ones
@@ -107,6 +114,95 @@ type escRecord struct {
 	EventType  event.Type `json:"et,omitempty"`
 	OccurredAt recTime    `json:"oc,omitzero"`
 	DueAt      recTime    `json:"d,omitzero"`
+}
+
+// escRecord4 is version 4's positional layout: escRecord's fields of the
+// same names and types, less those the escalation's profile holds (Rule,
+// Severity, Template, Critical, SuppressFor and the policy snapshot,
+// PolicyRef), with Profile, the profile's reference, in their place. The
+// levels are their numbers (event.Level: 1 bajo to 4 extremo), and a
+// notified agency that is the alert's responsible unit is written "".
+// The fields an open escalation fills come first; new fields go at the
+// end.
+type escRecord4 struct {
+	V             int
+	EventID       string
+	Event         recEvent
+	Occurred      *recSpan
+	Place         recPlace
+	Unit          string
+	AckCode       string
+	OpenedAt      recTime
+	Due           *recSpan
+	Notified      []string
+	Profile       string
+	Level         int8
+	State         string
+	Step          int
+	Round         int
+	LastCheckin   recTime
+	PrevLevel     int8
+	Skipped       []int
+	AckedBy       string
+	AckedAt       recTime
+	AckVia        string
+	AckedOperator string
+	Merged        []string
+	Missed        int
+	MissedSince   recTime
+	PrevPlace     recPlace
+	PrevUnit      string
+	ReleaseTo     string
+	Unrouted      bool
+	AlertID       *string
+	AlertCase     *string
+	SuppressKey   *string
+	EventType     event.Type
+	OccurredAt    recTime
+	DueAt         recTime
+}
+
+// copyFields sets each field of the struct dst points to from the field
+// of src (a struct) with the same name and type; other fields are left
+// (TestRecordLayoutsFrozen checks which).
+func copyFields(dst, src any) {
+	d, sv := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src)
+	for i := range d.NumField() {
+		if f := sv.FieldByName(d.Type().Field(i).Name); f.IsValid() && f.Type() == d.Field(i).Type() {
+			d.Field(i).Set(f)
+		}
+	}
+}
+
+// toV4 is r (compacted) in version 4's layout, referring to profile.
+func (r *escRecord) toV4(profile string) escRecord4 {
+	var r4 escRecord4
+	copyFields(&r4, *r)
+	r4.Profile, r4.Level, r4.PrevLevel = profile, int8(r.Level), int8(r.PrevLevel)
+	r4.Notified = slices.Clone(r.Notified)
+	for i, n := range r4.Notified {
+		if n == r.Unit {
+			r4.Notified[i] = ""
+		}
+	}
+	return r4
+}
+
+// fromV4 reads a version 4 record into r (to be expanded).
+func (r *escRecord) fromV4(r4 escRecord4) error {
+	copyFields(r, r4)
+	for _, l := range []int8{r4.Level, r4.PrevLevel} {
+		if l < int8(event.LevelNone) || l > int8(event.Extremo) {
+			return fmt.Errorf("level number %d unknown to this version", l)
+		}
+	}
+	r.Level, r.PrevLevel = event.Level(r4.Level), event.Level(r4.PrevLevel)
+	for i, n := range r.Notified {
+		if n == "" {
+			r.Notified[i] = r.Unit
+		}
+	}
+	return nil
 }
 
 // compact moves what version 3 writes shorter from the version 2 fields
@@ -247,8 +343,11 @@ func encodeEscalation(e *Escalation, f WriteFormat) ([]byte, error) {
 		r.V = escRecordV2
 		b, err = json.Marshal(r)
 	} else {
+		if e.profileRef == "" {
+			return nil, fmt.Errorf("encode escalation %s: the profile must be stored by reference", e.ID)
+		}
 		r.compact()
-		b, err = appendPositional(make([]byte, 0, 256), r)
+		b, err = appendPositional(make([]byte, 0, 192), r.toV4(e.profileRef))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("encode escalation %s: %w", e.ID, err)
@@ -261,16 +360,11 @@ func encodeEscalation(e *Escalation, f WriteFormat) ([]byte, error) {
 // earlier versions. The policy snapshot is not resolved here.
 func decodeEscalation(caseRef, alertID string, b []byte) (*Escalation, error) {
 	var r escRecord
+	profile := ""
 	switch {
 	case len(b) > 0 && b[0] == '[':
-		v, err := decodePositional(b, &r)
-		if err != nil {
-			return nil, fmt.Errorf("decode escalation %s: %w", alertID, err)
-		}
-		if v != escRecordVersion {
-			return nil, fmt.Errorf("decode escalation %s: record version %d unknown to this version", alertID, v)
-		}
-		if err := r.expand(); err != nil {
+		var err error
+		if profile, err = decodePositionalRecord(b, &r); err != nil {
 			return nil, fmt.Errorf("decode escalation %s: %w", alertID, err)
 		}
 	case isCompactRecord(b):
@@ -304,17 +398,63 @@ func decodeEscalation(caseRef, alertID string, b []byte) (*Escalation, error) {
 	if r.State == "" {
 		r.State = EscOpen
 	}
-	if r.SuppressKey != nil {
-		a.SuppressKey = *r.SuppressKey
-	} else {
-		a.SuppressKey = defaultSuppressKey(a)
-	}
-	return &Escalation{ID: alertID, CaseRef: caseRef, Alert: a,
+	e := &Escalation{ID: alertID, CaseRef: caseRef,
 		AckCode: r.AckCode, State: r.State, Step: r.Step, Round: r.Round,
 		OpenedAt: time.Time(r.OpenedAt), DueAt: time.Time(r.DueAt), Notified: r.Notified, Skipped: r.Skipped,
 		LastCheckin: time.Time(r.LastCheckin), AckedBy: r.AckedBy, AckedAt: time.Time(r.AckedAt), AckVia: r.AckVia,
-		AckedOperator: r.AckedOperator, Merged: r.Merged, PolicyRef: r.PolicyRef,
-	}, nil
+		AckedOperator: r.AckedOperator, Merged: r.Merged, PolicyRef: r.PolicyRef, profileRef: profile,
+	}
+	switch {
+	case r.SuppressKey != nil:
+		a.SuppressKey = *r.SuppressKey
+	case profile != "": // the rule is in the profile: EscalationStore.decode
+		e.defaultSuppress = true
+	default:
+		a.SuppressKey = defaultSuppressKey(a)
+	}
+	e.Alert = a
+	return e, nil
+}
+
+// decodePositionalRecord reads a positional record (version 4 or 3) into
+// r and returns the reference of its profile (version 4).
+func decodePositionalRecord(b []byte, r *escRecord) (profile string, err error) {
+	var r4 escRecord4
+	switch v, err := peekVersion(b); {
+	case err != nil:
+		return "", err
+	case v == escRecordVersion:
+		if _, err := decodePositional(b, &r4); err != nil {
+			return "", err
+		}
+		if r4.Profile == "" {
+			return "", fmt.Errorf("record version 4 without its profile")
+		}
+		if err := r.fromV4(r4); err != nil {
+			return "", err
+		}
+	case v == escRecordV3:
+		if _, err := decodePositional(b, r); err != nil {
+			return "", err
+		}
+	default:
+		return "", fmt.Errorf("record version %d unknown to this version", v)
+	}
+	return r4.Profile, r.expand()
+}
+
+// peekVersion reads a positional record's version: the number its array
+// opens with.
+func peekVersion(b []byte) (int, error) {
+	end := bytes.IndexAny(b, ",]")
+	if len(b) < 2 || b[0] != '[' || end < 0 {
+		return 0, fmt.Errorf("not a positional record")
+	}
+	v, err := strconv.Atoi(string(bytes.TrimSpace(b[1:end])))
+	if err != nil {
+		return 0, fmt.Errorf("version %q: %w", b[1:end], err)
+	}
+	return v, nil
 }
 
 // recTime is a time in a record: Unix milliseconds, with the nanoseconds

@@ -40,8 +40,8 @@ func fillAll(t *testing.T, v reflect.Value, path string, n *int) {
 	case reflect.Struct:
 		for i := range v.NumField() {
 			f := v.Type().Field(i)
-			if f.Type == reflect.TypeFor[rules.PolicySnapshot]() {
-				continue // stored by reference, set by the test
+			if f.Type == reflect.TypeFor[rules.PolicySnapshot]() || !f.IsExported() {
+				continue // stored by reference, set by the test; or the store's own
 			}
 			fillAll(t, v.Field(i), path+"."+f.Name, n)
 		}
@@ -114,7 +114,7 @@ func TestEscalationRecordRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			raw, err := rdb.Get(ctx, escKey(want.CaseRef, want.ID)).Result()
-			if err != nil || !strings.HasPrefix(raw, `[3,`) {
+			if err != nil || !strings.HasPrefix(raw, `[4,`) {
 				t.Fatalf("record %q (%v), want the compact form", raw, err)
 			}
 			r := recordOf(t, raw)
@@ -142,10 +142,10 @@ func TestEscalationRecordRoundTrip(t *testing.T) {
 	}
 }
 
-// recordOf decodes a positional (version 3) escalation record.
-func recordOf(t *testing.T, raw string) escRecord {
+// recordOf decodes a positional (version 4) escalation record.
+func recordOf(t *testing.T, raw string) escRecord4 {
 	t.Helper()
-	var r escRecord
+	var r escRecord4
 	if v, err := decodePositional([]byte(raw), &r); err != nil || v != escRecordVersion {
 		t.Fatalf("record %s: version %d (%v)", raw, v, err)
 	}
@@ -235,12 +235,15 @@ func downgrade(t *testing.T, s *EscalationStore, e *Escalation) {
 	t.Helper()
 	ctx := context.Background()
 	rec := *e
-	pref, _, err := policyRef(e.Alert.Policy)
+	pref, praw, err := policyRef(e.Alert.Policy)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec.PolicyRef, rec.Alert.Policy = pref, rules.PolicySnapshot{}
 	b, _ := json.Marshal(rec)
+	if err := s.rdb.SetNX(ctx, policyKey(pref), praw, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
 	tx := s.rdb.TxPipeline()
 	tx.Set(ctx, escKey(e.CaseRef, e.ID), b, s.ttl)
 	tx.SAdd(ctx, caseEscKey(e.CaseRef), e.ID)
@@ -323,7 +326,7 @@ func TestEscalationsOpenBeforeUpgradeKeepWorking(t *testing.T) {
 		t.Fatalf("after the timeout: %+v", got)
 	}
 	raw, _ := p.esc.rdb.Get(ctx, escKey(e2.CaseRef, e2.ID)).Result()
-	if !strings.HasPrefix(raw, `[3,`) {
+	if !strings.HasPrefix(raw, `[4,`) {
 		t.Errorf("record not rewritten in the compact form: %s", raw)
 	}
 	drained("C-UP2")
@@ -381,16 +384,16 @@ func TestEscalationsByRefsFailOnlyTheUnreadable(t *testing.T) {
 	ctx := context.Background()
 	s := NewEscalationStore(rdb, time.Hour)
 	refs := saveEscalations(t, s, 70, 5)
-	pol := testPolicy()
 	c1, a1, _ := ParseEscRef(refs[1])
 	rdb.Set(ctx, escKey(c1, a1), "{not json", time.Hour)
 	c2, a2, _ := ParseEscRef(refs[2])
 	rdb.Del(ctx, escKey(c2, a2))
 	rdb.HSet(ctx, escKey(c2, a2), "f", "v")                                // another type: WRONGTYPE
 	refs = append([]string{EscRef("C-TC98", "00000000deadbeef")}, refs...) // missing, first
-	s2 := NewEscalationStore(rdb, time.Hour)                               // no policy cached
-	pref, _, _ := policyRef(pol)
-	rdb.Del(ctx, policyKey(pref))
+	s2 := NewEscalationStore(rdb, time.Hour)                               // no profile cached
+	pkey := profileKey(onlyProfile(t, rdb))
+	praw, _ := rdb.Get(ctx, pkey).Result()
+	rdb.Del(ctx, pkey)
 	got, bad, err := s2.ByRefs(ctx, refs)
 	if err != nil {
 		t.Fatalf("one unreadable entry failed them all: %v", err)
@@ -401,9 +404,8 @@ func TestEscalationsByRefsFailOnlyTheUnreadable(t *testing.T) {
 			t.Fatalf("entry %d: %v, %v", i, got[i], bad[i])
 		}
 	}
-	// With the policy back, only the corrupt record and the hash fail.
-	pref2, praw, _ := policyRef(pol)
-	rdb.Set(ctx, policyKey(pref2), praw, 0)
+	// With the profile back, only the corrupt record and the hash fail.
+	rdb.Set(ctx, pkey, praw, 0)
 	got, bad, err = s2.ByRefs(ctx, refs)
 	if err != nil {
 		t.Fatal(err)
@@ -435,18 +437,20 @@ func saveEscalations(t *testing.T, s *EscalationStore, first, n int) []string {
 	return refs
 }
 
-// Version 3 writes the event type as its number and the event's and due
-// times as spans from the opening, where it can; every case reads back
-// as it was written, and a typical open escalation's record stays within
-// 188 bytes, so that Redis keeps it in a 192-byte allocation.
-func TestEscalationRecordVersion3Compaction(t *testing.T) {
+// Version 4 (as version 3 did) writes the event type as its number and
+// the event's and due times as spans from the opening, where it can;
+// every case reads back as it was written, and a typical open
+// escalation's record stays within 156 bytes, so that Redis keeps it (with
+// its 4 bytes of header) in a 160-byte allocation, with an event id of 17
+// characters as the load command's or of 36 as a UUID.
+func TestEscalationRecordVersion4Compaction(t *testing.T) {
 	opened := time.UnixMilli(1796102226761).UTC()
 	typical := func() *Escalation {
 		return &Escalation{ID: "ea0d57a0ee84a579", CaseRef: "C-LTc8487e0014731", AckCode: "VGZ2WJ", State: EscOpen,
-			OpenedAt: opened, DueAt: opened.Add(24 * time.Hour), Notified: []string{"lt-unidad"}, PolicyRef: "d26efc55322ae801",
+			OpenedAt: opened, DueAt: opened.Add(24 * time.Hour), Notified: []string{"lt-unidad"}, profileRef: "d26efc55322ae801",
 			Alert: rules.Alert{ID: "ea0d57a0ee84a579", CaseID: "C-LTc8487e0014731", Rule: "lt-escalate", Severity: "critical",
-				Template: "device_alarm", EventID: "lt-c8487e-0014731", EventType: event.BreachReported,
-				OccurredAt: opened.Add(-8452601501 * time.Nanosecond), SuppressKey: "lt-escalate/C-LTc8487e0014731",
+				Critical: true, Level: event.Extremo, Template: "device_alarm", EventID: "lt-c8487e-0014731", EventType: event.BreachReported,
+				OccurredAt: opened.Add(-8452601501 * time.Nanosecond), SuppressKey: "lt-escalate/C-LTc8487e0014731/extremo",
 				Route: rules.RouteContext{Jurisdiction: event.Jurisdiction{Municipality: "13047", Province: "13", Region: "CM"}, ResponsibleUnit: "lt-unidad"}}}
 	}
 	for _, tc := range []struct {
@@ -454,7 +458,8 @@ func TestEscalationRecordVersion3Compaction(t *testing.T) {
 		edit func(e *Escalation)
 		want string // in the record
 	}{
-		{"typical", func(e *Escalation) {}, `,7,-8452.601501,`},
+		{"typical", func(e *Escalation) {}, `[4,"lt-c8487e-0014731",7,-8452.601501,`},
+		{"typical, a UUID event id", func(e *Escalation) { e.Alert.EventID = "5f0c9a52-7d1e-4b8e-9a4f-2c3d1e0b7a96" }, `,7,-8452.601501,`},
 		{"event a fraction of a millisecond before", func(e *Escalation) { e.Alert.OccurredAt = opened.Add(-500) }, `,-0.000500,`},
 		{"event after, due at the opening", func(e *Escalation) { e.Alert.OccurredAt, e.DueAt = opened.Add(3*time.Millisecond), opened }, `,3,`},
 		{"no due time", func(e *Escalation) { e.DueAt = time.Time{} }, `,"VGZ2WJ",1796102226761,null,`},
@@ -476,13 +481,20 @@ func TestEscalationRecordVersion3Compaction(t *testing.T) {
 			if !strings.Contains(string(b), tc.want) {
 				t.Fatalf("record %s, want %s in it", b, tc.want)
 			}
-			if tc.name == "typical" && len(b) > 188 {
-				t.Fatalf("record %s: %d bytes, want at most 188", b, len(b))
+			if testing.Verbose() {
+				t.Logf("%d bytes: %s", len(b), b)
+			}
+			if strings.HasPrefix(tc.name, "typical") && len(b) > 156 {
+				t.Fatalf("record %s: %d bytes, want at most 156", b, len(b))
 			}
 			got, err := decodeEscalation(e.CaseRef, e.ID, b)
 			if err != nil {
 				t.Fatal(err)
 			}
+			if got.profileRef != e.profileRef {
+				t.Fatalf("record %s: profile %q, want %q", b, got.profileRef, e.profileRef)
+			}
+			profileOf(e.Alert).apply(got) // as EscalationStore.decode does
 			wj, _ := json.Marshal(e)
 			gj, _ := json.Marshal(got)
 			if string(wj) != string(gj) {
@@ -494,9 +506,16 @@ func TestEscalationRecordVersion3Compaction(t *testing.T) {
 	if _, err := decodeEscalation("C-1", "a1", []byte(bad)); err == nil || !strings.Contains(err.Error(), "event type number 17") {
 		t.Fatalf("record %s: %v, want an error naming the event type number", bad, err)
 	}
-	long := `[3,` + strings.Repeat("null,", 45) + `1]`
-	if _, err := decodeEscalation("C-1", "a1", []byte(long)); err == nil {
-		t.Fatalf("record with more fields than this version knows read without an error")
+	for _, bad := range []string{`[3,` + strings.Repeat("null,", 45) + `1]`, `[4,` + strings.Repeat("null,", 40) + `1]`} {
+		if _, err := decodeEscalation("C-1", "a1", []byte(bad)); err == nil {
+			t.Fatalf("record with more fields than this version knows read without an error")
+		}
+	}
+	for bad, want := range map[string]string{`[4,"ev",17,null,null,null,null,null,null,null,"p"]`: "event type number 17",
+		`[4,"ev",7]`: "without its profile", `[5,"ev"]`: "version 5", `[x]`: "version", `[]`: "version", `[4`: "not a positional"} {
+		if _, err := decodeEscalation("C-1", "a1", []byte(bad)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("record %s: %v, want an error naming %q", bad, err, want)
+		}
 	}
 }
 
@@ -509,6 +528,10 @@ func TestRecordLayoutsFrozen(t *testing.T) {
 			"OpenedAt", "Due", "Notified", "PolicyRef", "Level", "Critical", "State", "Step", "Round", "LastCheckin", "PrevLevel",
 			"Skipped", "AckedBy", "AckedAt", "AckVia", "AckedOperator", "Merged", "SuppressFor", "Missed", "MissedSince",
 			"PrevPlace", "PrevUnit", "ReleaseTo", "Unrouted", "AlertID", "AlertCase", "SuppressKey", "EventType", "OccurredAt", "DueAt"},
+		reflect.TypeFor[escRecord4](): {"V", "EventID", "Event", "Occurred", "Place", "Unit", "AckCode", "OpenedAt", "Due", "Notified",
+			"Profile", "Level", "State", "Step", "Round", "LastCheckin", "PrevLevel", "Skipped", "AckedBy", "AckedAt", "AckVia",
+			"AckedOperator", "Merged", "Missed", "MissedSince", "PrevPlace", "PrevUnit", "ReleaseTo", "Unrouted", "AlertID", "AlertCase",
+			"SuppressKey", "EventType", "OccurredAt", "DueAt"},
 		reflect.TypeFor[sentRecord](): {"V", "AgencyID", "ProviderID", "At", "Attempt", "LatencyMS", "Step", "Round", "ContactID",
 			"AlertID", "Rule", "Kind", "IntentID", "CaseRef", "Channel", "Outcome", "ErrorClass", "ErrorCode", "Error", "Operator",
 			"NoteID", "NoteSHA256", "NoteLength", "Silence"},
@@ -552,6 +575,38 @@ func TestRecordLayoutsFrozen(t *testing.T) {
 	if string(wj) != string(gj) {
 		t.Fatalf("stored record read as\n%s\nwant\n%s", gj, wj)
 	}
+
+	// Version 4: the same escalation, its rule's fields in its profile.
+	stored4 := `[4,"ev-1",2,-1500.000250,["13047","13","CM"],"unit","K7Q2MX",1773133200000,300000,["a",""],"prof",3,"acknowledged",1,2,1773133100000,2,[0],"ag",1773133260000,"sms","op",["m1"],3,1773133000000,["28079","28","MD"],"punit","rel",true,"alert-2","C-2","sk"]`
+	got, err = decodeEscalation("C-1", "a1", []byte(stored4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.profileRef != "prof" {
+		t.Fatalf("version 4 record: profile %q, want prof", got.profileRef)
+	}
+	profileOf(want.Alert).apply(got)
+	want.PolicyRef, want.Notified = "", []string{"a", "unit"}
+	wj, _ = json.Marshal(want)
+	gj, _ = json.Marshal(got)
+	if string(wj) != string(gj) {
+		t.Fatalf("stored version 4 record read as\n%s\nwant\n%s", gj, wj)
+	}
+	// Version 4 has every field of version 3 with its type, except the
+	// profile's and the levels (numbers).
+	inProfile := []string{"Rule", "Severity", "Template", "Critical", "SuppressFor", "PolicyRef"}
+	for f := range reflect.TypeFor[escRecord]().Fields() {
+		f4, ok := reflect.TypeFor[escRecord4]().FieldByName(f.Name)
+		switch {
+		case slices.Contains(inProfile, f.Name):
+			if ok {
+				t.Errorf("version 4 has %s, which its profile holds", f.Name)
+			}
+		case f.Name == "Level" || f.Name == "PrevLevel":
+		case !ok || f4.Type != f.Type:
+			t.Errorf("version 4 has no field %s of type %s", f.Name, f.Type)
+		}
+	}
 }
 
 // Malformed times and spans, and event type numbers out of the table, are
@@ -577,7 +632,14 @@ func TestRecordNumbersStrict(t *testing.T) {
 		}
 	}
 	for _, n := range []string{"-1", "0.5", "17", "-9223372036854775808"} {
-		rec := `[3,"r",null,null,"ev",` + n + `]`
+		for _, rec := range []string{`[3,"r",null,null,"ev",` + n + `]`, `[4,"ev",` + n + `,null,null,null,null,null,null,null,"p"]`} {
+			if _, err := decodeEscalation("C-1", "a1", []byte(rec)); err == nil {
+				t.Errorf("record %s read without an error", rec)
+			}
+		}
+	}
+	for _, n := range []string{"-1", "5", "128", "1.5", `"alto"`} {
+		rec := `[4,"ev",1,null,null,null,null,null,null,null,"p",` + n + `]`
 		if _, err := decodeEscalation("C-1", "a1", []byte(rec)); err == nil {
 			t.Errorf("record %s read without an error", rec)
 		}

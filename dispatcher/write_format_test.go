@@ -80,8 +80,8 @@ func TestWritePreviousFormatKeepsARollbackPossible(t *testing.T) {
 	if err := rdb.Get(ctx, escIdxKey(esc2.ID)).Err(); err != redis.Nil {
 		t.Fatalf("id index of an open escalation written by default: %v", err)
 	}
-	if raw, _ := rdb.Get(ctx, escKey(esc2.CaseRef, esc2.ID)).Result(); !strings.HasPrefix(raw, `[3,`) {
-		t.Fatalf("escalation record %s written by default, want version 3", raw)
+	if raw, _ := rdb.Get(ctx, escKey(esc2.CaseRef, esc2.ID)).Result(); !strings.HasPrefix(raw, `[4,`) {
+		t.Fatalf("escalation record %s written by default, want version 4", raw)
 	}
 	if b, err := encodeSent(in, "webhook", r, WriteCurrent); err != nil || !strings.HasPrefix(string(b), `[4,`) {
 		t.Fatalf("marker %s written by default (%v), want version 4", b, err)
