@@ -43,6 +43,7 @@ func main() {
 	fs.DurationVar(&cfg.TimerLead, "timer-lead", 0, "timers: how long after setup starts the deadlines fall (default 15s + 0.3ms per event; the setup applies about 8,000 events/s here)")
 	fs.DurationVar(&cfg.TimerSpread, "timer-spread", 0, "timers: spread the deadlines over this window instead of one instant")
 	fs.BoolVar(&cfg.TimersOnly, "timers-only", false, "timers: run the decide stage alone and count fired timers, not webhooks (for 1,000,000)")
+	fs.BoolVar(&cfg.UUIDIDs, "uuid-ids", false, "event ids of 36 characters shaped as UUIDs instead of 17 (lt-<tag>-<n>)")
 	fs.DurationVar(&cfg.Idle, "idle", 60*time.Second, "give up when nothing new arrived for this long (the rest is lost)")
 	fs.DurationVar(&cfg.Settle, "settle", 3*time.Second, "keep counting duplicates this long after the last alert")
 	fs.Var(&env, "env", "NAME=VALUE for the dispatcher's environment (repeatable), e.g. --env DELIVER_WORKERS=16")

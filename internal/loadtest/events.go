@@ -62,14 +62,18 @@ type plan struct {
 // period before due(i), so case i's deadline is due(i); the alert comes
 // later, from the checkin.missed the timer fires (its event id is
 // timer:checkin:<case>:<due ms>, dispatcher/timers.go).
-func newPlan(mode string, tag string, n int, due func(i int) time.Time) plan {
+func newPlan(mode string, tag string, n int, due func(i int) time.Time, uuids bool) plan {
 	p := plan{events: make([]loadEvent, n), ids: make([]string, n)}
 	if mode == ModeTimers {
 		p.due = make([]time.Time, n)
 	}
 	j := jurisdiction{Municipality: "13047", Province: "13", Region: "CM"}
 	for i := range n {
-		e := loadEvent{ID: fmt.Sprintf("lt-%s-%07d", tag, i), CaseID: fmt.Sprintf("C-LT%s%07d", tag, i),
+		id := fmt.Sprintf("lt-%s-%07d", tag, i)
+		if uuids { // version 4's layout, from the tag and i: distinct per run
+			id = fmt.Sprintf("%s%02x-%04x-4%03x-8%03x-%012x", tag, i>>24&0xff, i>>8&0xffff, i&0xfff, (i*7)&0xfff, uint64(i)*2654435761&0xffffffffffff)
+		}
+		e := loadEvent{ID: id, CaseID: fmt.Sprintf("C-LT%s%07d", tag, i),
 			Source: "cometa", Jurisdiction: j, ResponsibleUnit: "lt-unidad"}
 		switch mode {
 		case ModeTimers:

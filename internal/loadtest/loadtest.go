@@ -62,6 +62,9 @@ type Config struct {
 	// case-events.internal instead of N webhooks: firing alone, so that a
 	// million timers finish without a million deliveries.
 	TimersOnly bool
+	// UUIDIDs gives the events ids of 36 characters shaped as UUIDs, as
+	// upstream systems often use, instead of lt-<tag>-<n> (17).
+	UUIDIDs bool
 
 	// Idle ends the wait when nothing new arrived for this long (the
 	// missing alerts are counted lost). Default 60 s.
@@ -309,7 +312,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	setupStart = time.Now()
 	due = setupStart.Add(cfg.TimerLead).Truncate(time.Second)
-	p := newPlan(cfg.Mode, tag, cfg.Events, dueOf)
+	p := newPlan(cfg.Mode, tag, cfg.Events, dueOf, cfg.UUIDIDs)
 	if r.recv, err = newReceiver(dir, []byte(secretHex), p.ids); err != nil {
 		return nil, err
 	}

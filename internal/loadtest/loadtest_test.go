@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 )
@@ -85,5 +86,25 @@ func TestKeyClasses(t *testing.T) {
 		if got := classOf(key); got != want {
 			t.Errorf("classOf(%q) = %q, want %q", key, got, want)
 		}
+	}
+}
+
+// --uuid-ids gives every event a distinct id of 36 characters shaped as a
+// UUID, within the event contract's id characters.
+func TestUUIDEventIDs(t *testing.T) {
+	shape := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-8[0-9a-f]{3}-[0-9a-f]{12}$`)
+	const n = 1 << 17
+	p := newPlan(ModeEscalations, "a1b2c3", n, nil, true)
+	seen := make(map[string]bool, n)
+	for _, i := range []int{0, 1, 4095, 4096, 65535, 65536, n - 1} {
+		if id := p.events[i].ID; !shape.MatchString(id) {
+			t.Fatalf("event %d: id %q is not shaped as a UUID", i, id)
+		}
+	}
+	for _, e := range p.events {
+		if seen[e.ID] {
+			t.Fatalf("id %s given twice", e.ID)
+		}
+		seen[e.ID] = true
 	}
 }
