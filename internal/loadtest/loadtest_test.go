@@ -78,10 +78,11 @@ func TestLoadCommandCountsEveryAlertOnce(t *testing.T) {
 
 func TestKeyClasses(t *testing.T) {
 	for key, want := range map[string]string{
-		"case:{C-LTa1b2c30000012}:esc:0123456789abcdef":   "case:{C}:esc:<id>",
-		"case:{C-LTa1b2c30000012}:seen:lt-a1b2c3-0000012": "case:{C}:seen:<event>",
-		"{timers:escalation:07}":                          "{timers:escalation:NN}",
-		"ackcode:K7P2Q":                                   "ackcode:<code>",
+		"case:{C-LTa1b2c30000012}:esc:0123456789abcdef":                      "case:{C}:esc:<id>",
+		"case:{C-LTa1b2c30000012}:seen:lt-a1b2c3-0000012":                    "case:{C}:seen:<event>",
+		"case:{C-LTa1b2c30000012}:seen:a1b2c300-0000-400c-8054-00009e3779b1": "case:{C}:seen:<event>",
+		"{timers:escalation:07}":                                             "{timers:escalation:NN}",
+		"ackcode:K7P2Q":                                                      "ackcode:<code>",
 	} {
 		if got := classOf(key); got != want {
 			t.Errorf("classOf(%q) = %q, want %q", key, got, want)

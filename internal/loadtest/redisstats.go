@@ -71,7 +71,7 @@ var (
 	reCase = regexp.MustCompile(`C-LT[0-9a-z]+`)
 	reHex  = regexp.MustCompile(`[0-9a-f]{16,}`)
 	reNum  = regexp.MustCompile(`[0-9]{6,}`)
-	reLTEv = regexp.MustCompile(`lt-[0-9a-z]+-[0-9]+`)
+	reLTEv = regexp.MustCompile(`lt-[0-9a-z]+-[0-9]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 	reShrd = regexp.MustCompile(`:[0-9][0-9]}$`)
 )
 
