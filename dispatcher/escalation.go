@@ -289,15 +289,6 @@ func profileKey(ref string) string { return "escprofile:" + ref }
 // configuration version).
 func policyKey(ref string) string { return "policy:" + ref }
 
-// policyRef is the reference of a policy snapshot: its JSON and 16 hex
-// digits of its SHA-256.
-func policyRef(p rules.PolicySnapshot) (ref string, raw []byte, err error) {
-	if ref, raw, err = snapshotRef(p); err != nil {
-		return "", nil, fmt.Errorf("encode policy snapshot %s: %w", p.ID, err)
-	}
-	return ref, raw, nil
-}
-
 // snapshotRef is the reference of an immutable value stored once: its
 // JSON and 16 hex digits of its SHA-256.
 func snapshotRef(v any) (ref string, raw []byte, err error) {
@@ -734,24 +725,21 @@ func (s *EscalationStore) Save(ctx context.Context, e *Escalation) error {
 func (s *EscalationStore) encode(ctx context.Context, pipe redis.Pipeliner, e *Escalation) ([]byte, error) {
 	rec := *e
 	rec.PolicyRef, rec.Alert.Policy = "", rules.PolicySnapshot{}
-	var snap any = e.Alert.Policy
-	key := ""
-	if s.Format == WritePrevious {
-		ref, raw, err := policyRef(e.Alert.Policy)
-		if err != nil {
-			return nil, err
-		}
-		rec.PolicyRef, key = ref, policyKey(ref)
-		pipe.SetNX(ctx, key, raw, 0)
-	} else {
-		p := profileOf(e.Alert)
-		ref, raw, err := snapshotRef(p)
-		if err != nil {
-			return nil, fmt.Errorf("encode escalation profile of %s: %w", e.ID, err)
-		}
-		rec.profileRef, key, snap = ref, profileKey(ref), p
-		pipe.SetNX(ctx, key, raw, 0)
+	var snap any = profileOf(e.Alert)
+	if s.Format == WritePrevious { // version 2 refers to the policy snapshot alone
+		snap = e.Alert.Policy
 	}
+	ref, raw, err := snapshotRef(snap)
+	if err != nil {
+		return nil, fmt.Errorf("encode escalation %s: what its record refers to: %w", e.ID, err)
+	}
+	key := profileKey(ref)
+	if s.Format == WritePrevious {
+		rec.PolicyRef, key = ref, policyKey(ref)
+	} else {
+		rec.profileRef = ref
+	}
+	pipe.SetNX(ctx, key, raw, 0)
 	b, err := encodeEscalation(&rec, s.Format)
 	if err != nil {
 		return nil, err

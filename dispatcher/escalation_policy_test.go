@@ -97,3 +97,9 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// policyRef is the reference of a policy snapshot as records of version 3
+// and 2 name it.
+func policyRef(p rules.PolicySnapshot) (ref string, raw []byte, err error) {
+	return snapshotRef(p)
+}

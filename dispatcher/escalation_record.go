@@ -23,7 +23,7 @@ import (
 // with the event type as its number and the event's and due times as
 // spans from the opening (compact), and what the escalation shares with
 // others of its rule (the rule, severity, template, flags and policy
-// snapshot) by reference to its profile (escProfile): about 135 bytes
+// snapshot) by reference to its profile (escProfile): about 130 bytes
 // for an open escalation, which Redis keeps in a 160-byte allocation.
 // Version 3 (still read) held the rule's fields itself and referred to
 // the policy snapshot alone: about 175 bytes. Version 2, written with
