@@ -23,43 +23,90 @@ func chanFetch(ch <-chan kafka.Message) func(context.Context) (kafka.Message, er
 	}
 }
 
-// A batch takes the messages already there, up to its maximum, and does
-// not wait for one that comes later: nothing lingers.
-func TestFillBatchTakesWhatIsThereWithoutLingering(t *testing.T) {
-	ch := make(chan kafka.Message, 10)
-	for i := range 3 {
-		ch <- kafka.Message{Offset: int64(i + 1)}
-	}
-	if b := fillBatch(context.Background(), chanFetch(ch), []kafka.Message{{Offset: 0}}, 500); len(b) != 4 {
-		t.Fatalf("batch of %d, want the 4 ready messages", len(b))
-	}
+// heldFetch is a reader's FetchMessage that holds held (a fetch with an
+// ended context takes them too) and delivers later, one per fetch, only
+// to a fetch that may wait. It records how long each fetch that may wait
+// was allowed to.
+type heldFetch struct {
+	held, later []kafka.Message
+	waits       []time.Duration
+	unbounded   bool
+}
 
-	// A message that comes later: the fetch delivers nothing before its
-	// deadline. Not a message sent 50 ms later: a loaded machine may not
-	// run fillBatch within 50 ms, and it would then take that message.
-	var (
-		bounded bool
-		gap     time.Duration // left before the deadline when fetch was called
-	)
-	late := func(ctx context.Context) (kafka.Message, error) {
-		dl, ok := ctx.Deadline()
-		if !ok {
-			return kafka.Message{}, errors.New("no deadline: the batch would wait for ever")
-		}
-		bounded, gap = true, time.Until(dl)
-		<-ctx.Done()
+func (f *heldFetch) fetch(ctx context.Context) (kafka.Message, error) {
+	if len(f.held) > 0 {
+		m := f.held[0]
+		f.held = f.held[1:]
+		return m, nil
+	}
+	if ctx.Err() != nil {
 		return kafka.Message{}, ctx.Err()
 	}
-	if n := len(fillBatch(context.Background(), late, []kafka.Message{{}}, 500)); n != 1 || !bounded || gap > min(batchGap, 50*time.Millisecond) {
-		t.Fatalf("the batch would wait %v for a second message, want at most batchGap %v and under 50 ms (batch of %d)", gap, batchGap, n)
+	dl, ok := ctx.Deadline()
+	if !ok {
+		f.unbounded = true
+		return kafka.Message{}, errors.New("no deadline: the batch would wait for ever")
+	}
+	f.waits = append(f.waits, time.Until(dl))
+	if len(f.later) > 0 {
+		m := f.later[0]
+		f.later = f.later[1:]
+		return m, nil
+	}
+	<-ctx.Done()
+	return kafka.Message{}, ctx.Err()
+}
+
+func msgs(n int) []kafka.Message {
+	out := make([]kafka.Message, n)
+	for i := range out {
+		out[i].Offset = int64(i + 1)
+	}
+	return out
+}
+
+// A message that comes alone is handled at once: no fetch may wait for a
+// second one, not even briefly.
+func TestFillBatchDoesNotHoldALoneMessage(t *testing.T) {
+	f := &heldFetch{later: msgs(1)}
+	if n := len(fillBatch(context.Background(), f.fetch, []kafka.Message{{}}, 500)); n != 1 || len(f.waits) > 0 || f.unbounded {
+		t.Fatalf("batch of %d; a lone message waited for another %d times (%v), want at once", n, len(f.waits), f.waits)
+	}
+}
+
+// A batch takes the messages already there, up to its maximum. When there
+// were more than one (the load is up) it goes on taking what comes within
+// batchGap of the previous one, and stops at the first gap.
+func TestFillBatchTakesWhatIsThereAndGrowsUnderLoad(t *testing.T) {
+	f := &heldFetch{held: msgs(3)}
+	if b := fillBatch(context.Background(), f.fetch, []kafka.Message{{}}, 500); len(b) != 4 || b[3].Offset != 3 {
+		t.Fatalf("batch of %d, want the 4 held messages in order", len(b))
+	}
+	if f.unbounded || len(f.waits) != 1 || f.waits[0] > min(batchGap, 50*time.Millisecond) {
+		t.Fatalf("under load the batch waited %v (unbounded %v), want one wait of at most batchGap %v", f.waits, f.unbounded, batchGap)
 	}
 
-	ch = make(chan kafka.Message, 10)
-	for range 10 {
-		ch <- kafka.Message{}
+	f = &heldFetch{held: msgs(1), later: msgs(2)}
+	if n := len(fillBatch(context.Background(), f.fetch, []kafka.Message{{}}, 500)); n != 4 {
+		t.Fatalf("batch of %d, want 2 held and the 2 that came within the gap", n)
 	}
-	if n := len(fillBatch(context.Background(), chanFetch(ch), []kafka.Message{{}}, 5)); n != 5 {
+
+	f = &heldFetch{held: msgs(10)}
+	if n := len(fillBatch(context.Background(), f.fetch, []kafka.Message{{}}, 5)); n != 5 {
 		t.Fatalf("batch of %d, want the maximum 5", n)
+	}
+}
+
+// kafka-go's FetchMessage, given an ended context while it holds a
+// message, picks one of the two at random (chanFetch does the same): a
+// held message must still be taken, not left for the next batch.
+func TestFillBatchTakesAHeldMessageDespiteRandomPicks(t *testing.T) {
+	for i := range 20 {
+		ch := make(chan kafka.Message, 1)
+		ch <- kafka.Message{Offset: 1}
+		if n := len(fillBatch(context.Background(), chanFetch(ch), []kafka.Message{{}}, 500)); n != 2 {
+			t.Fatalf("round %d: batch of %d, want the held message taken too", i, n)
+		}
 	}
 }
 
