@@ -226,9 +226,10 @@ func (d *Decider) mergeTargets(ctx context.Context, sent, merged []decision) (ke
 }
 
 // silence drops the alerts an active silence holds back, recording each
-// on its silence. Critical alerts are never held back (Silence.Matches).
+// on its silence. Critical alerts are never held back (Silence.Matches),
+// so a batch of critical alerts alone does not wait for the silences read.
 func (d *Decider) silence(ctx context.Context, ds []decision) ([]decision, error) {
-	if d.Silences == nil || len(ds) == 0 {
+	if d.Silences == nil || !anyHoldable(ds) {
 		return ds, nil
 	}
 	now := d.Now()
@@ -249,6 +250,16 @@ func (d *Decider) silence(ctx context.Context, ds []decision) ([]decision, error
 		d.logDecision(dc, nil, "silenced by "+s.ID)
 	}
 	return kept, nil
+}
+
+// anyHoldable reports whether a silence could hold back one of the alerts.
+func anyHoldable(ds []decision) bool {
+	for _, dc := range ds {
+		if !Critical(dc.alert) {
+			return true
+		}
+	}
+	return false
 }
 
 // evaluate runs the rules for every item and builds the suppression

@@ -2,6 +2,8 @@ package dispatcher
 
 import (
 	"context"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +23,60 @@ func newSilencedDecideEnv(t *testing.T) (*decideEnv, *SilenceStore) {
 	d := &Decider{Engine: exampleEngine(t), Suppress: NewSuppressor(rdb), Writer: w, Topic: TopicIntents,
 		Log: quietLog(), Now: time.Now, Silences: ss}
 	return &decideEnv{d: d, store: NewStore(rdb, time.Hour), brokers: brokers}, ss
+}
+
+// silenceReads counts the reads of the silences hash.
+type silenceReads struct{ n atomic.Int64 }
+
+func (c *silenceReads) count(cmd redis.Cmder) {
+	a := cmd.Args()
+	if strings.EqualFold(cmd.Name(), "hgetall") && len(a) > 1 && a[1] == keySilences {
+		c.n.Add(1)
+	}
+}
+func (c *silenceReads) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *silenceReads) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.count(cmd); return next(ctx, cmd) }
+}
+func (c *silenceReads) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			c.count(cmd)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// A batch whose alerts are all critical is sent without reading the
+// silences (no silence can hold it back); a batch with a non-critical
+// alert reads them once and is held back by an active silence.
+func TestSilencesAreReadOnlyForNonCriticalAlerts(t *testing.T) {
+	e, ss := newSilencedDecideEnv(t)
+	ctx := context.Background()
+	now := time.Now()
+	s := &Silence{ID: "s-all", Agency: "gc-ciudad-real", StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour), Author: "op-1", CreatedAt: now}
+	if err := ss.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	reads := &silenceReads{}
+	ss.rdb.AddHook(reads)
+	e.run(t, ev("k1", event.CaseOpened, "C-S3", 1, event.Extremo))
+	if got := rulesOf(e.intents(t)); got["risk-rises-to-extremo"] == 0 {
+		t.Fatalf("critical alert not sent: %v", got)
+	}
+	if n := reads.n.Load(); n != 0 {
+		t.Fatalf("a batch of critical alerts read the silences %d times, want 0", n)
+	}
+	e.run(t, ev("k2", event.CaseOpened, "C-S4", 1, event.Medio), ev("k3", event.RiskAssessed, "C-S4", 2, event.Alto))
+	if n := reads.n.Load(); n != 1 {
+		t.Fatalf("a batch with a non-critical alert read the silences %d times, want 1", n)
+	}
+	if got := rulesOf(e.intents(t)); got["risk-rises-to-alto"] != 0 {
+		t.Fatalf("the silence let a non-critical alert through: %v", got)
+	}
+	if held, _ := ss.Held(ctx, "s-all"); len(held) != 1 || held[0].Rule != "risk-rises-to-alto" {
+		t.Fatalf("held back by s-all: %+v", held)
+	}
 }
 
 // A silence holds back a non-critical alert of its agency's cases, is
