@@ -44,6 +44,10 @@ type Decider struct {
 	// RuleErrors, when set, counts rules that failed at run time
 	// (dispatcher_rule_errors_total; the Service sets it).
 	RuleErrors prometheus.Counter
+	// Handoff, when set, is given the values of the intents just before
+	// they are written (Deliverer.Handoff of this process): delivery
+	// starts without waiting for the write and the broker's hand-back.
+	Handoff func(ctx context.Context, values [][]byte)
 }
 
 func (d *Decider) engine() *rules.Engine {
@@ -345,6 +349,7 @@ func (d *Decider) emit(ctx context.Context, cfg *rules.Config, ds []decision) er
 		}
 		opened = append(opened, openedAlert{alert: dc.alert, intents: intents, lastCheckin: dc.item.Outcome.CheckinBase, ackCode: codes[i]})
 	}
+	d.handoff(ctx, msgs)
 	if len(msgs) > 0 {
 		if err := d.Writer.WriteMessages(ctx, msgs...); err != nil {
 			return fmt.Errorf("write %d intents to %s: %w", len(msgs), d.Topic, err)
@@ -354,6 +359,19 @@ func (d *Decider) emit(ctx context.Context, cfg *rules.Config, ds []decision) er
 		return nil
 	}
 	return d.Ladder.Open(ctx, opened, now)
+}
+
+// handoff gives the intents about to be written to delivery in this
+// process, when there is one (see Deliverer.Handoff).
+func (d *Decider) handoff(ctx context.Context, msgs []kafka.Message) {
+	if d.Handoff == nil || len(msgs) == 0 {
+		return
+	}
+	values := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		values[i] = m.Value
+	}
+	d.Handoff(ctx, values)
 }
 
 func (d *Decider) logDecision(dc decision, intents []Intent, outcome string) {

@@ -80,6 +80,9 @@ type DeliverConfig struct {
 	// while the broker says intents are waiting before the group is joined
 	// again (default 60s; see stallWatch).
 	StallAfter time.Duration
+	// NoHandoff turns the hand-off off (see Handoff): every intent then
+	// waits for its Kafka copy (DELIVER_HANDOFF=off).
+	NoHandoff bool
 }
 
 // Channels with a lane of their own; anything else shares "other".
@@ -170,6 +173,9 @@ type Deliverer struct {
 	lanes  map[string]*lane
 	holds  *holdings
 	finish chan finished
+	// running is set while the stage consumes: Handoff declines otherwise.
+	running atomic.Bool
+	seen    *handoffSeen // handed-off jobs whose Kafka copy has not come
 
 	// stopAfterQueue is a test hook: when it returns true the consumer
 	// stops after queuing a batch without committing it, as a crash would.
@@ -229,6 +235,7 @@ func NewDeliverer(cfg DeliverConfig, d DeliverDeps) *Deliverer {
 		owner:   hex.EncodeToString(b[:]),
 		lanes:   map[string]*lane{},
 		holds:   newHoldings(),
+		seen:    newHandoffSeen(),
 		finish:  make(chan finished, 4*cfg.Workers*len(laneNames)),
 	}
 	for _, n := range laneNames {
@@ -276,7 +283,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	renewDone := make(chan struct{})
 	go func() { defer close(renewDone); d.renew(work) }()
 
+	d.running.Store(true)
 	d.consume(ctx)
+	d.running.Store(false)
 	pollers.Wait()
 	d.drain(work, stopWork, &workers)
 	close(d.finish)

@@ -92,6 +92,9 @@ func (d *Deliverer) fetch(ctx context.Context, r Source) ([]kafka.Message, error
 // first (nothing committed).
 func (d *Deliverer) intake(ctx context.Context, r Source, batch []kafka.Message) bool {
 	jobs, dead := d.jobsOf(batch)
+	// The copies of handed-off jobs are queued already (see Handoff).
+	jobs, skipped := d.seen.skip(jobs)
+	d.metrics.handoffs.copies.Add(float64(skipped))
 	if !d.retryInfra(ctx, "queue", func() error { return d.queue.hold(ctx, jobs, d.now().Add(d.cfg.Lease)) }) {
 		return false
 	}

@@ -18,6 +18,7 @@ type deliverMetrics struct {
 	latency      *prometheus.HistogramVec
 	lag          *prometheus.GaugeVec
 	stallRejoins prometheus.Counter
+	handoffs     handoffMetrics
 	reg          prometheus.Registerer // for the collectors registered while the stage runs
 }
 
@@ -60,6 +61,7 @@ func newDeliverMetrics(reg prometheus.Registerer) *deliverMetrics {
 	reg.MustRegister(m.notifications, m.notices, m.undeliverable, m.deadIntents, m.receiptFailures, m.corruptJobs, m.latency)
 	m.lag = newConsumerLag(reg)
 	m.stallRejoins = newStallRejoins(reg).WithLabelValues("deliver")
+	m.handoffs = newHandoffMetrics(reg)
 	m.reg = reg
 	return m
 }

@@ -16,6 +16,8 @@ Delivery (durations like 15s, 2m, 24h):
   DELIVER_LEASE         how long a dead instance's jobs wait before another takes them (default 30s)
   SHUTDOWN_GRACE        on SIGTERM, how long in-flight sends may finish (default 20s)
   NOTICE_HORIZON        how long a coordinating-center notice is retried (default 24h)
+  DELIVER_HANDOFF       on (default) or off: with the decide stage in the same process, its
+                        intents start delivery at once instead of after their Kafka round trip
   SMS_RECEIPT_TIMEOUT   an accepted SMS without a final delivery receipt after this is marked
                         unconfirmed, and a critical one falls back (default 5m; 0 = off,
                         but status callbacks that failed half-way are still finished)
@@ -54,6 +56,13 @@ func deliverConfig(getenv env, brokers []string) (dispatcher.DeliverConfig, erro
 			return c, fmt.Errorf("SMS_RECEIPT_TIMEOUT=%q: want a duration such as 5m, or 0 to turn the check off", v)
 		}
 		c.ReceiptTimeout = x
+	}
+	switch v := getenv("DELIVER_HANDOFF"); v {
+	case "", "on":
+	case "off":
+		c.NoHandoff = true
+	default:
+		return c, fmt.Errorf("DELIVER_HANDOFF=%q: want on or off", v)
 	}
 	counts := []struct {
 		name string

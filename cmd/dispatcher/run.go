@@ -87,6 +87,7 @@ func serveReload(ctx context.Context, s settings, getenv env, log *logrus.Logger
 	w := sec.NewWriter(s.brokerList(), log)
 	esc := dispatcher.NewEscalationStore(rdb, s.dedupTTL)
 	esc.Format = s.writeFormat
+	dec := a.decider(rdb, w, esc, log)
 	periods := dispatcher.PeriodsFrom(a.cfg)
 	opts := dispatcher.Options{
 		Periods:     &periods,
@@ -95,7 +96,7 @@ func serveReload(ctx context.Context, s settings, getenv env, log *logrus.Logger
 		Checks:      map[string]func() error{}, // stages add theirs
 		Redis:       rdb,
 		Writer:      w,
-		Decide:      a.decider(rdb, w, esc, log),
+		Decide:      dec,
 		NoIngest:    !s.runs("decide"),
 		DedupTTL:    s.dedupTTL,
 		WriteFormat: s.writeFormat,
@@ -107,8 +108,12 @@ func serveReload(ctx context.Context, s settings, getenv env, log *logrus.Logger
 		a.addDecide(&opts, esc, getenv, log, s.devOperators)
 	}
 	if s.runs("deliver") {
-		if err := a.addDelivery(&opts, getenv, log, dev); err != nil {
+		d, err := a.addDelivery(&opts, getenv, log, dev)
+		if err != nil {
 			return err
+		}
+		if s.runs("decide") {
+			dec.Handoff = d.Handoff // both stages here: no broker round trip between them
 		}
 	}
 	svc, err := dispatcher.NewService(opts)

@@ -98,15 +98,16 @@ func chainRoutes(fns ...func(*http.ServeMux)) func(*http.ServeMux) {
 	}
 }
 
-// addDelivery adds the deliver stage and its HTTP routes to opts.
-func (a *app) addDelivery(opts *dispatcher.Options, getenv env, log *logrus.Logger, dev bool) error {
+// addDelivery adds the deliver stage and its HTTP routes to opts, and
+// returns it.
+func (a *app) addDelivery(opts *dispatcher.Options, getenv env, log *logrus.Logger, dev bool) (*dispatcher.Deliverer, error) {
 	dcfg, err := deliverConfig(getenv, opts.Ingest.Brokers)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cs, err := buildChannels(getenv, log, dev, dcfg.SendsAtOnce)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dcfg.Security, dcfg.CreateTopics = opts.Ingest.Security, opts.Ingest.CreateTopics
 	timeout := dcfg.ReceiptTimeout
@@ -139,7 +140,7 @@ func (a *app) addDelivery(opts *dispatcher.Options, getenv env, log *logrus.Logg
 			mux.Handle("POST /v1/twilio/status", d.StatusHandler(tok, url))
 		}
 	})
-	return nil
+	return d, nil
 }
 
 // secrets reads pager routing keys from the environment; when the pager

@@ -1,0 +1,136 @@
+package dispatcher
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+)
+
+func encoded(t *testing.T, in Intent) []byte {
+	t.Helper()
+	b, err := in.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func runningDeliverer(t *testing.T, e *deliverEnv) *Deliverer {
+	t.Helper()
+	d := newDeliverer(t, e.decideEnv, e.prov)
+	t.Cleanup(runDeliverer(t, d))
+	eventually(t, "the deliverer to run", d.running.Load)
+	return d
+}
+
+// A handed-off intent is sent without its Kafka copy (it is not written
+// until after the send here), and the copy, when it comes, is found
+// queued already: skipped and committed, not sent again.
+func TestHandoffSendsWithoutTheCopyAndSkipsIt(t *testing.T) {
+	e := newDeliverEnv(t)
+	d := runningDeliverer(t, e)
+	in := testIntent("handoff-1")
+	d.Handoff(context.Background(), [][]byte{encoded(t, in)})
+	if n := counterValue(t, d.metrics.handoffs.started); n != 1 {
+		t.Fatalf("%v jobs started by hand-off, want 1", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if _, err := e.prov.twilio.Wait(ctx, 1); err != nil {
+		t.Fatalf("the handed-off intent was not sent before its copy existed: %v", err)
+	}
+	writeIntents(t, e.d.Writer, in)
+	eventually(t, "the copy to be skipped", func() bool { return counterValue(t, d.metrics.handoffs.copies) == 1 })
+	eventually(t, "the queue to empty", func() bool { return queueSize(t, d) == 0 })
+	readResults(t, e.brokers, func(rs []Result) bool { return count(rs, OutcomeSent, "sms") >= 1 })
+	if n := len(e.prov.twilio.Messages()); n != 1 {
+		t.Fatalf("provider accepted %d SMS, want 1", n)
+	}
+}
+
+// A hand-off that cannot queue its jobs (Redis refuses: here its context
+// has ended) starts nothing and remembers nothing: the Kafka copy
+// delivers the intent.
+func TestHandoffThatCannotQueueLeavesTheIntentToItsCopy(t *testing.T) {
+	e := newDeliverEnv(t)
+	d := runningDeliverer(t, e)
+	in := testIntent("handoff-unqueued-1")
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	d.Handoff(ended, [][]byte{encoded(t, in)})
+	if n := counterValue(t, d.metrics.handoffs.started); n != 0 {
+		t.Fatalf("%v jobs started by a hand-off that could not queue them, want 0", n)
+	}
+	writeIntents(t, e.d.Writer, in)
+	ctx, stop := context.WithTimeout(context.Background(), waitLimit)
+	defer stop()
+	if _, err := e.prov.twilio.Wait(ctx, 1); err != nil {
+		t.Fatalf("the copy of an intent the hand-off could not queue was not sent: %v", err)
+	}
+	eventually(t, "the queue to empty", func() bool { return queueSize(t, d) == 0 })
+	if n := counterValue(t, d.metrics.handoffs.copies); n != 0 {
+		t.Errorf("%v copies skipped, want 0", n)
+	}
+	if n := len(e.prov.twilio.Messages()); n != 1 {
+		t.Fatalf("provider accepted %d SMS, want 1", n)
+	}
+}
+
+// The hand-off declines, leaving the intents to Kafka, when delivery is
+// not running, when it is turned off, and when the batch is large (load:
+// the batched way is cheaper). Intents that cannot be read are left to
+// the copy, which dead-letters them.
+func TestHandoffDeclines(t *testing.T) {
+	e := newDeliverEnv(t)
+	one := [][]byte{encoded(t, testIntent("handoff-declined-1"))}
+	idle := newDeliverer(t, e.decideEnv, e.prov)
+	idle.Handoff(context.Background(), one)
+	off := newDeliverer(t, e.decideEnv, e.prov)
+	off.cfg.NoHandoff = true
+	t.Cleanup(runDeliverer(t, off))
+	eventually(t, "the deliverer to run", off.running.Load)
+	off.Handoff(context.Background(), one)
+	d := runningDeliverer(t, e)
+	var many [][]byte
+	for i := range handoffMaxJobs + 1 {
+		many = append(many, encoded(t, testIntent(fmt.Sprintf("handoff-many-%d", i))))
+	}
+	d.Handoff(context.Background(), many)
+	d.Handoff(context.Background(), [][]byte{[]byte(`{"id":"handoff-garbled",`)})
+	for name, x := range map[string]*Deliverer{"not running": idle, "turned off": off, "large batch, garbled intent": d} {
+		if n := counterValue(t, x.metrics.handoffs.started); n != 0 {
+			t.Errorf("%s: %v jobs started, want 0", name, n)
+		}
+	}
+	if n := queueSize(t, d); n != 0 {
+		t.Errorf("%d jobs queued by declined hand-offs, want 0", n)
+	}
+}
+
+// The decide stage hands off exactly the intents it writes (byte for
+// byte: the copy is recognised by its queue member), before writing them.
+func TestDecideHandsOffTheIntentsItWrites(t *testing.T) {
+	e := newDecideEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	var handed [][]byte
+	var written int64
+	e.d.Handoff = func(_ context.Context, values [][]byte) {
+		handed = append(handed, values...)
+		written += topicSize(ctx, t, e.brokers, TopicIntents)
+	}
+	e.run(t, ev("h1", "case.opened", "C-HO1", 1, 2), ev("h2", "risk.assessed", "C-HO1", 2, 4))
+	msgs := readTopic(ctx, t, e.brokers, TopicIntents, int(topicSize(ctx, t, e.brokers, TopicIntents)))
+	if len(handed) == 0 || len(handed) != len(msgs) {
+		t.Fatalf("handed off %d intents, wrote %d", len(handed), len(msgs))
+	}
+	if written != 0 {
+		t.Errorf("%d intents were in Kafka at the hand-off, want it before the write", written)
+	}
+	for i, m := range msgs {
+		if !bytes.Equal(m.Value, handed[i]) {
+			t.Errorf("intent %d: handed off %s, wrote %s", i, handed[i], m.Value)
+		}
+	}
+}
