@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,8 @@ type Decider struct {
 	// they are written (Deliverer.Handoff of this process): delivery
 	// starts without waiting for the write and the broker's hand-back.
 	Handoff func(ctx context.Context, values [][]byte)
+	// writeFailed: the last write of intents failed (no hand-off then).
+	writeFailed atomic.Bool
 }
 
 func (d *Decider) engine() *rules.Engine {
@@ -352,8 +355,10 @@ func (d *Decider) emit(ctx context.Context, cfg *rules.Config, ds []decision) er
 	d.handoff(ctx, msgs)
 	if len(msgs) > 0 {
 		if err := d.Writer.WriteMessages(ctx, msgs...); err != nil {
+			d.writeFailed.Store(true)
 			return fmt.Errorf("write %d intents to %s: %w", len(msgs), d.Topic, err)
 		}
+		d.writeFailed.Store(false)
 	}
 	if d.Ladder == nil {
 		return nil
@@ -362,9 +367,13 @@ func (d *Decider) emit(ctx context.Context, cfg *rules.Config, ds []decision) er
 }
 
 // handoff gives the intents about to be written to delivery in this
-// process, when there is one (see Deliverer.Handoff).
+// process, when there is one (see Deliverer.Handoff), while Kafka takes
+// the writes: a batch retried after a failed write is not handed off
+// again (its intents, decided again, would be new jobs each time), and
+// while Kafka refuses, nothing is sent ahead of what it records (the
+// escalations open after the write).
 func (d *Decider) handoff(ctx context.Context, msgs []kafka.Message) {
-	if d.Handoff == nil || len(msgs) == 0 {
+	if d.Handoff == nil || len(msgs) == 0 || d.writeFailed.Load() {
 		return
 	}
 	values := make([][]byte, len(msgs))

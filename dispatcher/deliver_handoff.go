@@ -45,26 +45,28 @@ const (
 // Kafka copy comes, oldest forgotten first beyond handoffSeenCap.
 type handoffSeen struct {
 	mu    sync.Mutex
-	held  map[string]struct{}
-	order []string // ring of insertion order
+	held  map[string]int // queue member -> its slot in order
+	order []string       // ring of insertion order
 	next  int
 }
 
 func newHandoffSeen() *handoffSeen {
-	return &handoffSeen{held: map[string]struct{}{}, order: make([]string, handoffSeenCap)}
+	return &handoffSeen{held: map[string]int{}, order: make([]string, handoffSeenCap)}
 }
 
-// add remembers the jobs (after they are durable in Redis).
+// add remembers the jobs (after they are durable in Redis). The slot it
+// takes forgets its previous job, unless that job was remembered again
+// in a later slot.
 func (s *handoffSeen) add(jobs []queued) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, q := range jobs {
-		if old := s.order[s.next]; old != "" {
+		if old := s.order[s.next]; old != "" && s.held[old] == s.next {
 			delete(s.held, old)
 		}
 		s.order[s.next] = q.raw
+		s.held[q.raw] = s.next
 		s.next = (s.next + 1) % len(s.order)
-		s.held[q.raw] = struct{}{}
 	}
 }
 
@@ -88,24 +90,25 @@ func (s *handoffSeen) skip(jobs []queued) (rest []queued, skipped int) {
 	return rest, skipped
 }
 
-// handoffMetrics count jobs started by hand-off and Kafka copies skipped.
-type handoffMetrics struct{ started, copies prometheus.Counter }
+// handoffMetrics count jobs started by hand-off, hand-offs whose jobs
+// could not be queued (left to their copy), and Kafka copies skipped.
+type handoffMetrics struct{ started, failed, copies prometheus.Counter }
 
 func newHandoffMetrics(reg prometheus.Registerer) handoffMetrics {
 	v := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dispatcher_delivery_handoffs_total",
-		Help: "Delivery jobs started from the decide stage in the same process (started), and their Kafka copies found already queued (copy_skipped).",
+		Help: "Delivery jobs started from the decide stage in the same process (started), jobs it could not queue and left to their Kafka copy (queue_failed), and Kafka copies found already queued (copy_skipped).",
 	}, []string{"stage"})
 	reg.MustRegister(v)
-	return handoffMetrics{started: v.WithLabelValues("started"), copies: v.WithLabelValues("copy_skipped")}
+	return handoffMetrics{started: v.WithLabelValues("started"), failed: v.WithLabelValues("queue_failed"), copies: v.WithLabelValues("copy_skipped")}
 }
 
 // Handoff starts delivering intents the decide stage of this process is
 // about to write to the intents topic (values are the messages' values).
 // It declines, leaving them to their Kafka copy, when delivery is not
 // running or is off, when it holds as many jobs as a lane has workers
-// (none free), when the batch is large, and when anything fails. It never
-// returns an error: the copy is the guarantee.
+// (none free) or a job's lane is full, when the batch is large, and when
+// anything fails. It never returns an error: the copy is the guarantee.
 func (d *Deliverer) Handoff(ctx context.Context, values [][]byte) {
 	if d.cfg.NoHandoff || !d.running.Load() || len(values) > handoffMaxJobs {
 		return
@@ -121,8 +124,14 @@ func (d *Deliverer) Handoff(ctx context.Context, values [][]byte) {
 	if len(dead) > 0 || len(jobs) == 0 || len(jobs) > handoffMaxJobs {
 		return // the copy dead-letters what cannot be read
 	}
+	for _, q := range jobs {
+		if d.laneOf(q.job.Channel).free() <= 0 {
+			return // its lane is full: it would only go back to Redis
+		}
+	}
 	if err := d.queue.hold(ctx, jobs, d.now().Add(d.cfg.Lease)); err != nil {
-		return // nothing durable here: the copy queues them
+		d.metrics.handoffs.failed.Add(float64(len(jobs)))
+		return // nothing remembered: the copy queues them
 	}
 	d.seen.add(jobs)
 	d.metrics.handoffs.started.Add(float64(len(jobs)))

@@ -3,8 +3,13 @@ package dispatcher
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/viogen-alerts/dispatcher/event"
 )
 
 func encoded(t *testing.T, in Intent) []byte {
@@ -61,6 +66,9 @@ func TestHandoffThatCannotQueueLeavesTheIntentToItsCopy(t *testing.T) {
 	d.Handoff(ended, [][]byte{encoded(t, in)})
 	if n := counterValue(t, d.metrics.handoffs.started); n != 0 {
 		t.Fatalf("%v jobs started by a hand-off that could not queue them, want 0", n)
+	}
+	if n := counterValue(t, d.metrics.handoffs.failed); n != 1 {
+		t.Errorf("%v hand-offs counted as failed to queue, want 1", n)
 	}
 	writeIntents(t, e.d.Writer, in)
 	ctx, stop := context.WithTimeout(context.Background(), waitLimit)
@@ -132,5 +140,95 @@ func TestDecideHandsOffTheIntentsItWrites(t *testing.T) {
 		if !bytes.Equal(m.Value, handed[i]) {
 			t.Errorf("intent %d: handed off %s, wrote %s", i, handed[i], m.Value)
 		}
+	}
+}
+
+// A job remembered again after its copy came keeps being remembered
+// when the ring comes round to the slot of its first hand-off.
+func TestHandoffSeenForgetsOnlyItsOwnSlot(t *testing.T) {
+	s := newHandoffSeen()
+	x := queued{raw: "job-x"}
+	s.add([]queued{x})
+	if _, n := s.skip([]queued{x}); n != 1 {
+		t.Fatalf("first copy: %d skipped, want 1", n)
+	}
+	s.add([]queued{x}) // handed off again (a replay), in the next slot
+	for i := range handoffSeenCap - 1 {
+		s.add([]queued{{raw: fmt.Sprint("job-", i)}}) // the ring comes round to x's first slot
+	}
+	if _, n := s.skip([]queued{x}); n != 1 {
+		t.Fatalf("second copy: %d skipped, want 1 (forgotten with its first slot)", n)
+	}
+	s.add([]queued{{raw: "one-more"}}) // x's second slot: forgets x, it is gone already
+	if _, n := s.skip([]queued{x}); n != 0 {
+		t.Fatalf("third copy: %d skipped, want 0", n)
+	}
+}
+
+// A job whose lane has no room is not handed off (it would only go
+// back to Redis): the e-mail lane is full while few jobs are held.
+func TestHandoffDeclinesWhenTheLaneIsFull(t *testing.T) {
+	e := newDeliverEnv(t)
+	d := newDeliverer(t, e.decideEnv, e.prov)
+	d.running.Store(true) // as if running, without workers emptying the lane
+	l := d.lanes["email"]
+	for i := 0; l.free() > 0; i++ {
+		q := laneJob(t, fmt.Sprint("handoff-full-", i), false)
+		q.job.Channel = "email"
+		l.offer(q)
+	}
+	in := testIntent("handoff-email-1")
+	in.Channels = []string{"email"}
+	d.Handoff(context.Background(), [][]byte{encoded(t, in)})
+	if n := counterValue(t, d.metrics.handoffs.started); n != 0 {
+		t.Errorf("%v jobs handed off to a full lane, want 0", n)
+	}
+	if n := queueSize(t, d); n != 0 {
+		t.Errorf("%d jobs queued, want 0", n)
+	}
+}
+
+// failingWrites fails the first n writes.
+type failingWrites struct {
+	Sink
+	n int
+}
+
+func (f *failingWrites) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	if f.n > 0 {
+		f.n--
+		return errors.New("broker refused the write")
+	}
+	return f.Sink.WriteMessages(ctx, msgs...)
+}
+
+// A batch whose write failed is not handed off again when it is retried
+// (decided again, its intents would be new jobs each time), and nothing
+// is handed off while Kafka refuses; the next batch after a good write
+// is.
+func TestDecideHandsOffOnlyWhileKafkaTakesTheWrites(t *testing.T) {
+	e := newDecideEnv(t)
+	e.d.Writer = &failingWrites{Sink: e.d.Writer, n: 2}
+	handoffs := 0
+	e.d.Handoff = func(context.Context, [][]byte) { handoffs++ }
+	ctx := context.Background()
+	evs := []event.Event{ev("r1", "case.opened", "C-HO2", 1, 2), ev("r2", "risk.assessed", "C-HO2", 2, 4)}
+	outs, err := e.store.Apply(ctx, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := []Item{{Event: evs[0], Outcome: outs[0]}, {Event: evs[1], Outcome: outs[1]}}
+	for attempt := 1; attempt <= 3; attempt++ {
+		err := e.d.Handle(ctx, items)
+		if (err != nil) != (attempt < 3) {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+		if handoffs != 1 {
+			t.Fatalf("after attempt %d: %d hand-offs, want 1 (the first attempt's)", attempt, handoffs)
+		}
+	}
+	e.run(t, ev("r3", "risk.assessed", "C-HO3", 1, 4))
+	if handoffs != 2 {
+		t.Errorf("%d hand-offs after a good write and a new batch, want 2", handoffs)
 	}
 }
