@@ -136,3 +136,30 @@ func TestSettleReceipts(t *testing.T) {
 		}
 	}
 }
+
+// DELIVER_HANDOFF is on unless set to off; anything else is refused by
+// name. (The wiring is exercised by internal/e2e's hand-off kill test.)
+func TestDeliverHandoffSetting(t *testing.T) {
+	for _, c := range []struct {
+		val     string
+		wantOff bool
+		bad     bool
+	}{{"", false, false}, {"on", false, false}, {"off", true, false}, {"no", false, true}, {"OFF ", false, true}} {
+		getenv := func(k string) string {
+			if k == "DELIVER_HANDOFF" {
+				return c.val
+			}
+			return ""
+		}
+		cfg, err := deliverConfig(getenv, nil)
+		if c.bad {
+			if err == nil || !strings.Contains(err.Error(), "DELIVER_HANDOFF") {
+				t.Errorf("%q: error %v, want one naming DELIVER_HANDOFF", c.val, err)
+			}
+			continue
+		}
+		if err != nil || cfg.NoHandoff != c.wantOff {
+			t.Errorf("%q: off %v, %v; want off %v", c.val, cfg.NoHandoff, err, c.wantOff)
+		}
+	}
+}
