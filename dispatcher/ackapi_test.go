@@ -529,11 +529,20 @@ func TestByIDSecondRoundTripErrorIsAnError(t *testing.T) {
 	}
 }
 
-// cmdCounter counts the Redis commands that touch escalation data (not
-// a connection's handshake).
-type cmdCounter struct{ n atomic.Int64 }
+// cmdCounter counts the Redis commands match accepts (nil: every command
+// but a connection's handshake).
+type cmdCounter struct {
+	n     atomic.Int64
+	match func(redis.Cmder) bool
+}
 
 func (c *cmdCounter) count(cmd redis.Cmder) {
+	if c.match != nil {
+		if c.match(cmd) {
+			c.n.Add(1)
+		}
+		return
+	}
 	switch strings.ToLower(cmd.Name()) {
 	case "hello", "client", "ping", "auth", "select":
 	default:

@@ -3,7 +3,6 @@ package dispatcher
 import (
 	"context"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,25 +25,11 @@ func newSilencedDecideEnv(t *testing.T) (*decideEnv, *SilenceStore) {
 }
 
 // silenceReads counts the reads of the silences hash.
-type silenceReads struct{ n atomic.Int64 }
-
-func (c *silenceReads) count(cmd redis.Cmder) {
-	a := cmd.Args()
-	if strings.EqualFold(cmd.Name(), "hgetall") && len(a) > 1 && a[1] == keySilences {
-		c.n.Add(1)
-	}
-}
-func (c *silenceReads) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (c *silenceReads) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { c.count(cmd); return next(ctx, cmd) }
-}
-func (c *silenceReads) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, cmd := range cmds {
-			c.count(cmd)
-		}
-		return next(ctx, cmds)
-	}
+func silenceReads() *cmdCounter {
+	return &cmdCounter{match: func(cmd redis.Cmder) bool {
+		a := cmd.Args()
+		return strings.EqualFold(cmd.Name(), "hgetall") && len(a) > 1 && a[1] == keySilences
+	}}
 }
 
 // A batch whose alerts are all critical is sent without reading the
@@ -58,7 +43,7 @@ func TestSilencesAreReadOnlyForNonCriticalAlerts(t *testing.T) {
 	if err := ss.Save(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	reads := &silenceReads{}
+	reads := silenceReads()
 	ss.rdb.AddHook(reads)
 	e.run(t, ev("k1", event.CaseOpened, "C-S3", 1, event.Extremo))
 	if got := rulesOf(e.intents(t)); got["risk-rises-to-extremo"] == 0 {
