@@ -56,11 +56,13 @@ build:
 mutate: deps
 	./scripts/mutate.sh
 
-# The kill -9 crash test at a larger size than make test's (2,000 events,
-# 10 kills): 10,000 events, 30 kills. Override with E2E_EVENTS, E2E_KILLS.
+# The kill -9 crash tests at a larger size than make test's (2,000 events,
+# 10 kills; hand-off: 4 kills): 10,000 events, 30 kills; 20 kills of the
+# hand-off test. Override with E2E_EVENTS, E2E_KILLS, E2E_HANDOFF_KILLS.
 chaos: deps
 	E2E_EVENTS=$${E2E_EVENTS:-10000} E2E_KILLS=$${E2E_KILLS:-30} E2E_SETTLE=$${E2E_SETTLE:-10m} \
-	  $(GO) test -count=1 -timeout 60m -run 'TestKill9LosesNothing' -v ./internal/e2e
+	E2E_HANDOFF_KILLS=$${E2E_HANDOFF_KILLS:-20} \
+	  $(GO) test -count=1 -timeout 60m -run 'TestKill9LosesNothing|TestKill9HandedOffLoneAlertsLoseNothing' -v ./internal/e2e
 
 # The delivery, ladder and timer tests 20 times in a row, with the race detector.
 flake: deps
@@ -70,7 +72,7 @@ flake: deps
 flake-quick: deps
 	$(GO) test -count=20 -failfast -timeout 60m -run '$(FLAKE_TESTS)' ./dispatcher
 
-FLAKE_TESTS = TestSlot|TestDeliver|TestLadder|TestTimers|TestMissedCheckin|TestCheckin|TestLane|TestOffer|TestBegin|TestRateLimit|TestBatch|TestCritical|TestTimerRound|TestConcurrentClaims|TestClaim|TestQueue|TestStoreCatchesUp|TestIngestPipeline|TestFillBatch|TestEscalationTimeoutsFire|TestEscalationsByRefs
+FLAKE_TESTS = TestSlot|TestDeliver|TestHandoff|TestLadder|TestTimers|TestMissedCheckin|TestCheckin|TestLane|TestOffer|TestBegin|TestRateLimit|TestBatch|TestCritical|TestTimerRound|TestConcurrentClaims|TestClaim|TestQueue|TestStoreCatchesUp|TestIngestPipeline|TestFillBatch|TestEscalationTimeoutsFire|TestEscalationsByRefs
 
 # Tests start their own redis-server, and the console's browser test a
 # headless Debian chromium; install them if this machine lacks them.
