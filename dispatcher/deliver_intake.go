@@ -95,7 +95,13 @@ func (d *Deliverer) intake(ctx context.Context, r Source, batch []kafka.Message)
 	// The copies of handed-off jobs are queued already (see Handoff).
 	jobs, skipped := d.seen.skip(jobs)
 	d.metrics.handoffs.copies.Add(float64(skipped))
-	if !d.retryInfra(ctx, "queue", func() error { return d.queue.hold(ctx, jobs, d.now().Add(d.cfg.Lease)) }) {
+	// A job its lane has no room for is queued due now, for whoever has
+	// room first, rather than leased here and at once given back.
+	held, due := d.byRoom(jobs)
+	if !d.retryInfra(ctx, "queue", func() error {
+		now := d.now()
+		return d.queue.holdOrDue(ctx, held, due, now.Add(d.cfg.Lease), now)
+	}) {
 		return false
 	}
 	if d.stopAfterQueue != nil && d.stopAfterQueue() {
@@ -104,7 +110,10 @@ func (d *Deliverer) intake(ctx context.Context, r Source, batch []kafka.Message)
 	// The jobs are durable: the lanes may start on them before the commit
 	// (a round trip to the broker), and a failing commit only means a
 	// redelivery, which the queue and the sent-markers absorb.
-	d.offer(ctx, jobs)
+	d.offer(ctx, held)
+	for _, q := range due {
+		d.laneOf(q.job.Channel).pending()
+	}
 	// After the offer: a dead-letter topic that cannot be written holds
 	// back the commit, not the alerts of the batch.
 	if len(dead) > 0 && !d.retryInfra(ctx, "dead letters", func() error { return d.deadLetters(ctx, dead) }) {
@@ -112,6 +121,30 @@ func (d *Deliverer) intake(ctx context.Context, r Source, batch []kafka.Message)
 	}
 	d.retryCommit(ctx, r, batch)
 	return true
+}
+
+// byRoom splits jobs into those their lanes have room for now (critical
+// first, as the lanes take them) and the rest.
+func (d *Deliverer) byRoom(jobs []queued) (held, due []queued) {
+	room := map[*lane]int{}
+	for _, crit := range []bool{true, false} {
+		for _, q := range jobs {
+			if q.job.Intent.Critical != crit {
+				continue
+			}
+			l := d.laneOf(q.job.Channel)
+			r, ok := room[l]
+			if !ok {
+				r = l.free()
+			}
+			if r > 0 {
+				held, room[l] = append(held, q), r-1
+			} else {
+				due, room[l] = append(due, q), 0
+			}
+		}
+	}
+	return held, due
 }
 
 // jobsOf decodes a batch into one job per intent and channel. An intent

@@ -118,15 +118,25 @@ func ms(t time.Time) float64 { return float64(t.UnixMilli()) }
 // hold adds jobs leased until until; a job already queued keeps its score
 // (it is someone's, or due: the claim decides who sends it).
 func (q *jobQueue) hold(ctx context.Context, jobs []queued, until time.Time) error {
-	if len(jobs) == 0 {
+	return q.holdOrDue(ctx, jobs, nil, until, time.Time{})
+}
+
+// holdOrDue adds, in one round trip, held jobs leased until until and due
+// jobs due at now (critical ones ahead, see dueNow), for whoever has room
+// first; a job already queued keeps its score either way.
+func (q *jobQueue) holdOrDue(ctx context.Context, held, due []queued, until, now time.Time) error {
+	if len(held)+len(due) == 0 {
 		return nil
 	}
 	pipe := q.rdb.Pipeline()
-	for _, j := range jobs {
+	for _, j := range held {
 		pipe.ZAddNX(ctx, q.at(j), redis.Z{Score: ms(until), Member: j.raw})
 	}
+	for _, j := range due {
+		pipe.ZAddNX(ctx, q.at(j), redis.Z{Score: ms(dueNow(j, now)), Member: j.raw})
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("queue %d delivery jobs: %w", len(jobs), err)
+		return fmt.Errorf("queue %d delivery jobs: %w", len(held)+len(due), err)
 	}
 	return nil
 }
