@@ -45,10 +45,10 @@ type Decider struct {
 	// RuleErrors, when set, counts rules that failed at run time
 	// (dispatcher_rule_errors_total; the Service sets it).
 	RuleErrors prometheus.Counter
-	// Handoff, when set, is given the values of the intents just before
-	// they are written (Deliverer.Handoff of this process): delivery
-	// starts without waiting for the write and the broker's hand-back.
-	Handoff func(ctx context.Context, values [][]byte)
+	// Handoff, when set, is given the intents' messages just before they
+	// are written (Deliverer.Handoff of this process): delivery starts
+	// without waiting for the write and the broker's hand-back.
+	Handoff func(ctx context.Context, msgs []kafka.Message)
 	// writeFailed: the last write of intents failed (no hand-off then).
 	writeFailed atomic.Bool
 }
@@ -376,11 +376,7 @@ func (d *Decider) handoff(ctx context.Context, msgs []kafka.Message) {
 	if d.Handoff == nil || len(msgs) == 0 || d.writeFailed.Load() {
 		return
 	}
-	values := make([][]byte, len(msgs))
-	for i, m := range msgs {
-		values[i] = m.Value
-	}
-	d.Handoff(ctx, values)
+	d.Handoff(ctx, msgs)
 }
 
 func (d *Decider) logDecision(dc decision, intents []Intent, outcome string) {

@@ -104,30 +104,25 @@ func newHandoffMetrics(reg prometheus.Registerer) handoffMetrics {
 }
 
 // Handoff starts delivering intents the decide stage of this process is
-// about to write to the intents topic (values are the messages' values).
-// It declines, leaving them to their Kafka copy, when delivery is not
+// about to write to the intents topic (msgs are those messages). It
+// declines, leaving them to their Kafka copy, when delivery is not
 // running or is off, when it holds as many jobs as a lane has workers
-// (none free) or a job's lane is full, when the batch is large, and when
-// anything fails. It never returns an error: the copy is the guarantee.
-func (d *Deliverer) Handoff(ctx context.Context, values [][]byte) {
-	if d.cfg.NoHandoff || !d.running.Load() || len(values) > handoffMaxJobs {
+// (none free) or a job's lane has no room for it, when the batch is
+// large, and when anything fails. It never returns an error: the copy is
+// the guarantee.
+func (d *Deliverer) Handoff(ctx context.Context, msgs []kafka.Message) {
+	if d.cfg.NoHandoff || !d.running.Load() || len(msgs) > handoffMaxJobs {
 		return
 	}
 	if jobs, _ := d.holds.count(); jobs >= d.cfg.Workers {
 		return // no worker free: the batched way costs less
 	}
-	msgs := make([]kafka.Message, len(values))
-	for i, v := range values {
-		msgs[i].Value = v
-	}
 	jobs, dead := d.jobsOf(msgs)
 	if len(dead) > 0 || len(jobs) == 0 || len(jobs) > handoffMaxJobs {
 		return // the copy dead-letters what cannot be read
 	}
-	for _, q := range jobs {
-		if d.laneOf(q.job.Channel).free() <= 0 {
-			return // its lane is full: it would only go back to Redis
-		}
+	if _, full := d.byRoom(jobs); len(full) > 0 {
+		return // a lane has no room: it would only go back to Redis
 	}
 	if err := d.queue.hold(ctx, jobs, d.now().Add(d.cfg.Lease)); err != nil {
 		d.metrics.handoffs.failed.Add(float64(len(jobs)))

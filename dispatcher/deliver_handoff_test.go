@@ -12,15 +12,6 @@ import (
 	"github.com/viogen-alerts/dispatcher/event"
 )
 
-func encoded(t *testing.T, in Intent) []byte {
-	t.Helper()
-	b, err := in.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func runningDeliverer(t *testing.T, e *deliverEnv) *Deliverer {
 	t.Helper()
 	d := newDeliverer(t, e.decideEnv, e.prov)
@@ -36,7 +27,7 @@ func TestHandoffSendsWithoutTheCopyAndSkipsIt(t *testing.T) {
 	e := newDeliverEnv(t)
 	d := runningDeliverer(t, e)
 	in := testIntent("handoff-1")
-	d.Handoff(context.Background(), [][]byte{encoded(t, in)})
+	d.Handoff(context.Background(), []kafka.Message{intentMsg(t, in)})
 	if n := counterValue(t, d.metrics.handoffs.started); n != 1 {
 		t.Fatalf("%v jobs started by hand-off, want 1", n)
 	}
@@ -63,7 +54,7 @@ func TestHandoffThatCannotQueueLeavesTheIntentToItsCopy(t *testing.T) {
 	in := testIntent("handoff-unqueued-1")
 	ended, cancel := context.WithCancel(context.Background())
 	cancel()
-	d.Handoff(ended, [][]byte{encoded(t, in)})
+	d.Handoff(ended, []kafka.Message{intentMsg(t, in)})
 	if n := counterValue(t, d.metrics.handoffs.started); n != 0 {
 		t.Fatalf("%v jobs started by a hand-off that could not queue them, want 0", n)
 	}
@@ -91,7 +82,7 @@ func TestHandoffThatCannotQueueLeavesTheIntentToItsCopy(t *testing.T) {
 // the copy, which dead-letters them.
 func TestHandoffDeclines(t *testing.T) {
 	e := newDeliverEnv(t)
-	one := [][]byte{encoded(t, testIntent("handoff-declined-1"))}
+	one := []kafka.Message{intentMsg(t, testIntent("handoff-declined-1"))}
 	idle := newDeliverer(t, e.decideEnv, e.prov)
 	idle.Handoff(context.Background(), one)
 	off := newDeliverer(t, e.decideEnv, e.prov)
@@ -100,12 +91,12 @@ func TestHandoffDeclines(t *testing.T) {
 	eventually(t, "the deliverer to run", off.running.Load)
 	off.Handoff(context.Background(), one)
 	d := runningDeliverer(t, e)
-	var many [][]byte
+	var many []kafka.Message
 	for i := range handoffMaxJobs + 1 {
-		many = append(many, encoded(t, testIntent(fmt.Sprintf("handoff-many-%d", i))))
+		many = append(many, intentMsg(t, testIntent(fmt.Sprintf("handoff-many-%d", i))))
 	}
 	d.Handoff(context.Background(), many)
-	d.Handoff(context.Background(), [][]byte{[]byte(`{"id":"handoff-garbled",`)})
+	d.Handoff(context.Background(), []kafka.Message{{Value: []byte(`{"id":"handoff-garbled",`)}})
 	for name, x := range map[string]*Deliverer{"not running": idle, "turned off": off, "large batch, garbled intent": d} {
 		if n := counterValue(t, x.metrics.handoffs.started); n != 0 {
 			t.Errorf("%s: %v jobs started, want 0", name, n)
@@ -122,10 +113,10 @@ func TestDecideHandsOffTheIntentsItWrites(t *testing.T) {
 	e := newDecideEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	var handed [][]byte
+	var handed []kafka.Message
 	var written int64
-	e.d.Handoff = func(_ context.Context, values [][]byte) {
-		handed = append(handed, values...)
+	e.d.Handoff = func(_ context.Context, msgs []kafka.Message) {
+		handed = append(handed, msgs...)
 		written += topicSize(ctx, t, e.brokers, TopicIntents)
 	}
 	e.run(t, ev("h1", "case.opened", "C-HO1", 1, 2), ev("h2", "risk.assessed", "C-HO1", 2, 4))
@@ -137,8 +128,8 @@ func TestDecideHandsOffTheIntentsItWrites(t *testing.T) {
 		t.Errorf("%d intents were in Kafka at the hand-off, want it before the write", written)
 	}
 	for i, m := range msgs {
-		if !bytes.Equal(m.Value, handed[i]) {
-			t.Errorf("intent %d: handed off %s, wrote %s", i, handed[i], m.Value)
+		if !bytes.Equal(m.Value, handed[i].Value) {
+			t.Errorf("intent %d: handed off %s, wrote %s", i, handed[i].Value, m.Value)
 		}
 	}
 }
@@ -179,7 +170,7 @@ func TestHandoffDeclinesWhenTheLaneIsFull(t *testing.T) {
 	}
 	in := testIntent("handoff-email-1")
 	in.Channels = []string{"email"}
-	d.Handoff(context.Background(), [][]byte{encoded(t, in)})
+	d.Handoff(context.Background(), []kafka.Message{intentMsg(t, in)})
 	if n := counterValue(t, d.metrics.handoffs.started); n != 0 {
 		t.Errorf("%v jobs handed off to a full lane, want 0", n)
 	}
@@ -210,7 +201,7 @@ func TestDecideHandsOffOnlyWhileKafkaTakesTheWrites(t *testing.T) {
 	e := newDecideEnv(t)
 	e.d.Writer = &failingWrites{Sink: e.d.Writer, n: 2}
 	handoffs := 0
-	e.d.Handoff = func(context.Context, [][]byte) { handoffs++ }
+	e.d.Handoff = func(context.Context, []kafka.Message) { handoffs++ }
 	ctx := context.Background()
 	evs := []event.Event{ev("r1", "case.opened", "C-HO2", 1, 2), ev("r2", "risk.assessed", "C-HO2", 2, 4)}
 	outs, err := e.store.Apply(ctx, evs)
