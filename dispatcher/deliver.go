@@ -268,9 +268,8 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	finDone := make(chan struct{})
 	go func() { defer close(finDone); d.runFinisher(work) }()
 	// Workers' begin and mark-sent calls share round trips while they run.
-	batch, batchDone := newPipeBatcher(d.state.rdb), make(chan struct{})
+	batch := newPipeBatcher(d.state.rdb)
 	d.state.batch.Store(batch)
-	go func() { defer close(batchDone); batch.run(work) }()
 	var workers, pollers sync.WaitGroup
 	for _, l := range d.lanes {
 		for range d.cfg.laneWorkers(l.name) {
@@ -299,7 +298,6 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	_, sends := d.holds.count()
 	d.log.WithField("unfinished", sends).Info("shutdown: delivery stopped")
 	<-renewDone
-	<-batchDone
 	d.state.batch.CompareAndSwap(batch, nil)
 	return nil
 }
@@ -318,6 +316,7 @@ func (d *Deliverer) drain(work context.Context, stopWork context.CancelFunc, wor
 		d.log.WithError(err).Warn("shutdown: jobs not given back; their leases run out instead")
 	}
 	cancel()
+	d.releaseBegun(work, left)
 	for _, q := range left {
 		d.holds.drop(q)
 	}
@@ -406,6 +405,7 @@ func (d *Deliverer) offer(ctx context.Context, qs []queued) {
 	if len(back) == 0 {
 		return
 	}
+	d.releaseBegun(ctx, back)
 	if err := d.queue.giveBackNow(ctx, back, d.now()); err != nil {
 		d.log.WithError(err).Warn("overflow jobs not made due; their leases run out instead")
 	}

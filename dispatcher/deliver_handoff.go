@@ -2,9 +2,12 @@ package dispatcher
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -124,11 +127,85 @@ func (d *Deliverer) Handoff(ctx context.Context, msgs []kafka.Message) {
 	if _, full := d.byRoom(jobs); len(full) > 0 {
 		return // a lane has no room: it would only go back to Redis
 	}
-	if err := d.queue.hold(ctx, jobs, d.now().Add(d.cfg.Lease)); err != nil {
+	if err := d.holdAndBegin(ctx, jobs); err != nil {
 		d.metrics.handoffs.failed.Add(float64(len(jobs)))
 		return // nothing remembered: the copy queues them
 	}
 	d.seen.add(jobs)
 	d.metrics.handoffs.started.Add(float64(len(jobs)))
 	d.offer(ctx, jobs)
+}
+
+// begun is what beginScript found for a handed-off job in the round trip
+// that queued it: its worker goes on from there (Deliverer.begin).
+type begun struct {
+	owner, state string
+	prev         *Result       // beganSent: the earlier audit record
+	left         time.Duration // beganBusy: the other claim's time left
+}
+
+// holdAndBegin queues jobs leased, as intake does, and in the same round
+// trip begins each one's attempt as its worker would (beginScript): the
+// worker then sends without a round trip of its own. A claim taken is
+// renewed from now on, like a worker's. A begin that failed (NOSCRIPT
+// after a restart) leaves its job to begin as usual; a hold that failed
+// fails the hand-off, and the claims taken are given back (or run out,
+// when Redis is gone: the copy's attempt then waits for them).
+func (d *Deliverer) holdAndBegin(ctx context.Context, jobs []queued) error {
+	until := d.now().Add(d.cfg.Lease)
+	pipe := d.queue.rdb.Pipeline()
+	holds := make([]*redis.IntCmd, len(jobs))
+	begins := make([]*redis.Cmd, len(jobs))
+	owners := make([]string, len(jobs))
+	for i, q := range jobs {
+		holds[i] = pipe.ZAddNX(ctx, d.queue.at(q), redis.Z{Score: ms(until), Member: q.raw})
+		owners[i] = d.newOwner()
+		keys, args := beginArgs(q.job.Intent, q.job.Channel, owners[i], d.cfg.Lease)
+		begins[i] = beginScript.EvalSha(ctx, pipe, keys, args...)
+	}
+	_, _ = pipe.Exec(ctx) // each command's reply or error is read below
+	for i := range jobs {
+		in, ch := jobs[i].job.Intent, jobs[i].job.Channel
+		state, prev, left, err := beginReply(begins[i], in, ch)
+		if err != nil {
+			continue // its worker begins
+		}
+		jobs[i].begun = &begun{owner: owners[i], state: state, prev: prev, left: left}
+		if state == beganClaimed {
+			d.holds.claim(heldClaim{caseRef: in.CaseRef, intentID: in.ID, channel: ch, owner: owners[i]})
+		}
+	}
+	for _, h := range holds {
+		if err := h.Err(); err != nil {
+			d.releaseBegun(ctx, jobs)
+			return fmt.Errorf("queue %d handed-off jobs: %w", len(jobs), err)
+		}
+	}
+	return nil
+}
+
+// begin is the start of an attempt: what the hand-off's begin found, or
+// a begin of its own.
+func (d *Deliverer) begin(ctx context.Context, q queued) (owner, state string, prev *Result, left time.Duration, err error) {
+	if b := q.begun; b != nil {
+		return b.owner, b.state, b.prev, b.left, nil
+	}
+	owner = d.newOwner()
+	state, prev, left, err = d.state.begin(ctx, q.job.Intent, q.job.Channel, owner, d.cfg.Lease)
+	return owner, state, prev, left, err
+}
+
+// releaseBegun gives back the claims handed-off jobs took and will not
+// use (they go back to the queue unstarted); one that cannot be given
+// back runs out after a lease.
+func (d *Deliverer) releaseBegun(ctx context.Context, jobs []queued) {
+	for _, q := range jobs {
+		b := q.begun
+		if b == nil || b.state != beganClaimed {
+			continue
+		}
+		in, ch := q.job.Intent, q.job.Channel
+		d.state.release(context.WithoutCancel(ctx), in, ch, b.owner)
+		d.holds.unclaim(heldClaim{caseRef: in.CaseRef, intentID: in.ID, channel: ch, owner: b.owner})
+	}
 }

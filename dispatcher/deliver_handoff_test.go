@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/viogen-alerts/dispatcher/event"
@@ -221,5 +223,85 @@ func TestDecideHandsOffOnlyWhileKafkaTakesTheWrites(t *testing.T) {
 	e.run(t, ev("r3", "risk.assessed", "C-HO3", 1, 4))
 	if handoffs != 2 {
 		t.Errorf("%d hand-offs after a good write and a new batch, want 2", handoffs)
+	}
+}
+
+// beginCalls counts begin scripts run on rdb, once the script is loaded
+// (a server without it answers NOSCRIPT and the hand-off leaves the begin
+// to the worker).
+func beginCalls(t *testing.T, rdb redis.UniversalClient) *cmdCounter {
+	t.Helper()
+	if err := beginScript.Load(context.Background(), rdb).Err(); err != nil {
+		t.Fatal(err)
+	}
+	c := &cmdCounter{match: func(cmd redis.Cmder) bool {
+		a := cmd.Args()
+		return cmd.Name() == "evalsha" && len(a) > 1 && a[1] == beginScript.Hash()
+	}}
+	rdb.AddHook(c)
+	return c
+}
+
+// The hand-off begins each job's attempt in the round trip that queues
+// it, and the worker goes on from there: one begin per send, not two (a
+// worker beginning again would find the hand-off's claim held, and wait).
+// The claim is the worker's: released with the sent-marker.
+func TestHandoffBeginsTheAttemptWhereItQueuesIt(t *testing.T) {
+	e := newDeliverEnv(t)
+	begins := beginCalls(t, e.store.rdb)
+	d := runningDeliverer(t, e)
+	in := testIntent("handoff-begun-1")
+	d.Handoff(context.Background(), []kafka.Message{intentMsg(t, in)})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if _, err := e.prov.twilio.Wait(ctx, 1); err != nil {
+		t.Fatalf("the handed-off intent was not sent: %v", err)
+	}
+	eventually(t, "the queue to empty", func() bool { return queueSize(t, d) == 0 })
+	if n := begins.n.Load(); n != 1 {
+		t.Errorf("%d begin calls for one handed-off send, want 1", n)
+	}
+	if n := e.store.rdb.Exists(ctx, sendingKey(in.CaseRef, in.ID, "sms")).Val(); n != 0 {
+		t.Error("the in-flight claim outlived the send")
+	}
+	if _, claims := d.holds.count(); claims != 0 {
+		t.Errorf("%d claims still held after the send", claims)
+	}
+}
+
+// Handed-off jobs that never started (the stage stops first) go back to
+// the queue due now with their claims given back: the instance that
+// takes them over sends at once instead of finding them busy for a lease.
+func TestHandoffJobsGivenBackUnstartedReleaseTheirClaims(t *testing.T) {
+	e := newDeliverEnv(t)
+	d := newDeliverer(t, e.decideEnv, e.prov)
+	d.running.Store(true) // as if running, with no worker to start the job
+	beginCalls(t, e.store.rdb)
+	in := testIntent("handoff-unstarted-1")
+	d.Handoff(context.Background(), []kafka.Message{intentMsg(t, in)})
+	ctx := context.Background()
+	key := sendingKey(in.CaseRef, in.ID, "sms")
+	if n := counterValue(t, d.metrics.handoffs.started); n != 1 {
+		t.Fatalf("%v jobs handed off, want 1", n)
+	}
+	if n := e.store.rdb.Exists(ctx, key).Val(); n != 1 {
+		t.Fatal("the hand-off took no claim")
+	}
+	d.drain(ctx, func() {}, &sync.WaitGroup{})
+	if n := e.store.rdb.Exists(ctx, key).Val(); n != 0 {
+		t.Error("the claim of a job given back unstarted was kept")
+	}
+	if jobs, claims := d.holds.count(); jobs != 0 || claims != 0 {
+		t.Errorf("still held after the drain: %d jobs, %d claims", jobs, claims)
+	}
+	next := runningDeliverer(t, e)
+	wctx, cancel := context.WithTimeout(ctx, waitLimit)
+	defer cancel()
+	if _, err := e.prov.twilio.Wait(wctx, 1); err != nil {
+		t.Fatalf("the job given back was not sent by the next instance: %v", err)
+	}
+	eventually(t, "the queue to empty", func() bool { return queueSize(t, next) == 0 })
+	if n := len(e.prov.twilio.Messages()); n != 1 {
+		t.Fatalf("provider accepted %d SMS, want 1", n)
 	}
 }

@@ -31,6 +31,9 @@ type queued struct {
 	job retryJob
 	raw string
 	key string // "": the job's own shard (jobQueue.at)
+	// begun, for a handed-off job, is what its attempt's begin found in
+	// the round trip that queued it (Deliverer.holdAndBegin).
+	begun *begun
 }
 
 func newQueued(j retryJob) (queued, error) {

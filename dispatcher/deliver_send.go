@@ -52,8 +52,7 @@ func (d *Deliverer) attempt(ctx context.Context, q queued) (finished, error) {
 		return d.checkReceipt(ctx, q)
 	}
 	in, ch := q.job.Intent, q.job.Channel
-	owner := d.newOwner()
-	state, prev, left, err := d.state.begin(ctx, in, ch, owner, d.cfg.Lease)
+	owner, state, prev, left, err := d.begin(ctx, q)
 	if err != nil {
 		return finished{}, err
 	}

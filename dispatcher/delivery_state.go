@@ -253,13 +253,22 @@ return {'claimed', ''}`)
 // the other claim has left; with beganClaimed owner holds the claim for
 // ttl (renewed by its holder, released by markSent or release).
 func (s *deliveryState) begin(ctx context.Context, in Intent, channel, owner string, ttl time.Duration) (string, *Result, time.Duration, error) {
-	cmd, err := s.evalBatched(ctx, beginScript,
-		[]string{sentKey(in.CaseRef, in.ID, channel), intentKey(in.CaseRef, in.ID), sendingKey(in.CaseRef, in.ID, channel)},
-		[]any{channel, owner, ttl.Milliseconds()}, nil)
-	var res []string
-	if err == nil {
-		res, err = cmd.StringSlice()
+	keys, args := beginArgs(in, channel, owner, ttl)
+	cmd, err := s.evalBatched(ctx, beginScript, keys, args, nil)
+	if err != nil {
+		return "", nil, 0, fmt.Errorf("begin send: %w", err)
 	}
+	return beginReply(cmd, in, channel)
+}
+
+func beginArgs(in Intent, channel, owner string, ttl time.Duration) ([]string, []any) {
+	return []string{sentKey(in.CaseRef, in.ID, channel), intentKey(in.CaseRef, in.ID), sendingKey(in.CaseRef, in.ID, channel)},
+		[]any{channel, owner, ttl.Milliseconds()}
+}
+
+// beginReply reads what beginScript answered (see begin).
+func beginReply(cmd *redis.Cmd, in Intent, channel string) (string, *Result, time.Duration, error) {
+	res, err := cmd.StringSlice()
 	if err != nil {
 		return "", nil, 0, fmt.Errorf("begin send: %w", err)
 	}

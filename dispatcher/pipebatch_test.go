@@ -39,16 +39,14 @@ func (g *pipeGate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	}
 }
 
-// runBatcher gives a delivery state a running batcher; stop ends it and
-// waits for it.
+// runBatcher gives a delivery state a batcher, as a running deliver
+// stage does; stop takes it away, as the stage does when it returns.
 func runBatcher(rdb redis.UniversalClient) (*deliveryState, context.Context, func()) {
 	s := &deliveryState{rdb: rdb, ttl: time.Hour}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := newPipeBatcher(rdb)
 	s.batch.Store(b)
-	done := make(chan struct{})
-	go func() { defer close(done); b.run(ctx) }()
-	return s, ctx, func() { cancel(); <-done }
+	return s, ctx, func() { cancel(); s.batch.CompareAndSwap(b, nil) }
 }
 
 // With Redis gone, a batched call answers with the error (the job then
@@ -145,8 +143,8 @@ func TestBatchedCallsShareOneRoundTrip(t *testing.T) {
 	}
 }
 
-// A call handed in is answered even if the batcher stops at once, and
-// after it stopped calls go direct: no caller is left waiting.
+// Once the stage stopped and took its batcher away, calls go direct: no
+// caller is left waiting.
 func TestBatcherStoppedCallsGoDirect(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
 	s, _, stop := runBatcher(rdb)
@@ -197,5 +195,57 @@ func TestBatchedCallSurvivesAScriptFlush(t *testing.T) {
 	}
 	if st, _, _, _ := s.begin(ctx, in, "sms", "B", time.Minute); st != beganSent {
 		t.Fatalf("after markSent: %q, want sent", st)
+	}
+}
+
+// stackHook records whether the pipelines of scripts ran on a goroutine
+// whose stack holds want.
+type stackHook struct {
+	want       string
+	on, others atomic.Int64
+}
+
+func (h *stackHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *stackHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *stackHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && cmds[0].Name() == "evalsha" {
+			buf := make([]byte, 1<<16)
+			if strings.Contains(string(buf[:runtime.Stack(buf, false)]), h.want) {
+				h.on.Add(1)
+			} else {
+				h.others.Add(1)
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// A call that comes alone makes its round trip itself, on its own
+// goroutine: no hand-over to another goroutine and back on a lone
+// alert's path.
+func TestBatchedCallAloneMakesItsOwnRoundTrip(t *testing.T) {
+	rdb := testenv.StartRedis(t).Client(t)
+	if err := beginScript.Load(context.Background(), rdb).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := markSentScript.Load(context.Background(), rdb).Err(); err != nil {
+		t.Fatal(err) // loaded first: no call meets NOSCRIPT and goes again
+	}
+	hook := &stackHook{want: "TestBatchedCallAloneMakesItsOwnRoundTrip"}
+	rdb.AddHook(hook)
+	s, ctx, stop := runBatcher(rdb)
+	defer stop()
+	for i := range 3 {
+		in := testIntent(fmt.Sprintf("lone-%d", i))
+		if st, _, _, err := s.begin(ctx, in, "sms", "A", time.Minute); err != nil || st != beganClaimed {
+			t.Fatalf("begin %d: %q %v", i, st, err)
+		}
+		if err := s.markSent(ctx, in, resultFor(in, "sms", 1, OutcomeSent, time.Now()), "A"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if on, others := hook.on.Load(), hook.others.Load(); on != 6 || others != 0 {
+		t.Fatalf("round trips on the caller's goroutine %d, elsewhere %d; want 6 and 0", on, others)
 	}
 }
