@@ -249,3 +249,36 @@ func TestBatchedCallAloneMakesItsOwnRoundTrip(t *testing.T) {
 		t.Fatalf("round trips on the caller's goroutine %d, elsewhere %d; want 6 and 0", on, others)
 	}
 }
+
+// BenchmarkBatchedBegin: many workers beginning and marking sends at
+// once, as in a burst; reports round trips per call.
+func BenchmarkBatchedBegin(b *testing.B) {
+	rdb := testenv.StartRedis(b).Client(b)
+	for _, sc := range []*redis.Script{beginScript, markSentScript} {
+		if err := sc.Load(context.Background(), rdb).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	gate := &pipeGate{first: make(chan struct{}), release: make(chan struct{})}
+	close(gate.release)
+	rdb.AddHook(gate)
+	s, ctx, stop := runBatcher(rdb)
+	defer stop()
+	var seq atomic.Int64
+	b.SetParallelism(64)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			in := testIntent(fmt.Sprint("bench-", seq.Add(1)))
+			if _, _, _, err := s.begin(ctx, in, "sms", "A", time.Minute); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := s.markSent(ctx, in, resultFor(in, "sms", 1, OutcomeSent, time.Now()), "A"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(gate.pipelines.Load())/float64(2*b.N), "roundtrips/call")
+}
