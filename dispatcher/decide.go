@@ -342,7 +342,6 @@ func (d *Decider) emit(ctx context.Context, cfg *rules.Config, ds []decision) er
 	opened := make([]openedAlert, 0, len(ds))
 	for i, dc := range ds {
 		intents := StepIntents(cfg, dc.alert, 0, 0, codes[i], now)
-		d.logDecision(dc, intents, "notify")
 		for _, in := range intents {
 			b, err := in.Encode()
 			if err != nil {
@@ -353,6 +352,10 @@ func (d *Decider) emit(ctx context.Context, cfg *rules.Config, ds []decision) er
 		opened = append(opened, openedAlert{alert: dc.alert, intents: intents, lastCheckin: dc.item.Outcome.CheckinBase, ackCode: codes[i]})
 	}
 	d.handoff(ctx, msgs)
+	// Logged after the hand-off, off a lone alert's path to its send.
+	for i, dc := range ds {
+		d.logDecision(dc, opened[i].intents, "notify")
+	}
 	if len(msgs) > 0 {
 		if err := d.Writer.WriteMessages(ctx, msgs...); err != nil {
 			d.writeFailed.Store(true)
