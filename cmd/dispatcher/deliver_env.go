@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/viogen-alerts/dispatcher/dispatcher"
@@ -16,7 +17,7 @@ Delivery (durations like 15s, 2m, 24h):
   DELIVER_LEASE         how long a dead instance's jobs wait before another takes them (default 30s)
   SHUTDOWN_GRACE        on SIGTERM, how long in-flight sends may finish (default 20s)
   NOTICE_HORIZON        how long a coordinating-center notice is retried (default 24h)
-  DELIVER_HANDOFF       on (default) or off: with the decide stage in the same process, its
+  DELIVER_HANDOFF       on (default) or off (or true/false): with the decide stage in the same process, its
                         intents start delivery at once instead of after their Kafka round trip
   SMS_RECEIPT_TIMEOUT   an accepted SMS without a final delivery receipt after this is marked
                         unconfirmed, and a critical one falls back (default 5m; 0 = off,
@@ -57,12 +58,17 @@ func deliverConfig(getenv env, brokers []string) (dispatcher.DeliverConfig, erro
 		}
 		c.ReceiptTimeout = x
 	}
-	switch v := getenv("DELIVER_HANDOFF"); v {
+	switch v := strings.ToLower(strings.TrimSpace(getenv("DELIVER_HANDOFF"))); v {
 	case "", "on":
 	case "off":
 		c.NoHandoff = true
 	default:
-		return c, fmt.Errorf("DELIVER_HANDOFF=%q: want on or off", v)
+		// Also true or false, as the other switches (envBool).
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return c, fmt.Errorf("DELIVER_HANDOFF=%q: want on or off (or true or false)", getenv("DELIVER_HANDOFF"))
+		}
+		c.NoHandoff = !on
 	}
 	counts := []struct {
 		name string

@@ -137,14 +137,15 @@ func TestSettleReceipts(t *testing.T) {
 	}
 }
 
-// DELIVER_HANDOFF is on unless set to off; anything else is refused by
-// name. (The wiring is exercised by internal/e2e's hand-off kill test.)
+// DELIVER_HANDOFF is on unless set to off (or false, as the other
+// switches take); anything else is refused by name. (The wiring is exercised by internal/e2e's hand-off kill test.)
 func TestDeliverHandoffSetting(t *testing.T) {
 	for _, c := range []struct {
 		val     string
 		wantOff bool
 		bad     bool
-	}{{"", false, false}, {"on", false, false}, {"off", true, false}, {"no", false, true}, {"OFF ", false, true}} {
+	}{{"", false, false}, {"on", false, false}, {"off", true, false}, {"OFF ", true, false}, {"false", true, false},
+		{"true", false, false}, {"0", true, false}, {"no", false, true}, {"of", false, true}} {
 		getenv := func(k string) string {
 			if k == "DELIVER_HANDOFF" {
 				return c.val
