@@ -57,12 +57,14 @@ mutate: deps
 	./scripts/mutate.sh
 
 # The kill -9 crash tests at a larger size than make test's (2,000 events,
-# 10 kills; hand-off: 4 kills): 10,000 events, 30 kills; 20 kills of the
-# hand-off test. Override with E2E_EVENTS, E2E_KILLS, E2E_HANDOFF_KILLS.
+# 10 kills; hand-off: 4 kills; death between hand-off and intent write: 3):
+# 10,000 events, 30 kills; 20 kills of the hand-off test; 10 deaths at the
+# hand-off failpoint. Override with E2E_EVENTS, E2E_KILLS,
+# E2E_HANDOFF_KILLS, E2E_FAILPOINT_KILLS.
 chaos: deps
 	E2E_EVENTS=$${E2E_EVENTS:-10000} E2E_KILLS=$${E2E_KILLS:-30} E2E_SETTLE=$${E2E_SETTLE:-10m} \
-	E2E_HANDOFF_KILLS=$${E2E_HANDOFF_KILLS:-20} \
-	  $(GO) test -count=1 -timeout 60m -run 'TestKill9LosesNothing|TestKill9HandedOffLoneAlertsLoseNothing' -v ./internal/e2e
+	E2E_HANDOFF_KILLS=$${E2E_HANDOFF_KILLS:-20} E2E_FAILPOINT_KILLS=$${E2E_FAILPOINT_KILLS:-10} \
+	  $(GO) test -count=1 -timeout 60m -run 'TestKill9LosesNothing|TestKill9HandedOffLoneAlertsLoseNothing|TestKill9BetweenHandoffAndIntentWriteLosesNothing' -v ./internal/e2e
 
 # The delivery, ladder and timer tests 20 times in a row, with the race detector.
 flake: deps

@@ -141,6 +141,9 @@ func (d *Deliverer) Handoff(ctx context.Context, msgs []kafka.Message) {
 	// 500/s, 9 us with the yield; docs/benchmarks.md). The caller goes on
 	// on the next free processor.
 	runtime.Gosched()
+	// A test build can die here: jobs queued and claimed, maybe sending,
+	// their intents not yet written (internal/e2e).
+	failpoint("after-handoff")
 }
 
 // begun is what beginScript found for a handed-off job in the round trip

@@ -40,17 +40,26 @@ const (
 // ---------------------------------------------------------------------------
 // The binary
 
+// builds are the dispatcher binaries built for this test binary, by build
+// tags ("": the plain one).
 var (
-	buildOnce sync.Once
-	buildBin  string
-	buildDir  string
-	buildErr  error
+	buildMu sync.Mutex
+	builds  = map[string]*build{}
 )
+
+type build struct {
+	once sync.Once
+	bin  string
+	dir  string
+	err  error
+}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
+	for _, b := range builds {
+		if b.dir != "" {
+			_ = os.RemoveAll(b.dir)
+		}
 	}
 	os.Exit(code)
 }
@@ -80,24 +89,40 @@ func dispatcherBinary(t *testing.T) string {
 	if p := os.Getenv("E2E_DISPATCHER_BIN"); p != "" {
 		return p
 	}
-	buildOnce.Do(func() {
+	return taggedBinary(t, "")
+}
+
+// failpointBinary is ./cmd/dispatcher built with -tags failpoints: it dies
+// by SIGKILL where DISPATCHER_FAILPOINT says (dispatcher/failpoint_on.go).
+func failpointBinary(t *testing.T) string { return taggedBinary(t, "failpoints") }
+
+func taggedBinary(t *testing.T, tags string) string {
+	t.Helper()
+	buildMu.Lock()
+	b := builds[tags]
+	if b == nil {
+		b = &build{}
+		builds[tags] = b
+	}
+	buildMu.Unlock()
+	b.once.Do(func() {
 		root := moduleRoot(t)
-		buildDir, buildErr = os.MkdirTemp("", "e2e-dispatcher-")
-		if buildErr != nil {
+		b.dir, b.err = os.MkdirTemp("", "e2e-dispatcher-")
+		if b.err != nil {
 			return
 		}
-		buildBin = filepath.Join(buildDir, "dispatcher")
-		cmd := exec.Command("go", "build", "-o", buildBin, "./cmd/dispatcher")
+		b.bin = filepath.Join(b.dir, "dispatcher")
+		cmd := exec.Command("go", "build", "-tags", tags, "-o", b.bin, "./cmd/dispatcher")
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/dispatcher in %s: %v\n%s", root, err, out)
+			b.err = fmt.Errorf("go build -tags %q ./cmd/dispatcher in %s: %v\n%s", tags, root, err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return buildBin
+	return b.bin
 }
 
 // ---------------------------------------------------------------------------
@@ -205,6 +230,12 @@ func (s *stack) env(httpAddr string) []string {
 // stack's directory. It is killed when the test ends if still running.
 func (s *stack) start(t *testing.T, name string, args []string, extraEnv ...string) *proc {
 	t.Helper()
+	return s.startBin(t, dispatcherBinary(t), name, args, extraEnv...)
+}
+
+// startBin is start with another build of the dispatcher.
+func (s *stack) startBin(t *testing.T, bin, name string, args []string, extraEnv ...string) *proc {
+	t.Helper()
 	port, err := testenv.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +251,7 @@ func (s *stack) start(t *testing.T, name string, args []string, extraEnv ...stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(dispatcherBinary(t), append([]string{"run", "--config", s.config}, args...)...)
+	p.cmd = exec.Command(bin, append([]string{"run", "--config", s.config}, args...)...)
 	p.cmd.Env = append(s.env(p.http), extraEnv...)
 	p.cmd.Stdout, p.cmd.Stderr = out, errf
 	p.started = time.Now()
