@@ -137,7 +137,7 @@ func (d *Deliverer) Handoff(ctx context.Context, msgs []kafka.Message) {
 	d.offer(ctx, jobs)
 	// Let the worker just woken for these jobs run on this processor
 	// now: it would otherwise wait until the caller blocks on its Kafka
-	// write or another processor steals it (70-90 us p50 at a steady
+	// write or another processor steals it (65-106 us p50 at a steady
 	// 500/s, 9 us with the yield; docs/benchmarks.md). The caller goes on
 	// on the next free processor.
 	runtime.Gosched()
