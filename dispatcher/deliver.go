@@ -312,11 +312,11 @@ func (d *Deliverer) drain(work context.Context, stopWork context.CancelFunc, wor
 	d.log.WithFields(logrus.Fields{"in_flight": sends, "given_back": len(left), "grace": d.cfg.Grace.String()}).
 		Info("shutdown: delivery draining")
 	gctx, cancel := context.WithTimeout(work, 5*time.Second)
+	d.releaseBegun(gctx, left) // before they are due: a claim found held puts a job off for a lease
 	if err := d.queue.giveBackNow(gctx, left, d.now()); err != nil {
 		d.log.WithError(err).Warn("shutdown: jobs not given back; their leases run out instead")
 	}
 	cancel()
-	d.releaseBegun(work, left)
 	for _, q := range left {
 		d.holds.drop(q)
 	}

@@ -149,40 +149,46 @@ func (d *Deliverer) Handoff(ctx context.Context, msgs []kafka.Message) {
 // begun is what beginScript found for a handed-off job in the round trip
 // that queued it: its worker goes on from there (Deliverer.begin).
 type begun struct {
-	owner, state string
-	prev         *Result       // beganSent: the earlier audit record
-	left         time.Duration // beganBusy: the other claim's time left
+	owner string // the attempt's owner: its claim, when it took one
+	// state is beganClaimed, beganSent, beganFailed or beganBusy; "" when
+	// the reply was lost (the claim may be held: the worker begins again
+	// as the same owner, which takes it or finds it its own).
+	state string
+	prev  *Result       // beganSent: the earlier audit record
+	left  time.Duration // beganBusy: the other claim's time left
+	at    time.Time     // when the begin ran
 }
 
 // holdAndBegin queues jobs leased, as intake does, and in the same round
 // trip begins each one's attempt as its worker would (beginScript): the
 // worker then sends without a round trip of its own. A claim taken is
-// renewed from now on, like a worker's. A begin that failed (NOSCRIPT
-// after a restart) leaves its job to begin as usual; a hold that failed
-// fails the hand-off, and the claims taken are given back (or run out,
-// when Redis is gone: the copy's attempt then waits for them).
+// renewed from now on, like a worker's. A begin whose reply failed
+// (NOSCRIPT after a restart, a lost reply) leaves its worker to begin
+// again as the same owner; a hold that failed fails the hand-off, and
+// every claim it may have taken is given back (or runs out, when Redis is
+// gone: the copy's attempt then waits for it).
 func (d *Deliverer) holdAndBegin(ctx context.Context, jobs []queued) error {
-	until := d.now().Add(d.cfg.Lease)
+	now := d.now()
 	pipe := d.queue.rdb.Pipeline()
 	holds := make([]*redis.IntCmd, len(jobs))
 	begins := make([]*redis.Cmd, len(jobs))
-	owners := make([]string, len(jobs))
 	for i, q := range jobs {
-		holds[i] = pipe.ZAddNX(ctx, d.queue.at(q), redis.Z{Score: ms(until), Member: q.raw})
-		owners[i] = d.newOwner()
-		keys, args := beginArgs(q.job.Intent, q.job.Channel, owners[i], d.cfg.Lease)
+		holds[i] = pipe.ZAddNX(ctx, d.queue.at(q), redis.Z{Score: ms(now.Add(d.cfg.Lease)), Member: q.raw})
+		b := &begun{owner: d.newOwner(), at: now}
+		jobs[i].begun = b
+		keys, args := beginArgs(q.job.Intent, q.job.Channel, b.owner, d.cfg.Lease)
 		begins[i] = beginScript.EvalSha(ctx, pipe, keys, args...)
 	}
 	_, _ = pipe.Exec(ctx) // each command's reply or error is read below
 	for i := range jobs {
-		in, ch := jobs[i].job.Intent, jobs[i].job.Channel
+		in, ch, b := jobs[i].job.Intent, jobs[i].job.Channel, jobs[i].begun
 		state, prev, left, err := beginReply(begins[i], in, ch)
 		if err != nil {
-			continue // its worker begins
+			continue // state "": its worker begins again
 		}
-		jobs[i].begun = &begun{owner: owners[i], state: state, prev: prev, left: left}
+		b.state, b.prev, b.left = state, prev, left
 		if state == beganClaimed {
-			d.holds.claim(heldClaim{caseRef: in.CaseRef, intentID: in.ID, channel: ch, owner: owners[i]})
+			d.holds.claim(heldClaim{caseRef: in.CaseRef, intentID: in.ID, channel: ch, owner: b.owner})
 		}
 	}
 	for _, h := range holds {
@@ -195,27 +201,44 @@ func (d *Deliverer) holdAndBegin(ctx context.Context, jobs []queued) error {
 }
 
 // begin is the start of an attempt: what the hand-off's begin found, or
-// a begin of its own.
+// a begin of its own. A hand-off's begin is trusted only while its claim
+// cannot have run out unrenewed (younger than a renewal period): a job
+// that waited longer in its lane begins again, as the same owner, so the
+// sent-marker is read right before the send, as a worker's own begin does.
 func (d *Deliverer) begin(ctx context.Context, q queued) (owner, state string, prev *Result, left time.Duration, err error) {
-	if b := q.begun; b != nil {
-		return b.owner, b.state, b.prev, b.left, nil
-	}
 	owner = d.newOwner()
+	if b := q.begun; b != nil {
+		if b.state != "" && d.now().Sub(b.at) < renewEvery(d.cfg.Lease) {
+			return b.owner, b.state, b.prev, b.left, nil
+		}
+		owner = b.owner
+	}
 	state, prev, left, err = d.state.begin(ctx, q.job.Intent, q.job.Channel, owner, d.cfg.Lease)
 	return owner, state, prev, left, err
 }
 
-// releaseBegun gives back the claims handed-off jobs took and will not
-// use (they go back to the queue unstarted); one that cannot be given
-// back runs out after a lease.
+// releaseBegun gives back, in one round trip, the claims handed-off jobs
+// took or may have taken and will not use (they go back to the queue
+// unstarted): it must come before they are made due, or whoever claims
+// them first finds them busy and puts them off for a lease. A claim that
+// cannot be given back runs out after a lease.
 func (d *Deliverer) releaseBegun(ctx context.Context, jobs []queued) {
+	var calls []scriptCall
 	for _, q := range jobs {
 		b := q.begun
-		if b == nil || b.state != beganClaimed {
+		if b == nil || (b.state != beganClaimed && b.state != "") {
 			continue
 		}
 		in, ch := q.job.Intent, q.job.Channel
-		d.state.release(context.WithoutCancel(ctx), in, ch, b.owner)
 		d.holds.unclaim(heldClaim{caseRef: in.CaseRef, intentID: in.ID, channel: ch, owner: b.owner})
+		calls = append(calls, scriptCall{keys: []string{sendingKey(in.CaseRef, in.ID, ch)}, args: []any{b.owner, ""}})
+	}
+	if len(calls) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := evalAll(rctx, d.state.rdb, ownedScript, calls); err != nil {
+		d.log.WithError(err).WithField("claims", len(calls)).Warn("hand-off claims not given back; they run out after a lease")
 	}
 }

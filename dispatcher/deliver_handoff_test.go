@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
@@ -287,9 +288,18 @@ func TestHandoffJobsGivenBackUnstartedReleaseTheirClaims(t *testing.T) {
 	if n := e.store.rdb.Exists(ctx, key).Val(); n != 1 {
 		t.Fatal("the hand-off took no claim")
 	}
+	order := &cmdLog{}
+	e.store.rdb.AddHook(order)
 	d.drain(ctx, func() {}, &sync.WaitGroup{})
 	if n := e.store.rdb.Exists(ctx, key).Val(); n != 0 {
 		t.Error("the claim of a job given back unstarted was kept")
+	}
+	// Released before the job is due: whoever claimed it in between would
+	// find it busy and put it off for a lease.
+	released, due := order.first(func(a []any) bool { return a[0] == "evalsha" && a[1] == ownedScript.Hash() }),
+		order.first(func(a []any) bool { return a[0] == "zadd" && len(a) > 2 && a[2] == "xx" })
+	if released < 0 || due < 0 || released > due {
+		t.Errorf("claim released at command %d, job made due at %d: want the release first", released, due)
 	}
 	if jobs, claims := d.holds.count(); jobs != 0 || claims != 0 {
 		t.Errorf("still held after the drain: %d jobs, %d claims", jobs, claims)
@@ -303,5 +313,82 @@ func TestHandoffJobsGivenBackUnstartedReleaseTheirClaims(t *testing.T) {
 	eventually(t, "the queue to empty", func() bool { return queueSize(t, next) == 0 })
 	if n := len(e.prov.twilio.Messages()); n != 1 {
 		t.Fatalf("provider accepted %d SMS, want 1", n)
+	}
+}
+
+// cmdLog records the arguments of every command, in order.
+type cmdLog struct {
+	mu   sync.Mutex
+	args [][]any
+}
+
+func (c *cmdLog) add(cmds ...redis.Cmder) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cmd := range cmds {
+		c.args = append(c.args, cmd.Args())
+	}
+}
+
+// first is the index of the first command matching, or -1.
+func (c *cmdLog) first(match func([]any) bool) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, a := range c.args {
+		if match(a) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (c *cmdLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *cmdLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.add(cmd); return next(ctx, cmd) }
+}
+func (c *cmdLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.add(cmds...); return next(ctx, cmds) }
+}
+
+// A hand-off's begin is trusted while its claim cannot have run out;
+// a job that waited longer in its lane begins again as the same owner,
+// reading the sent-marker right before the send: here another attempt
+// sent it meanwhile, and the late job finds that instead of sending.
+// A begin whose reply was lost begins again as the same owner too.
+func TestHandoffBeginIsTrustedOnlyWhileFresh(t *testing.T) {
+	e := newDeliverEnv(t)
+	d := newDeliverer(t, e.decideEnv, e.prov)
+	ctx := context.Background()
+	job := func(id string) queued {
+		q := laneJob(t, id, false)
+		if st, _, _, err := d.state.begin(ctx, q.job.Intent, "sms", "handoff-owner", d.cfg.Lease); err != nil || st != beganClaimed {
+			t.Fatalf("begin: %q %v", st, err)
+		}
+		return q
+	}
+	sentMeanwhile := func(q queued) {
+		r := resultFor(q.job.Intent, "sms", 1, OutcomeSent, time.Now())
+		if err := d.state.markSent(ctx, q.job.Intent, r, "another-owner"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	fresh := job("handoff-fresh")
+	fresh.begun = &begun{owner: "handoff-owner", state: beganClaimed, at: d.now()}
+	if owner, st, _, _, err := d.begin(ctx, fresh); err != nil || st != beganClaimed || owner != "handoff-owner" {
+		t.Fatalf("fresh hand-off begin: %q %q %v, want claimed as handoff-owner", owner, st, err)
+	}
+
+	late := job("handoff-late")
+	late.begun = &begun{owner: "handoff-owner", state: beganClaimed, at: d.now().Add(-renewEvery(d.cfg.Lease))}
+	sentMeanwhile(late)
+	if _, st, prev, _, err := d.begin(ctx, late); err != nil || st != beganSent || prev == nil {
+		t.Fatalf("late hand-off begin: %q %v, want sent (found the marker)", st, err)
+	}
+
+	lost := job("handoff-lost-reply")
+	lost.begun = &begun{owner: "handoff-owner", at: d.now()} // the reply never came
+	if owner, st, _, _, err := d.begin(ctx, lost); err != nil || st != beganClaimed || owner != "handoff-owner" {
+		t.Fatalf("begin after a lost reply: %q %q %v, want its own claim, as handoff-owner", owner, st, err)
 	}
 }

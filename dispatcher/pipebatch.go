@@ -75,8 +75,10 @@ func (b *pipeBatcher) do(ctx context.Context, rdb redis.UniversalClient, queue f
 	// r is first in pending (a turn goes to the first waiting call, and a
 	// caller that finds none on the wire found pending empty), so the
 	// round trip below carries it.
-	b.flush(ctx, b.take())
-	b.handOn()
+	func() {
+		defer b.handOn() // the turn is handed on whatever happens
+		b.flush(ctx, b.take())
+	}()
 	<-r.done
 	return nil
 }
