@@ -42,7 +42,7 @@ rules|rules||
 ladder|dispatcher|ladder.go|TestLadder|TestMissedCheckin|TestCheckin|TestTimers
 decide|dispatcher|decide.go suppress.go|TestDecide|TestCritical|TestLadder|TestMissedCheckin|TestCheckin
 deliver-state|dispatcher|delivery_state.go deliver_queue.go pipebatch.go|TestDeliver|TestLane|TestOffer|TestBegin|TestBatch|TestClaim|TestConcurrentClaims|TestQueue
-deliver|dispatcher|deliver.go deliver_finish.go deliver_intake.go deliver_lane.go deliver_send.go deliver_throttle.go ratelimit.go|TestDeliver|TestLane|TestOffer|TestBegin|TestBatch|TestRateLimit
+deliver|dispatcher|deliver.go deliver_finish.go deliver_handoff.go deliver_intake.go deliver_lane.go deliver_send.go deliver_throttle.go ratelimit.go|TestDeliver|TestLane|TestOffer|TestBegin|TestBatch|TestRateLimit|TestHandoff|TestIntake
 ingest|dispatcher|ingest.go ingest_pipeline.go kafka.go state.go|TestIngest|TestStore|TestFillBatch|TestTimersOnlyTouched|TestDecideReplay
 escalation|dispatcher|escalation.go escalation_record.go|TestEscalation|TestLadder|TestAck
 '
