@@ -170,10 +170,9 @@ type begun struct {
 func (d *Deliverer) holdAndBegin(ctx context.Context, jobs []queued) error {
 	now := d.now()
 	pipe := d.queue.rdb.Pipeline()
-	holds := make([]*redis.IntCmd, len(jobs))
+	holds := d.queue.addHeld(ctx, pipe, jobs, now.Add(d.cfg.Lease))
 	begins := make([]*redis.Cmd, len(jobs))
 	for i, q := range jobs {
-		holds[i] = pipe.ZAddNX(ctx, d.queue.at(q), redis.Z{Score: ms(now.Add(d.cfg.Lease)), Member: q.raw})
 		b := &begun{owner: d.newOwner(), at: now}
 		jobs[i].begun = b
 		keys, args := beginArgs(q.job.Intent, q.job.Channel, b.owner, d.cfg.Lease)
@@ -206,11 +205,11 @@ func (d *Deliverer) holdAndBegin(ctx context.Context, jobs []queued) error {
 // that waited longer in its lane begins again, as the same owner, so the
 // sent-marker is read right before the send, as a worker's own begin does.
 func (d *Deliverer) begin(ctx context.Context, q queued) (owner, state string, prev *Result, left time.Duration, err error) {
-	owner = d.newOwner()
-	if b := q.begun; b != nil {
-		if b.state != "" && d.now().Sub(b.at) < renewEvery(d.cfg.Lease) {
-			return b.owner, b.state, b.prev, b.left, nil
-		}
+	if b := q.begun; b == nil {
+		owner = d.newOwner()
+	} else if b.state != "" && d.now().Sub(b.at) < renewEvery(d.cfg.Lease) {
+		return b.owner, b.state, b.prev, b.left, nil
+	} else {
 		owner = b.owner
 	}
 	state, prev, left, err = d.state.begin(ctx, q.job.Intent, q.job.Channel, owner, d.cfg.Lease)
@@ -223,22 +222,19 @@ func (d *Deliverer) begin(ctx context.Context, q queued) (owner, state string, p
 // them first finds them busy and puts them off for a lease. A claim that
 // cannot be given back runs out after a lease.
 func (d *Deliverer) releaseBegun(ctx context.Context, jobs []queued) {
-	var calls []scriptCall
+	var claims []heldClaim
 	for _, q := range jobs {
 		b := q.begun
 		if b == nil || (b.state != beganClaimed && b.state != "") {
 			continue
 		}
-		in, ch := q.job.Intent, q.job.Channel
-		d.holds.unclaim(heldClaim{caseRef: in.CaseRef, intentID: in.ID, channel: ch, owner: b.owner})
-		calls = append(calls, scriptCall{keys: []string{sendingKey(in.CaseRef, in.ID, ch)}, args: []any{b.owner, ""}})
-	}
-	if len(calls) == 0 {
-		return
+		c := heldClaim{caseRef: q.job.Intent.CaseRef, intentID: q.job.Intent.ID, channel: q.job.Channel, owner: b.owner}
+		d.holds.unclaim(c)
+		claims = append(claims, c)
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if _, err := evalAll(rctx, d.state.rdb, ownedScript, calls); err != nil {
-		d.log.WithError(err).WithField("claims", len(calls)).Warn("hand-off claims not given back; they run out after a lease")
+	if err := d.state.releaseClaims(rctx, claims); err != nil {
+		d.log.WithError(err).WithField("claims", len(claims)).Warn("hand-off claims not given back; they run out after a lease")
 	}
 }

@@ -392,3 +392,58 @@ func TestHandoffBeginIsTrustedOnlyWhileFresh(t *testing.T) {
 		t.Fatalf("begin after a lost reply: %q %q %v, want its own claim, as handoff-owner", owner, st, err)
 	}
 }
+
+// failZadds answers every ZADD with an error after Redis ran it, as a
+// lost reply would: the hand-off's begins in the same round trip did run.
+type failZadds struct{}
+
+func (failZadds) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (failZadds) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (failZadds) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, c := range cmds {
+			if c.Name() == "zadd" {
+				c.SetErr(errors.New("reply lost"))
+			}
+		}
+		return err
+	}
+}
+
+// A hand-off whose hold fails after its begins took their claims gives
+// the claims back: the Kafka copy delivers at once instead of finding
+// its own job busy for a lease.
+func TestHandoffWhoseHoldFailsGivesItsClaimsBack(t *testing.T) {
+	e := newDeliverEnv(t)
+	d := newDeliverer(t, e.decideEnv, e.prov)
+	d.running.Store(true) // as if running; its hold goes through a client whose ZADDs fail
+	beginCalls(t, e.store.rdb)
+	in := testIntent("handoff-hold-fails-1")
+	failing := redis.NewClient(e.store.rdb.(*redis.Client).Options())
+	t.Cleanup(func() { _ = failing.Close() })
+	failing.AddHook(failZadds{})
+	d.queue.rdb = failing
+	d.Handoff(context.Background(), []kafka.Message{intentMsg(t, in)})
+	if n := counterValue(t, d.metrics.handoffs.failed); n != 1 {
+		t.Fatalf("%v hand-offs counted as failed to queue, want 1", n)
+	}
+	ctx := context.Background()
+	if n := e.store.rdb.Exists(ctx, sendingKey(in.CaseRef, in.ID, "sms")).Val(); n != 0 {
+		t.Fatal("the claim of a hand-off whose hold failed was kept")
+	}
+	if _, claims := d.holds.count(); claims != 0 {
+		t.Errorf("%d claims still held", claims)
+	}
+	next := runningDeliverer(t, e)
+	writeIntents(t, e.d.Writer, in)
+	wctx, cancel := context.WithTimeout(ctx, waitLimit)
+	defer cancel()
+	if _, err := e.prov.twilio.Wait(wctx, 1); err != nil {
+		t.Fatalf("the copy was not sent: %v", err)
+	}
+	eventually(t, "the queue to empty", func() bool { return queueSize(t, next) == 0 })
+	if n := len(e.prov.twilio.Messages()); n != 1 {
+		t.Fatalf("provider accepted %d SMS, want 1", n)
+	}
+}

@@ -132,9 +132,7 @@ func (q *jobQueue) holdOrDue(ctx context.Context, held, due []queued, until, now
 		return nil
 	}
 	pipe := q.rdb.Pipeline()
-	for _, j := range held {
-		pipe.ZAddNX(ctx, q.at(j), redis.Z{Score: ms(until), Member: j.raw})
-	}
+	q.addHeld(ctx, pipe, held, until)
 	for _, j := range due {
 		pipe.ZAddNX(ctx, q.at(j), redis.Z{Score: ms(dueNow(j, now)), Member: j.raw})
 	}
@@ -142,6 +140,16 @@ func (q *jobQueue) holdOrDue(ctx context.Context, held, due []queued, until, now
 		return fmt.Errorf("queue %d delivery jobs: %w", len(held)+len(due), err)
 	}
 	return nil
+}
+
+// addHeld adds to pipe the ZADD NX of each job, leased until until; the
+// commands answer whether each was added.
+func (q *jobQueue) addHeld(ctx context.Context, pipe redis.Pipeliner, jobs []queued, until time.Time) []*redis.IntCmd {
+	cmds := make([]*redis.IntCmd, len(jobs))
+	for i, j := range jobs {
+		cmds[i] = pipe.ZAddNX(ctx, q.at(j), redis.Z{Score: ms(until), Member: j.raw})
+	}
+	return cmds
 }
 
 // add queues a new job due at due, unless it is already queued.

@@ -303,17 +303,33 @@ func (s *deliveryState) release(ctx context.Context, in Intent, channel, owner s
 
 // renewClaims extends claims still held by their owners, in one round trip.
 func (s *deliveryState) renewClaims(ctx context.Context, claims []heldClaim, ttl time.Duration) error {
+	if err := s.owned(ctx, claims, ttl.Milliseconds()); err != nil {
+		return fmt.Errorf("renew %d send claims: %w", len(claims), err)
+	}
+	return nil
+}
+
+// releaseClaims gives back claims still held by their owners, in one
+// round trip.
+func (s *deliveryState) releaseClaims(ctx context.Context, claims []heldClaim) error {
+	if err := s.owned(ctx, claims, ""); err != nil {
+		return fmt.Errorf("release %d send claims: %w", len(claims), err)
+	}
+	return nil
+}
+
+// owned runs ownedScript on each claim with arg (a TTL renews, "" gives
+// back), in one round trip.
+func (s *deliveryState) owned(ctx context.Context, claims []heldClaim, arg any) error {
 	if len(claims) == 0 {
 		return nil
 	}
 	calls := make([]scriptCall, len(claims))
 	for i, c := range claims {
-		calls[i] = scriptCall{keys: []string{sendingKey(c.caseRef, c.intentID, c.channel)}, args: []any{c.owner, ttl.Milliseconds()}}
+		calls[i] = scriptCall{keys: []string{sendingKey(c.caseRef, c.intentID, c.channel)}, args: []any{c.owner, arg}}
 	}
-	if _, err := evalAll(ctx, s.rdb, ownedScript, calls); err != nil {
-		return fmt.Errorf("renew %d send claims: %w", len(claims), err)
-	}
-	return nil
+	_, err := evalAll(ctx, s.rdb, ownedScript, calls)
+	return err
 }
 
 // heldClaim names an in-flight claim and its owner.
