@@ -37,8 +37,9 @@
 --          prev unit, muni, prov, region, unit, active, version, last ms,
 --          checkin ms, checkin due ms, reassessment due ms, check-in base ms,
 --          periods missed (timer events; 0 = none), first missed deadline ms,
---          whether the case had a deadline before the event (1/0)};
--- the same array
+--          whether the case had a deadline before the event (1/0)},
+-- as one string when the outcome has a compact record (see reply below),
+-- else as that array; the same outcome
 -- is kept under KEYS[2] (compact, see encode_outcome) so a redelivered
 -- event gets its original outcome back (with dup = 1), except for the
 -- deadlines, which are the case's current ones: they are written back to the
@@ -187,30 +188,24 @@ local function encode_outcome(o)
   return head .. SEP .. places .. tail
 end
 
-local function decode_outcome(b)
-  if string.sub(b, 1, 1) ~= SEP then return cjson.decode(b) end
-  -- Exactly values 2-17 and 20-23: any other count is not this format
-  -- (a later one starts with another byte), an error rather than a guess.
-  local o, i, pos = {'0'}, 2, 2
-  while true do
-    if i == 18 then o[18], o[19], i = '0', '0', 20 end
-    local at = string.find(b, SEP, pos, true)
-    local v = string.sub(b, pos, at and at - 1 or -1)
-    if v == '' and (i < 6 or i > 13) then v = '0' end
-    o[i] = v
-    if not at then break end
-    i, pos = i + 1, at + 1
-  end
-  if i ~= 23 then error('unreadable outcome record: not 20 values') end
-  return o
+-- The reply is the compact record itself when the outcome has one: the
+-- dup flag and the case's current deadlines, then the record (which starts
+-- with the separator). One string costs Redis and the caller less than an
+-- array of 23 (each its own reply, its own allocation in the caller); the
+-- caller (outcomeValues, state.go) splits it. An outcome kept as JSON is
+-- returned as the array.
+local function reply(dup, ck, ra, rec)
+  return dup .. SEP .. ck .. SEP .. ra .. rec
 end
 
 -- Remember the outcome unless the event was seen: then it is a duplicate,
 -- which changes nothing and gets its original outcome back (one call
 -- both checks and remembers).
-local seen = redis.call('SET', KEYS[2], encode_outcome(r), 'NX', 'GET', 'PX', ARGV[10])
+local record = encode_outcome(r)
+local seen = redis.call('SET', KEYS[2], record, 'NX', 'GET', 'PX', ARGV[10])
 if seen then
-  local o = decode_outcome(seen)
+  if string.byte(seen, 1) == 31 then return reply('1', c[16] or '0', c[17] or '0', seen) end
+  local o = cjson.decode(seen) -- kept as JSON (earlier versions, previous format)
   o[1] = '1'
   o[18], o[19] = c[16] or '0', c[17] or '0'
   return o
@@ -244,4 +239,5 @@ if not internal or typ == 'checkin.missed' or typ == 'reassessment.overdue' then
   if stale and not internal then redis.call('HINCRBY', KEYS[1], 'stale_count', 1) end
 end
 
+if string.byte(record, 1) == 31 then return reply('0', r[18], r[19], record) end
 return r

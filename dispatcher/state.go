@@ -112,7 +112,7 @@ func (s *Store) Apply(ctx context.Context, evs []event.Event) ([]Outcome, error)
 	}
 	out := make([]Outcome, len(evs))
 	for i, cmd := range cmds {
-		vals, err := cmd.StringSlice()
+		vals, err := outcomeValues(cmd)
 		if err != nil {
 			return nil, fmt.Errorf("apply event %s: %w", evs[i].ID, err)
 		}
@@ -121,6 +121,36 @@ func (s *Store) Apply(ctx context.Context, evs []event.Event) ([]Outcome, error)
 		}
 	}
 	return out, s.setTimers(ctx, out)
+}
+
+// outcomeSep joins the values of a compact outcome (byte 31).
+const outcomeSep = "\x1f"
+
+// outcomeValues reads apply.lua's reply: the array of 23 values, or the
+// one string it returns when the outcome has a compact record (the dup
+// flag, the two deadlines, then the record as encode_outcome writes it:
+// values 2-17 and 20-23 each after a separator, a number 0 empty).
+func outcomeValues(cmd *redis.Cmd) ([]string, error) {
+	s, ok := cmd.Val().(string)
+	if !ok {
+		return cmd.StringSlice()
+	}
+	p := strings.Split(s, outcomeSep)
+	if len(p) != 23 {
+		return nil, fmt.Errorf("unreadable outcome record: %d values, want 23 (20 kept, 3 added)", len(p))
+	}
+	// p holds 1, 18, 19, then 2-17 and 20-23: put 18 and 19 in their places.
+	v := make([]string, 0, 23)
+	v = append(v, p[0])
+	v = append(v, p[3:19]...)
+	v = append(v, p[1], p[2])
+	v = append(v, p[19:]...)
+	for i, x := range v {
+		if x == "" && (i < 5 || i > 12) { // a place may be empty; a number is 0
+			v[i] = "0"
+		}
+	}
+	return v, nil
 }
 
 // setTimers mirrors each case's deadlines into the timer sorted sets.
