@@ -103,24 +103,126 @@ func (in *Ingest) fetchLoop(ctx context.Context, out chan<- decoded) {
 }
 
 // applyLoop writes each batch's dead letters and applies its events to
-// case state, retrying with backoff until it succeeds.
+// case state, retrying with backoff until it succeeds, and hands the
+// batches on in fetch order.
+//
+// When the next batch is already waiting (the fetch is ahead: a backlog)
+// and shares no case with the one about to be applied, and has no dead
+// letters, it is applied beside it, on another connection: Redis runs one
+// script at a time, and without this it sat idle while this loop read a
+// batch's replies and wrote the next one's commands. Only batches with no
+// case in common overlap, so each case's events still reach Redis in
+// offset order; a batch alone (no backlog) is applied here, at once. A
+// batch applied ahead is handed on only after the one before it, and one
+// whose attempt failed is retried here, in its turn.
 func (in *Ingest) applyLoop(ctx context.Context, in_ <-chan decoded, out chan<- applied) {
-	for d := range in_ {
-		a := applied{batch: d.batch, start: time.Now()}
-		if !in.retry(ctx, failApply, func() error {
-			items, err := in.applyBatch(ctx, d)
-			if err != nil {
-				return fmt.Errorf("process batch of %d: %w", len(d.batch), err)
+	var queue []*applyJob // oldest first; at most two
+	defer func() {
+		for _, j := range queue {
+			j.wait()
+		}
+	}()
+	closed := false
+	for {
+		if len(queue) == 0 {
+			d, ok := <-in_
+			if !ok {
+				return
 			}
-			a.items = items
-			return nil
-		}) {
+			queue = append(queue, &applyJob{d: d})
+		}
+		if len(queue) == 1 && !closed {
+			select {
+			case d, ok := <-in_:
+				if ok {
+					queue = append(queue, &applyJob{d: d})
+				} else {
+					closed = true
+				}
+			default:
+			}
+		}
+		if len(queue) == 2 && queue[1].done == nil && canApplyBeside(queue[0].d, queue[1].d) {
+			in.applyAhead(ctx, queue[1])
+		}
+		if !in.finishApply(ctx, queue[0], out) {
 			return
 		}
-		if !send(ctx, out, a) {
+		queue = queue[1:]
+		if closed && len(queue) == 0 {
 			return
 		}
 	}
+}
+
+// applyJob is a batch on its way through applyLoop.
+type applyJob struct {
+	d     decoded
+	start time.Time
+	done  chan struct{} // nil unless applied ahead; closed when that attempt ended
+	items []Item
+	err   error
+}
+
+func (j *applyJob) wait() {
+	if j.done != nil {
+		<-j.done
+	}
+}
+
+// applyAhead makes one attempt at j in a goroutine of its own, which
+// applyLoop waits for (finishApply, or its return).
+func (in *Ingest) applyAhead(ctx context.Context, j *applyJob) {
+	j.start, j.done = time.Now(), make(chan struct{})
+	go func() {
+		defer close(j.done)
+		j.items, j.err = in.applyBatch(ctx, j.d)
+	}()
+}
+
+// finishApply completes j (applied here, or its attempt ahead awaited and,
+// if it failed, retried here with backoff) and hands it on.
+func (in *Ingest) finishApply(ctx context.Context, j *applyJob, out chan<- applied) bool {
+	if j.done == nil {
+		j.start = time.Now()
+	} else {
+		j.wait()
+	}
+	a := applied{batch: j.d.batch, start: j.start, items: j.items}
+	if j.done != nil && j.err != nil {
+		in.log.WithError(j.err).Warn("ingest: a batch applied ahead failed; retrying it in its turn (nothing committed)")
+	}
+	if j.done != nil && j.err == nil {
+		in.health.set(failApply, nil)
+	} else if !in.retry(ctx, failApply, func() error {
+		items, err := in.applyBatch(ctx, j.d)
+		if err != nil {
+			return fmt.Errorf("process batch of %d: %w", len(j.d.batch), err)
+		}
+		a.items = items
+		return nil
+	}) {
+		return false
+	}
+	return send(ctx, out, a)
+}
+
+// canApplyBeside reports whether next may be applied while cur is: next
+// writes no dead letters (they keep their order) and has no case of cur.
+func canApplyBeside(cur, next decoded) bool {
+	if len(next.dead) > 0 || len(next.good) == 0 {
+		return false
+	}
+	cases := make(map[string]struct{}, len(cur.good))
+	for _, e := range cur.good {
+		cases[e.CaseID] = struct{}{}
+	}
+	for _, e := range next.good {
+		if _, ok := cases[e.CaseID]; ok {
+			return false
+		}
+	}
+	return true
 }
 
 // commitLoop commits each decided batch, in order, retrying with backoff

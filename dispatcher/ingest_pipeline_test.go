@@ -2,10 +2,17 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/viogen-alerts/dispatcher/event"
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
 )
 
@@ -90,6 +97,125 @@ func TestIngestPipelineCommitsOnlyWhatWasDecidedInOrder(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	checkOffsetOrder(t, stage, len(msgs))
+}
+
+func twoDigits(i int) string { return string([]byte{byte('0' + i/10), byte('0' + i%10)}) }
+
+// applyWatch is a go-redis hook that sees every apply.lua pipeline: which
+// cases it holds, whether it began while another ran, and any case two
+// such pipelines held at once. Each is slowed by delay (a slow Redis), so
+// the fetch gets ahead of case state as in a backlog.
+type applyWatch struct {
+	delay    time.Duration
+	mu       sync.Mutex
+	inFlight map[int]map[string]bool
+	next     int
+	overlaps int      // apply pipelines begun while another ran
+	shared   []string // cases held by two apply pipelines at once
+	// failBeside fails the first apply pipeline begun beside another,
+	// without sending it: Redis never sees it.
+	failBeside, failed bool
+}
+
+func (w *applyWatch) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (w *applyWatch) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (w *applyWatch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		cases := map[string]bool{}
+		for _, c := range cmds {
+			a := c.Args()
+			if n := c.Name(); (n == "evalsha" || n == "eval") && len(a) > 3 {
+				if k, ok := a[3].(string); ok && strings.HasPrefix(k, "case:{") && strings.HasSuffix(k, "}") {
+					cases[k] = true
+				}
+			}
+		}
+		if len(cases) == 0 {
+			return next(ctx, cmds)
+		}
+		w.mu.Lock()
+		id := w.next
+		w.next++
+		if len(w.inFlight) > 0 {
+			w.overlaps++
+		}
+		for _, other := range w.inFlight {
+			for k := range cases {
+				if other[k] {
+					w.shared = append(w.shared, k)
+				}
+			}
+		}
+		if w.failBeside && !w.failed && len(w.inFlight) > 0 {
+			w.failed = true
+			w.mu.Unlock()
+			return errors.New("applyWatch: connection lost")
+		}
+		w.inFlight[id] = cases
+		w.mu.Unlock()
+		time.Sleep(w.delay)
+		err := next(ctx, cmds)
+		w.mu.Lock()
+		delete(w.inFlight, id)
+		w.mu.Unlock()
+		return err
+	}
+}
+
+// TestIngestAppliesAheadOnlyBatchesWithNoCaseInCommon, against the real
+// broker and redis-server, with every case-state round trip slowed so
+// the fetch runs ahead: batches of distinct cases are applied two at a
+// time (the next beside the current one), batches that share a case never
+// are, and every event still reaches the next stage once, in offset
+// order, and is committed. Fails if applyLoop applies a batch beside one
+// it shares a case with, or never applies ahead.
+// runAppliedAhead runs an ingest over 30 events of distinct cases, then 30
+// events over 3 cases, in batches of 5, with watch on its Redis client,
+// until every offset is committed; it returns the next stage and the
+// number of events.
+func runAppliedAhead(t *testing.T, watch *applyWatch, group string) (*gatedStage, int) {
+	t.Helper()
+	_, brokers := testenv.StartKafka(t, 1, TopicCaseEvents, TopicInternal, TopicDLQ)
+	store, rdb := newTestStore(t)
+	rdb.AddHook(watch)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	w := NewWriter(brokers, quietLog())
+	defer w.Close()
+	msgs := normalEvents(t, "AH", 30) // 30 cases: batches with no case in common
+	for i := range 30 {               // 3 cases: every batch shares them with the next
+		e := ev(fmt.Sprintf("AS-%02d", i), event.RiskAssessed, fmt.Sprintf("C-AS%d", i%3), int64(i+2), event.Level(1+i%4))
+		b, err := event.Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, kafka.Message{Topic: TopicCaseEvents, Key: []byte(e.CaseID), Value: b})
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	stage := &gatedStage{first: make(chan struct{}), release: make(chan struct{})}
+	close(stage.release)
+	cfg := IngestConfig{Brokers: brokers, GroupID: group, BatchSize: 5, Backoff: Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}}
+	in := NewIngest(cfg, store, stage, NewWriter(brokers, quietLog()), quietLog(), NewStats(nil))
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- in.Run(rctx) }()
+	waitFor(t, ctx, func() bool { return committed(ctx, t, brokers, group) == int64(len(msgs)) })
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return stage, len(msgs)
+}
+
+// checkOffsetOrder checks that every event reached stage once, in offset
+// order.
+func checkOffsetOrder(t *testing.T, stage *gatedStage, n int) {
+	t.Helper()
 	stage.mu.Lock()
 	defer stage.mu.Unlock()
 	next := int64(0)
@@ -101,9 +227,38 @@ func TestIngestPipelineCommitsOnlyWhatWasDecidedInOrder(t *testing.T) {
 			next++
 		}
 	}
-	if next != int64(len(msgs)) {
-		t.Errorf("%d events reached the next stage, want %d", next, len(msgs))
+	if next != int64(n) {
+		t.Errorf("%d events reached the next stage, want %d", next, n)
 	}
 }
 
-func twoDigits(i int) string { return string([]byte{byte('0' + i/10), byte('0' + i%10)}) }
+func TestIngestAppliesAheadOnlyBatchesWithNoCaseInCommon(t *testing.T) {
+	watch := &applyWatch{delay: 30 * time.Millisecond, inFlight: map[int]map[string]bool{}}
+	stage, n := runAppliedAhead(t, watch, "ahead")
+	checkOffsetOrder(t, stage, n)
+	watch.mu.Lock()
+	defer watch.mu.Unlock()
+	if len(watch.shared) > 0 {
+		t.Errorf("cases applied by two batches at once: %v", watch.shared)
+	}
+	if watch.overlaps == 0 {
+		t.Errorf("no batch was applied beside another (%d apply round trips)", watch.next)
+	}
+	t.Logf("%d apply round trips, %d begun beside another", watch.next, watch.overlaps)
+}
+
+// TestIngestRetriesABatchWhoseAttemptAheadFailed: the first batch applied
+// beside another fails (its round trip is lost before Redis sees it); it
+// is applied again in its turn, and every event still reaches the next
+// stage once, in offset order, and is committed. Fails if a failed
+// attempt ahead is handed on as if it had succeeded.
+func TestIngestRetriesABatchWhoseAttemptAheadFailed(t *testing.T) {
+	watch := &applyWatch{delay: 30 * time.Millisecond, inFlight: map[int]map[string]bool{}, failBeside: true}
+	stage, n := runAppliedAhead(t, watch, "ahead-fail")
+	checkOffsetOrder(t, stage, n)
+	watch.mu.Lock()
+	defer watch.mu.Unlock()
+	if !watch.failed {
+		t.Fatal("no batch was applied ahead, so none failed: the test did not test")
+	}
+}
