@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/viogen-alerts/dispatcher/event"
+	"github.com/viogen-alerts/dispatcher/internal/logjson"
 	"github.com/viogen-alerts/dispatcher/rules"
 )
 
@@ -388,14 +389,15 @@ func (d *Decider) logDecision(dc decision, intents []Intent, outcome string) {
 	for i, in := range intents {
 		targets[i] = in.AgencyID + "/" + in.ContactID
 	}
-	f := logrus.Fields{
-		"case_ref": a.CaseID, "alert_id": a.ID, "rule": a.Rule, "severity": a.Severity, "critical": a.Critical,
-		"policy": a.Policy.ID, "unrouted": a.Unrouted, "event_id": a.EventID, "targets": targets,
-	}
+	// logjson.Log: the line logrus would write, without its maps (one
+	// line per alert was a third of the decide stage's CPU).
+	f := [10]logjson.Field{logjson.String("case_ref", a.CaseID), logjson.String("alert_id", a.ID), logjson.String("rule", a.Rule),
+		logjson.String("severity", a.Severity), logjson.Bool("critical", a.Critical), logjson.String("policy", a.Policy.ID),
+		logjson.Bool("unrouted", a.Unrouted), logjson.String("event_id", a.EventID), logjson.Strings("targets", targets)}
 	if dc.mergedInto != "" {
-		f["escalation_id"] = dc.mergedInto
-		d.Log.WithFields(f).Info("alert merged into escalation " + dc.mergedInto)
+		f[9] = logjson.String("escalation_id", dc.mergedInto)
+		logjson.Log(d.Log, logrus.InfoLevel, "alert merged into escalation "+dc.mergedInto, f[:]...)
 		return
 	}
-	d.Log.WithFields(f).Info("alert " + outcome)
+	logjson.Log(d.Log, logrus.InfoLevel, "alert "+outcome, f[:9]...)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/viogen-alerts/dispatcher/channels"
 	"github.com/viogen-alerts/dispatcher/channels/sms"
+	"github.com/viogen-alerts/dispatcher/internal/logjson"
 	"github.com/viogen-alerts/dispatcher/rules"
 )
 
@@ -368,11 +369,14 @@ func pagerSeverity(s string) string {
 }
 
 func (d *Deliverer) logResult(r Result, err error) {
-	l := d.log.WithFields(logrus.Fields{"intent_id": r.IntentID, "alert_id": r.AlertID, "case_ref": r.CaseRef, "rule": r.Rule,
-		"channel": r.Channel, "contact_id": r.ContactID, "attempt": r.Attempt, "outcome": r.Outcome})
 	if err != nil {
-		l.WithError(err).Warn("notification not accepted")
+		d.log.WithFields(logrus.Fields{"intent_id": r.IntentID, "alert_id": r.AlertID, "case_ref": r.CaseRef, "rule": r.Rule,
+			"channel": r.Channel, "contact_id": r.ContactID, "attempt": r.Attempt, "outcome": r.Outcome}).WithError(err).Warn("notification not accepted")
 		return
 	}
-	l.WithField("latency_ms", r.LatencyMS).Info("notification sent")
+	// logjson.Log: the line logrus would write, without its maps.
+	logjson.Log(d.log, logrus.InfoLevel, "notification sent", logjson.String("intent_id", r.IntentID), logjson.String("alert_id", r.AlertID),
+		logjson.String("case_ref", r.CaseRef), logjson.String("rule", r.Rule), logjson.String("channel", r.Channel),
+		logjson.String("contact_id", r.ContactID), logjson.Int("attempt", r.Attempt), logjson.String("outcome", r.Outcome),
+		logjson.Int64("latency_ms", r.LatencyMS))
 }

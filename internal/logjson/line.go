@@ -1,0 +1,216 @@
+package logjson
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Field is one key and value of a line written by Log.
+type Field struct {
+	key  string
+	kind uint8
+	s    string
+	n    int64
+	ss   []string
+}
+
+const (
+	kindString uint8 = iota + 1
+	kindInt
+	kindInt64
+	kindBool
+	kindStrings
+)
+
+// String is a string field.
+func String(k, v string) Field { return Field{key: k, kind: kindString, s: v} }
+
+// Int is an int field.
+func Int(k string, v int) Field { return Field{key: k, kind: kindInt, n: int64(v)} }
+
+// Int64 is an int64 field.
+func Int64(k string, v int64) Field { return Field{key: k, kind: kindInt64, n: v} }
+
+// Bool is a boolean field.
+func Bool(k string, v bool) Field {
+	f := Field{key: k, kind: kindBool}
+	if v {
+		f.n = 1
+	}
+	return f
+}
+
+// Strings is a field holding a list of strings.
+func Strings(k string, v []string) Field { return Field{key: k, kind: kindStrings, ss: v} }
+
+func (f Field) value() any {
+	switch f.kind {
+	case kindString:
+		return f.s
+	case kindInt:
+		return int(f.n) // through logrus, a hook sees the type given
+	case kindInt64:
+		return f.n
+	case kindBool:
+		return f.n == 1
+	default:
+		return f.ss
+	}
+}
+
+// Log writes msg with fs at level through l, byte for byte as
+// l.WithFields(fs).Log(level, msg) writes it. When l is a logrus entry or
+// logger that formats with Formatter, writes to a file (os.File writes
+// are safe for concurrent use) and has no hook at level nor caller
+// reporting, it writes the line itself: no fields map, no entry and none
+// of logrus's copies of them. The decision line of every alert was a
+// third of the decide stage's CPU under load (issue 9). Anything else
+// goes through logrus.
+func Log(l logrus.FieldLogger, level logrus.Level, msg string, fs ...Field) {
+	lg, base := loggerOf(l)
+	if lg != nil && !lg.IsLevelEnabled(level) {
+		return
+	}
+	if lg == nil || !direct(lg, level, base, fs) {
+		viaLogrus(l, level, msg, fs)
+		return
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer func() { buf.Reset(); bufPool.Put(buf) }()
+	if err := appendLine(buf, time.Now(), level, msg, base, fs); err != nil {
+		viaLogrus(l, level, msg, fs)
+		return
+	}
+	if _, err := lg.Out.Write(buf.Bytes()); err != nil {
+		fmt.Fprintf(os.Stderr, "Failed to write to log, %v\n", err) // as logrus does
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func loggerOf(l logrus.FieldLogger) (*logrus.Logger, logrus.Fields) {
+	switch v := l.(type) {
+	case *logrus.Entry:
+		return v.Logger, v.Data
+	case *logrus.Logger:
+		return v, nil
+	}
+	return nil, nil
+}
+
+// direct reports whether the line can skip logrus: nothing but the
+// formatter would see it, and no key needs logrus's renaming.
+func direct(lg *logrus.Logger, level logrus.Level, base logrus.Fields, fs []Field) bool {
+	if _, ok := lg.Formatter.(Formatter); !ok || lg.ReportCaller || len(lg.Hooks[level]) > 0 {
+		return false
+	}
+	if _, ok := lg.Out.(*os.File); !ok {
+		return false
+	}
+	for k := range base {
+		if renamed(k) {
+			return false
+		}
+	}
+	for _, f := range fs {
+		if renamed(f.key) {
+			return false
+		}
+	}
+	return true
+}
+
+func renamed(k string) bool { return clashes[k] || strings.HasPrefix(k, "fields.") }
+
+func viaLogrus(l logrus.FieldLogger, level logrus.Level, msg string, fs []Field) {
+	m := make(logrus.Fields, len(fs))
+	for _, f := range fs {
+		m[f.key] = f.value()
+	}
+	e := l.WithFields(m)
+	switch level { // FieldLogger has no Log(level)
+	case logrus.DebugLevel:
+		e.Debug(msg)
+	case logrus.InfoLevel:
+		e.Info(msg)
+	case logrus.WarnLevel:
+		e.Warn(msg)
+	default:
+		e.Error(msg)
+	}
+}
+
+// lineField is a key and a value of either kind: a logrus value (base
+// fields) or a typed Field.
+type lineField struct {
+	key string
+	val any
+	f   Field
+}
+
+var linePool = sync.Pool{New: func() any { s := make([]lineField, 0, 24); return &s }}
+
+// appendLine writes the line Formatter writes for an entry with base and
+// fs (fs replacing base fields of the same key) at level and time at.
+func appendLine(b *bytes.Buffer, at time.Time, level logrus.Level, msg string, base logrus.Fields, fs []Field) error {
+	lp := linePool.Get().(*[]lineField)
+	defer func() { clear(*lp); *lp = (*lp)[:0]; linePool.Put(lp) }()
+	lf := (*lp)[:0]
+	for k, v := range base {
+		if slices.ContainsFunc(fs, func(f Field) bool { return f.key == k }) {
+			continue
+		}
+		if err, ok := v.(error); ok {
+			v = err.Error()
+		}
+		lf = append(lf, lineField{key: k, val: v})
+	}
+	for i, f := range fs {
+		if slices.ContainsFunc(fs[i+1:], func(g Field) bool { return g.key == f.key }) {
+			continue // a later field of the same key wins, as in a map
+		}
+		lf = append(lf, lineField{key: f.key, f: f})
+	}
+	lf = append(lf, lineField{key: logrus.FieldKeyTime, f: String("", at.Format(time.RFC3339))},
+		lineField{key: logrus.FieldKeyMsg, f: String("", msg)}, lineField{key: logrus.FieldKeyLevel, f: String("", level.String())})
+	*lp = lf
+	slices.SortFunc(lf, func(a, b lineField) int { return strings.Compare(a.key, b.key) })
+	b.WriteByte('{')
+	for i, x := range lf {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeString(b, x.key)
+		b.WriteByte(':')
+		if x.f.kind == 0 {
+			if err := writeValue(b, x.val); err != nil {
+				return err
+			}
+			continue
+		}
+		writeField(b, x.f)
+	}
+	b.WriteString("}\n")
+	return nil
+}
+
+func writeField(b *bytes.Buffer, f Field) {
+	switch f.kind {
+	case kindString:
+		writeString(b, f.s)
+	case kindInt, kindInt64:
+		b.Write(strconv.AppendInt(b.AvailableBuffer(), f.n, 10))
+	case kindBool:
+		b.WriteString(strconv.FormatBool(f.n == 1))
+	default:
+		_ = writeValue(b, f.ss) // a []string never fails
+	}
+}
