@@ -24,7 +24,9 @@ import (
 // accepted it and after every batch fetched before it was committed. A
 // batch applied to case state ahead of its turn is only a replay's
 // situation: case state is idempotent per event and keeps the outcome the
-// next stage decides on.
+// next stage decides on. (With a backlog, case state may lead the next
+// stage by up to three batches: one waiting for it, one being applied,
+// one applied beside it; see applyLoop.)
 //
 // consume returns true when the reader must be rebuilt (topics were
 // created), after everything fetched has been decided and committed, and
@@ -189,7 +191,7 @@ func (in *Ingest) finishApply(ctx context.Context, j *applyJob, out chan<- appli
 		j.wait()
 	}
 	a := applied{batch: j.d.batch, start: j.start, items: j.items}
-	if j.done != nil && j.err != nil {
+	if j.done != nil && j.err != nil && ctx.Err() == nil {
 		in.log.WithError(j.err).Warn("ingest: a batch applied ahead failed; retrying it in its turn (nothing committed)")
 	}
 	if j.done != nil && j.err == nil {

@@ -113,9 +113,25 @@ type applyWatch struct {
 	next     int
 	overlaps int      // apply pipelines begun while another ran
 	shared   []string // cases held by two apply pipelines at once
-	// failBeside fails the first apply pipeline begun beside another,
-	// without sending it: Redis never sees it.
+	// failBeside fails the first batch applied ahead: of the first two
+	// apply pipelines found running at once, the one holding the later
+	// cases (whichever began first). Its commands run; its caller gets an
+	// error, as when the reply is lost.
 	failBeside, failed bool
+	failID             int
+}
+
+// firstCase is the lowest number among the C-AH<nn> cases of a pipeline
+// (those of the later batch are all higher), -1 for none.
+func firstCase(cases map[string]bool) int {
+	low := -1
+	for k := range cases {
+		var n int
+		if _, err := fmt.Sscanf(k, "case:{C-AH%d}", &n); err == nil && (low < 0 || n < low) {
+			low = n
+		}
+	}
+	return low
 }
 
 func (w *applyWatch) DialHook(next redis.DialHook) redis.DialHook          { return next }
@@ -148,10 +164,13 @@ func (w *applyWatch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 				}
 			}
 		}
-		if w.failBeside && !w.failed && len(w.inFlight) > 0 {
-			w.failed = true
-			w.mu.Unlock()
-			return errors.New("applyWatch: connection lost")
+		for other, oc := range w.inFlight {
+			if w.failBeside && !w.failed && firstCase(cases) >= 0 && firstCase(oc) >= 0 {
+				w.failed, w.failID = true, id
+				if firstCase(oc) > firstCase(cases) {
+					w.failID = other
+				}
+			}
 		}
 		w.inFlight[id] = cases
 		w.mu.Unlock()
@@ -159,7 +178,11 @@ func (w *applyWatch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 		err := next(ctx, cmds)
 		w.mu.Lock()
 		delete(w.inFlight, id)
+		fail := w.failed && w.failID == id
 		w.mu.Unlock()
+		if fail {
+			return errors.New("applyWatch: reply lost")
+		}
 		return err
 	}
 }
@@ -248,8 +271,8 @@ func TestIngestAppliesAheadOnlyBatchesWithNoCaseInCommon(t *testing.T) {
 }
 
 // TestIngestRetriesABatchWhoseAttemptAheadFailed: the first batch applied
-// beside another fails (its round trip is lost before Redis sees it); it
-// is applied again in its turn, and every event still reaches the next
+// ahead fails (its reply is lost after its scripts ran); it is applied
+// again in its turn (its events now duplicates, with their outcomes), and every event still reaches the next
 // stage once, in offset order, and is committed. Fails if a failed
 // attempt ahead is handed on as if it had succeeded.
 func TestIngestRetriesABatchWhoseAttemptAheadFailed(t *testing.T) {
