@@ -148,21 +148,11 @@ func viaLogrus(l logrus.FieldLogger, level logrus.Level, msg string, fs []Field)
 	}
 }
 
-// lineField is a key and a value of either kind: a logrus value (base
-// fields) or a typed Field.
-type lineField struct {
-	key string
-	val any
-	f   Field
-}
-
-var linePool = sync.Pool{New: func() any { s := make([]lineField, 0, 24); return &s }}
-
 // appendLine writes the line Formatter writes for an entry with base and
 // fs (fs replacing base fields of the same key) at level and time at.
 func appendLine(b *bytes.Buffer, at time.Time, level logrus.Level, msg string, base logrus.Fields, fs []Field) error {
-	lp := linePool.Get().(*[]lineField)
-	defer func() { clear(*lp); *lp = (*lp)[:0]; linePool.Put(lp) }()
+	lp := fieldPool.Get().(*[]field)
+	defer func() { clear(*lp); *lp = (*lp)[:0]; fieldPool.Put(lp) }()
 	lf := (*lp)[:0]
 	for k, v := range base {
 		if slices.ContainsFunc(fs, func(f Field) bool { return f.key == k }) {
@@ -171,35 +161,19 @@ func appendLine(b *bytes.Buffer, at time.Time, level logrus.Level, msg string, b
 		if err, ok := v.(error); ok {
 			v = err.Error()
 		}
-		lf = append(lf, lineField{key: k, val: v})
+		lf = append(lf, field{key: k, val: v})
 	}
 	for i, f := range fs {
 		if slices.ContainsFunc(fs[i+1:], func(g Field) bool { return g.key == f.key }) {
 			continue // a later field of the same key wins, as in a map
 		}
-		lf = append(lf, lineField{key: f.key, f: f})
+		lf = append(lf, field{key: f.key, typed: f})
 	}
-	lf = append(lf, lineField{key: logrus.FieldKeyTime, f: String("", at.Format(time.RFC3339))},
-		lineField{key: logrus.FieldKeyMsg, f: String("", msg)}, lineField{key: logrus.FieldKeyLevel, f: String("", level.String())})
+	lf = append(lf, field{key: logrus.FieldKeyTime, typed: String("", at.Format(time.RFC3339))},
+		field{key: logrus.FieldKeyMsg, typed: String("", msg)}, field{key: logrus.FieldKeyLevel, typed: String("", level.String())})
 	*lp = lf
-	slices.SortFunc(lf, func(a, b lineField) int { return strings.Compare(a.key, b.key) })
-	b.WriteByte('{')
-	for i, x := range lf {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		writeString(b, x.key)
-		b.WriteByte(':')
-		if x.f.kind == 0 {
-			if err := writeValue(b, x.val); err != nil {
-				return err
-			}
-			continue
-		}
-		writeField(b, x.f)
-	}
-	b.WriteString("}\n")
-	return nil
+	slices.SortFunc(lf, func(a, b field) int { return strings.Compare(a.key, b.key) })
+	return writeObject(b, lf)
 }
 
 func writeField(b *bytes.Buffer, f Field) {

@@ -29,8 +29,9 @@ type Formatter struct{}
 var _ logrus.Formatter = Formatter{}
 
 type field struct {
-	key string
-	val any
+	key   string
+	val   any   // a logrus value, unless typed is set
+	typed Field // a value given to Log
 }
 
 // clashes are logrus's own keys: a field of that name is kept as
@@ -49,6 +50,14 @@ func (Formatter) Format(e *logrus.Entry) ([]byte, error) {
 	if b == nil {
 		b = new(bytes.Buffer)
 	}
+	if err := writeObject(b, fs); err != nil {
+		return nil, fmt.Errorf("failed to marshal fields to JSON, %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// writeObject writes fs as a JSON object and a newline.
+func writeObject(b *bytes.Buffer, fs []field) error {
 	b.WriteByte('{')
 	for i, f := range fs {
 		if i > 0 {
@@ -56,12 +65,14 @@ func (Formatter) Format(e *logrus.Entry) ([]byte, error) {
 		}
 		writeString(b, f.key)
 		b.WriteByte(':')
-		if err := writeValue(b, f.val); err != nil {
-			return nil, fmt.Errorf("failed to marshal fields to JSON, %w", err)
+		if f.typed.kind != 0 {
+			writeField(b, f.typed)
+		} else if err := writeValue(b, f.val); err != nil {
+			return err
 		}
 	}
 	b.WriteString("}\n")
-	return b.Bytes(), nil
+	return nil
 }
 
 // fieldsOf lists the entry's fields and logrus's own, sorted by key.
@@ -77,10 +88,10 @@ func fieldsOf(e *logrus.Entry, fs []field) []field {
 		if err, ok := v.(error); ok {
 			v = err.Error()
 		}
-		fs = append(fs, field{k, v})
+		fs = append(fs, field{key: k, val: v})
 	}
-	fs = append(fs, field{logrus.FieldKeyTime, e.Time.Format(time.RFC3339)}, field{logrus.FieldKeyMsg, e.Message},
-		field{logrus.FieldKeyLevel, e.Level.String()})
+	fs = append(fs, field{key: logrus.FieldKeyTime, val: e.Time.Format(time.RFC3339)}, field{key: logrus.FieldKeyMsg, val: e.Message},
+		field{key: logrus.FieldKeyLevel, val: e.Level.String()})
 	if e.Caller != nil {
 		fs = callerFields(e, fs)
 	}
@@ -98,10 +109,10 @@ func callerFields(e *logrus.Entry, fs []field) []field {
 		}
 		v := fs[i].val
 		fs = slices.DeleteFunc(fs, func(f field) bool { return f.key == k || f.key == "fields."+k })
-		fs = append(fs, field{"fields." + k, v})
+		fs = append(fs, field{key: "fields." + k, val: v})
 	}
-	return append(fs, field{logrus.FieldKeyFunc, e.Caller.Function},
-		field{logrus.FieldKeyFile, e.Caller.File + ":" + strconv.Itoa(e.Caller.Line)})
+	return append(fs, field{key: logrus.FieldKeyFunc, val: e.Caller.Function},
+		field{key: logrus.FieldKeyFile, val: e.Caller.File + ":" + strconv.Itoa(e.Caller.Line)})
 }
 
 func writeValue(b *bytes.Buffer, v any) error {
