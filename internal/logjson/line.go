@@ -128,7 +128,15 @@ func direct(lg *logrus.Logger, level logrus.Level, base logrus.Fields, fs []Fiel
 	return true
 }
 
-func renamed(k string) bool { return clashes[k] || strings.HasPrefix(k, "fields.") }
+// renamed reports a key logrus keeps as fields.<key> (clashes), or one
+// of that form.
+func renamed(k string) bool {
+	switch k {
+	case logrus.FieldKeyTime, logrus.FieldKeyMsg, logrus.FieldKeyLevel, logrus.FieldKeyLogrusError:
+		return true
+	}
+	return strings.HasPrefix(k, "fields.")
+}
 
 func viaLogrus(l logrus.FieldLogger, level logrus.Level, msg string, fs []Field) {
 	m := make(logrus.Fields, len(fs))
@@ -172,8 +180,19 @@ func appendLine(b *bytes.Buffer, at time.Time, level logrus.Level, msg string, b
 	lf = append(lf, field{key: logrus.FieldKeyTime, typed: String("", at.Format(time.RFC3339))},
 		field{key: logrus.FieldKeyMsg, typed: String("", msg)}, field{key: logrus.FieldKeyLevel, typed: String("", level.String())})
 	*lp = lf
-	slices.SortFunc(lf, func(a, b field) int { return strings.Compare(a.key, b.key) })
+	sortByKey(lf)
 	return writeObject(b, lf)
+}
+
+// sortByKey sorts a line's few fields by key: an insertion sort, as
+// slices.SortFunc moved these large structs about at a cost that showed
+// in profiles. Keys are unique here.
+func sortByKey(fs []field) {
+	for i := 1; i < len(fs); i++ {
+		for j := i; j > 0 && fs[j].key < fs[j-1].key; j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+		}
+	}
 }
 
 func writeField(b *bytes.Buffer, f Field) {
