@@ -285,3 +285,32 @@ func TestIngestRetriesABatchWhoseAttemptAheadFailed(t *testing.T) {
 		t.Fatal("no batch was applied ahead, so none failed: the test did not test")
 	}
 }
+
+// canApplyBeside lets a batch be applied beside another only with no
+// dead letters (their order in the dead-letter topic is kept) and no case
+// in common; an empty batch gains nothing from it.
+func TestCanApplyBesideNeedsNoDeadLettersAndNoCaseInCommon(t *testing.T) {
+	batch := func(dead int, cases ...string) decoded {
+		d := decoded{dead: make([]kafka.Message, dead)}
+		for i, c := range cases {
+			d.good = append(d.good, ev(fmt.Sprintf("cb-%s-%d", c, i), event.RiskAssessed, c, 1, event.Medio))
+		}
+		return d
+	}
+	plain, withDead := batch(0, "C-1", "C-2"), batch(2, "C-1", "C-2")
+	for _, c := range []struct {
+		name      string
+		cur, next decoded
+		want      bool
+	}{
+		{"distinct cases", plain, batch(0, "C-3", "C-4"), true},
+		{"the current batch has dead letters", withDead, batch(0, "C-3"), true},
+		{"a case in common", plain, batch(0, "C-3", "C-2"), false},
+		{"dead letters", plain, batch(1, "C-3"), false},
+		{"no events", plain, batch(0), false},
+	} {
+		if got := canApplyBeside(c.cur, c.next); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
