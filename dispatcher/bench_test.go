@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/viogen-alerts/dispatcher/event"
+	"github.com/viogen-alerts/dispatcher/internal/loadtest"
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
 )
 
@@ -71,22 +70,13 @@ func BenchmarkDecodeApply(b *testing.B) {
 // commandMicros is Redis's usec_per_call of a command since the last
 // CONFIG RESETSTAT (INFO commandstats).
 func commandMicros(b *testing.B, rdb redis.UniversalClient, cmd string) float64 {
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	stats, err := loadtest.CommandStats(context.Background(), rdb)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, l := range strings.Split(info, "\n") {
-		if !strings.HasPrefix(l, "cmdstat_"+cmd+":") {
-			continue
-		}
-		for _, kv := range strings.Split(strings.TrimSpace(l[strings.IndexByte(l, ':')+1:]), ",") {
-			if v, ok := strings.CutPrefix(kv, "usec_per_call="); ok {
-				x, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					b.Fatalf("commandstats %q: %v", l, err)
-				}
-				return x
-			}
+	for _, c := range stats {
+		if c.Command == cmd {
+			return c.UsecPerCall
 		}
 	}
 	return 0

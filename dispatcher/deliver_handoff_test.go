@@ -305,12 +305,19 @@ func TestHandoffJobsGivenBackUnstartedReleaseTheirClaims(t *testing.T) {
 		t.Errorf("still held after the drain: %d jobs, %d claims", jobs, claims)
 	}
 	next := runningDeliverer(t, e)
-	wctx, cancel := context.WithTimeout(ctx, waitLimit)
+	wantSentOnce(t, e, next, "the job given back, by the next instance")
+}
+
+// wantSentOnce waits until what was sent (one SMS) and d's queue is
+// empty, and checks the provider accepted exactly one SMS.
+func wantSentOnce(t *testing.T, e *deliverEnv, d *Deliverer, what string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	if _, err := e.prov.twilio.Wait(wctx, 1); err != nil {
-		t.Fatalf("the job given back was not sent by the next instance: %v", err)
+	if _, err := e.prov.twilio.Wait(ctx, 1); err != nil {
+		t.Fatalf("%s: not sent: %v", what, err)
 	}
-	eventually(t, "the queue to empty", func() bool { return queueSize(t, next) == 0 })
+	eventually(t, "the queue to empty", func() bool { return queueSize(t, d) == 0 })
 	if n := len(e.prov.twilio.Messages()); n != 1 {
 		t.Fatalf("provider accepted %d SMS, want 1", n)
 	}
@@ -393,24 +400,6 @@ func TestHandoffBeginIsTrustedOnlyWhileFresh(t *testing.T) {
 	}
 }
 
-// failZadds answers every ZADD with an error after Redis ran it, as a
-// lost reply would: the hand-off's begins in the same round trip did run.
-type failZadds struct{}
-
-func (failZadds) DialHook(next redis.DialHook) redis.DialHook          { return next }
-func (failZadds) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (failZadds) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		err := next(ctx, cmds)
-		for _, c := range cmds {
-			if c.Name() == "zadd" {
-				c.SetErr(errors.New("reply lost"))
-			}
-		}
-		return err
-	}
-}
-
 // A hand-off whose hold fails after its begins took their claims gives
 // the claims back: the Kafka copy delivers at once instead of finding
 // its own job busy for a lease.
@@ -422,7 +411,7 @@ func TestHandoffWhoseHoldFailsGivesItsClaimsBack(t *testing.T) {
 	in := testIntent("handoff-hold-fails-1")
 	failing := redis.NewClient(e.store.rdb.(*redis.Client).Options())
 	t.Cleanup(func() { _ = failing.Close() })
-	failing.AddHook(failZadds{})
+	failing.AddHook(failCmdHook{name: "zadd"}) // every ZADD runs, and its reply is lost
 	d.queue.rdb = failing
 	d.Handoff(context.Background(), []kafka.Message{intentMsg(t, in)})
 	if n := counterValue(t, d.metrics.handoffs.failed); n != 1 {
@@ -437,13 +426,5 @@ func TestHandoffWhoseHoldFailsGivesItsClaimsBack(t *testing.T) {
 	}
 	next := runningDeliverer(t, e)
 	writeIntents(t, e.d.Writer, in)
-	wctx, cancel := context.WithTimeout(ctx, waitLimit)
-	defer cancel()
-	if _, err := e.prov.twilio.Wait(wctx, 1); err != nil {
-		t.Fatalf("the copy was not sent: %v", err)
-	}
-	eventually(t, "the queue to empty", func() bool { return queueSize(t, next) == 0 })
-	if n := len(e.prov.twilio.Messages()); n != 1 {
-		t.Fatalf("provider accepted %d SMS, want 1", n)
-	}
+	wantSentOnce(t, e, next, "the copy")
 }

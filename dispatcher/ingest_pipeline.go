@@ -124,7 +124,6 @@ func (in *Ingest) applyLoop(ctx context.Context, in_ <-chan decoded, out chan<- 
 			j.wait()
 		}
 	}()
-	closed := false
 	for {
 		if len(queue) == 0 {
 			d, ok := <-in_
@@ -133,13 +132,11 @@ func (in *Ingest) applyLoop(ctx context.Context, in_ <-chan decoded, out chan<- 
 			}
 			queue = append(queue, &applyJob{d: d})
 		}
-		if len(queue) == 1 && !closed {
+		if len(queue) == 1 {
 			select {
 			case d, ok := <-in_:
 				if ok {
 					queue = append(queue, &applyJob{d: d})
-				} else {
-					closed = true
 				}
 			default:
 			}
@@ -151,9 +148,6 @@ func (in *Ingest) applyLoop(ctx context.Context, in_ <-chan decoded, out chan<- 
 			return
 		}
 		queue = queue[1:]
-		if closed && len(queue) == 0 {
-			return
-		}
 	}
 }
 
@@ -185,18 +179,20 @@ func (in *Ingest) applyAhead(ctx context.Context, j *applyJob) {
 // finishApply completes j (applied here, or its attempt ahead awaited and,
 // if it failed, retried here with backoff) and hands it on.
 func (in *Ingest) finishApply(ctx context.Context, j *applyJob, out chan<- applied) bool {
-	if j.done == nil {
-		j.start = time.Now()
-	} else {
+	if j.done != nil {
 		j.wait()
+		if j.err == nil {
+			in.health.set(failApply, nil)
+			return send(ctx, out, applied{batch: j.d.batch, start: j.start, items: j.items})
+		}
+		if ctx.Err() == nil {
+			in.log.WithError(j.err).Warn("ingest: a batch applied ahead failed; retrying it in its turn (nothing committed)")
+		}
+	} else {
+		j.start = time.Now()
 	}
-	a := applied{batch: j.d.batch, start: j.start, items: j.items}
-	if j.done != nil && j.err != nil && ctx.Err() == nil {
-		in.log.WithError(j.err).Warn("ingest: a batch applied ahead failed; retrying it in its turn (nothing committed)")
-	}
-	if j.done != nil && j.err == nil {
-		in.health.set(failApply, nil)
-	} else if !in.retry(ctx, failApply, func() error {
+	a := applied{batch: j.d.batch, start: j.start}
+	if !in.retry(ctx, failApply, func() error {
 		items, err := in.applyBatch(ctx, j.d)
 		if err != nil {
 			return fmt.Errorf("process batch of %d: %w", len(j.d.batch), err)

@@ -10,8 +10,9 @@ import (
 	"github.com/viogen-alerts/dispatcher/internal/testenv"
 )
 
-// failCmdHook fails, inside pipelines, every command name on key (a node
-// that times out) and returns the first error, as go-redis does.
+// failCmdHook fails, inside pipelines, every command name on key (any
+// key when key is ""), after Redis ran it (a node that times out, a lost
+// reply), and returns the first error, as go-redis does.
 type failCmdHook struct{ name, key string }
 
 func (h failCmdHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
@@ -20,7 +21,7 @@ func (h failCmdHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		_ = next(ctx, cmds)
 		for _, c := range cmds {
-			if a := c.Args(); len(a) > 1 && c.Name() == h.name && a[1] == h.key {
+			if a := c.Args(); len(a) > 1 && c.Name() == h.name && (h.key == "" || a[1] == h.key) {
 				c.SetErr(errors.New("i/o timeout"))
 			}
 		}

@@ -124,7 +124,7 @@ type Result struct {
 
 	// RedisCommands is INFO commandstats at the end of the run (the
 	// whole run, setup included), most time first.
-	RedisCommands []cmdStat `json:"redis_commands,omitempty"`
+	RedisCommands []CmdStat `json:"redis_commands,omitempty"`
 
 	Escalations *Escalations `json:"escalations,omitempty"` // escalations mode
 	// LoadAvg is the machine's 1-minute load average at the start and
@@ -356,7 +356,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return res, err
 	}
 	res.LoadAvg[1] = loadAvg()
-	if cs, err := commandStats(ctx, r.rc); err == nil {
+	if cs, err := CommandStats(ctx, r.rc); err == nil {
 		res.RedisCommands = cs
 	}
 	for _, w := range r.watch {

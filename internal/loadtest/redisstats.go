@@ -140,27 +140,28 @@ func keyBreakdown(ctx context.Context, rc *redis.Client, perClass int) ([]keyCla
 	return out, nil
 }
 
-// cmdStat is one line of INFO commandstats: what Redis spent its time on.
-type cmdStat struct {
+// CmdStat is one line of INFO commandstats: what Redis spent its time on.
+type CmdStat struct {
 	Command     string  `json:"command"`
 	Calls       int64   `json:"calls"`
 	Usec        int64   `json:"usec"`
 	UsecPerCall float64 `json:"usec_per_call"`
 }
 
-// commandStats returns INFO commandstats, most time first.
-func commandStats(ctx context.Context, rc *redis.Client) ([]cmdStat, error) {
+// CommandStats returns INFO commandstats, most time first (also used by
+// the dispatcher's benchmarks).
+func CommandStats(ctx context.Context, rc redis.UniversalClient) ([]CmdStat, error) {
 	s, err := rc.Info(ctx, "commandstats").Result()
 	if err != nil {
 		return nil, err
 	}
-	var out []cmdStat
+	var out []CmdStat
 	for _, l := range strings.Split(s, "\r\n") {
 		name, rest, ok := strings.Cut(l, ":")
 		if !ok || !strings.HasPrefix(name, "cmdstat_") {
 			continue
 		}
-		c := cmdStat{Command: strings.TrimPrefix(name, "cmdstat_")}
+		c := CmdStat{Command: strings.TrimPrefix(name, "cmdstat_")}
 		for _, kv := range strings.Split(rest, ",") {
 			k, v, _ := strings.Cut(kv, "=")
 			switch k {

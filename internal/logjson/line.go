@@ -143,17 +143,7 @@ func viaLogrus(l logrus.FieldLogger, level logrus.Level, msg string, fs []Field)
 	for _, f := range fs {
 		m[f.key] = f.value()
 	}
-	e := l.WithFields(m)
-	switch level { // FieldLogger has no Log(level)
-	case logrus.DebugLevel:
-		e.Debug(msg)
-	case logrus.InfoLevel:
-		e.Info(msg)
-	case logrus.WarnLevel:
-		e.Warn(msg)
-	default:
-		e.Error(msg)
-	}
+	l.WithFields(m).Log(level, msg)
 }
 
 // appendLine writes the line Formatter writes for an entry with base and

@@ -194,3 +194,20 @@ func TestLogToAWriterThatIsNoFileTakesLogrusLock(t *testing.T) {
 		}
 	}
 }
+
+// A base field that cannot be encoded sends the line through logrus,
+// which reports it (as logrus does for any entry) instead of writing a
+// partial line: the file holds only the next, whole line.
+func TestLogWritesNoPartialLine(t *testing.T) {
+	l, f := fileLogger(t)
+	Log(l.WithField("ch", make(chan int)), logrus.InfoLevel, "unencodable", String("alert_id", "a1"))
+	Log(l, logrus.InfoLevel, "whole", String("alert_id", "a2"))
+	got := lines(t, f)
+	if len(got) != 1 {
+		t.Fatalf("%d lines, want 1: %q", len(got), got)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(got[0]), &m); err != nil || m["msg"] != "whole" {
+		t.Fatalf("line %q: %v", got[0], err)
+	}
+}
