@@ -90,7 +90,7 @@ func Log(l logrus.FieldLogger, level logrus.Level, msg string, fs ...Field) {
 		return
 	}
 	if _, err := lg.Out.Write(buf.Bytes()); err != nil {
-		fmt.Fprintf(os.Stderr, "Failed to write to log, %v\n", err) // as logrus does
+		fmt.Fprintf(os.Stderr, "Failed to write to log: %v\n", err) // as logrus does
 	}
 }
 

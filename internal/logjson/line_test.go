@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -210,4 +211,46 @@ func TestLogWritesNoPartialLine(t *testing.T) {
 	if err := json.Unmarshal([]byte(got[0]), &m); err != nil || m["msg"] != "whole" {
 		t.Fatalf("line %q: %v", got[0], err)
 	}
+}
+
+// A line the file refuses is reported on standard error as logrus reports
+// its own (the same words), and Log goes on: the next line to a good file
+// is written whole.
+func TestLogReportsAFailedWriteAsLogrusDoes(t *testing.T) {
+	l, f := fileLogger(t)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	viaLogrus := stderrOf(t, func() { l.WithField("alert_id", "a1").Info("refused") })
+	direct := stderrOf(t, func() { Log(l, logrus.InfoLevel, "refused", String("alert_id", "a1")) })
+	if !strings.HasPrefix(direct, "Failed to write to log: ") || direct != viaLogrus {
+		t.Fatalf("Log reported %q on standard error, logrus %q", direct, viaLogrus)
+	}
+	good, g := fileLogger(t)
+	Log(good, logrus.InfoLevel, "whole", String("alert_id", "a2"))
+	if got := lines(t, g); len(got) != 1 || !strings.Contains(got[0], `"msg":"whole"`) {
+		t.Fatalf("after a failed write: %q", got)
+	}
+}
+
+// stderrOf runs fn with os.Stderr captured (tests here do not run in
+// parallel) and returns what it wrote.
+func stderrOf(t *testing.T, fn func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = w
+	fn()
+	os.Stderr = saved
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
