@@ -177,9 +177,11 @@ type Deliverer struct {
 	running atomic.Bool
 	seen    *handoffSeen // handed-off jobs whose Kafka copy has not come
 
-	// stopAfterQueue is a test hook: when it returns true the consumer
-	// stops after queuing a batch without committing it, as a crash would.
-	stopAfterQueue func() bool
+	// crashAfterQueue is a test hook: when it returns true, a batch's jobs
+	// are queued and then neither offered to the lanes nor committed, as if
+	// the process died right there; the reader reads on (the batches after
+	// it die the same way while the hook says so).
+	crashAfterQueue func() bool
 }
 
 // DeliverDeps are the Deliverer's collaborators.

@@ -104,8 +104,8 @@ func (d *Deliverer) intake(ctx context.Context, r Source, batch []kafka.Message)
 	}) {
 		return false
 	}
-	if d.stopAfterQueue != nil && d.stopAfterQueue() {
-		return false
+	if d.crashAfterQueue != nil && d.crashAfterQueue() {
+		return true
 	}
 	// The jobs are durable: the lanes may start on them before the commit
 	// (a round trip to the broker), and a failing commit only means a
