@@ -96,23 +96,18 @@ func TestDeliverQueuedButUncommittedSendsOnce(t *testing.T) {
 	first := newDeliverer(t, e.decideEnv, e.prov)
 	first.cfg.Lease = 20 * time.Second // nothing of its runs out while the test waits
 	first.crashAfterQueue = func() bool { return true }
-	smsJobs := func(want int64) func() bool {
-		return func() bool {
-			n, err := first.queue.depth(ctx, []string{"sms"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n >= want
+	smsJobs := func() int64 {
+		n, err := first.queue.depth(ctx, []string{"sms"})
+		if err != nil {
+			t.Fatal(err)
 		}
+		return n
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- first.Run(runCtx) }()
-	eventually(t, "the first case's 3 SMS jobs queued", smsJobs(3))
+	stopFirst := runDeliverer(t, first)
+	eventually(t, "the first case's 3 SMS jobs queued", func() bool { return smsJobs() >= 3 })
 	e.run(t, ev("k3", "case.opened", "C-E6", 1, 2), ev("k4", "risk.assessed", "C-E6", 2, 4))
-	eventually(t, "the second case's 3 SMS jobs queued too", smsJobs(6))
-	cancel()
-	<-done
+	eventually(t, "the second case's 3 SMS jobs queued too", func() bool { return smsJobs() >= 6 })
+	stopFirst()
 	if n := len(e.prov.twilio.Messages()); n != 0 {
 		t.Fatalf("the first deliverer sent %d SMS, want none (it died before offering any)", n)
 	}

@@ -214,8 +214,8 @@ func TestLogWritesNoPartialLine(t *testing.T) {
 }
 
 // A line the file refuses is reported on standard error as logrus reports
-// its own (the same words), and Log goes on: the next line to a good file
-// is written whole.
+// its own (the same words), and leaves nothing behind: the logger's next
+// line, to a good file, is written whole and alone.
 func TestLogReportsAFailedWriteAsLogrusDoes(t *testing.T) {
 	l, f := fileLogger(t)
 	if err := f.Close(); err != nil {
@@ -226,8 +226,9 @@ func TestLogReportsAFailedWriteAsLogrusDoes(t *testing.T) {
 	if !strings.HasPrefix(direct, "Failed to write to log: ") || direct != viaLogrus {
 		t.Fatalf("Log reported %q on standard error, logrus %q", direct, viaLogrus)
 	}
-	good, g := fileLogger(t)
-	Log(good, logrus.InfoLevel, "whole", String("alert_id", "a2"))
+	_, g := fileLogger(t)
+	l.SetOutput(g)
+	Log(l, logrus.InfoLevel, "whole", String("alert_id", "a2"))
 	if got := lines(t, g); len(got) != 1 || !strings.Contains(got[0], `"msg":"whole"`) {
 		t.Fatalf("after a failed write: %q", got)
 	}
@@ -241,6 +242,7 @@ func stderrOf(t *testing.T, fn func()) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer r.Close()
 	saved := os.Stderr
 	os.Stderr = w
 	fn()
